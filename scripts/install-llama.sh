@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Install llama-cpp-python into a venv with a build that runs on this CPU.
+#
+# Why not `pip install llama-cpp-python`? That builds from source with
+# GGML_NATIVE, which segfaults on CPUs that report AMX (the crash is in
+# ggml_backend_amx_mul_mat), and pip caches the natively built wheel, so a
+# wheel made on one machine can be reused on another where it does not run.
+# Here the build is never native: the instruction set is chosen from
+# /proc/cpuinfo (AVX2/FMA/F16C is the portable floor, AVX-512 where the CPU
+# has it, AMX always off), the wheel is built without pip's cache, and it is
+# kept in a cache keyed by version and instruction set, so reusing it on
+# another machine is safe whenever that machine has the same flags.
+#
+# Usage: scripts/install-llama.sh PYTHON   (the venv's python)
+set -euo pipefail
+PY=${1:?usage: install-llama.sh PATH/TO/VENV/python}
+VERSION=0.3.36
+CACHE=${SIMULACRA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simulacra/wheels}
+
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+has() { [[ " $flags " == *" $1 "* ]]; }
+
+for f in avx2 fma f16c; do
+  has "$f" || { echo "install-llama: this CPU lacks $f; simulacra's embedded model needs AVX2/FMA/F16C" >&2; exit 1; }
+done
+common="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+common="$common -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
+if has avx512f && has avx512bw && has avx512vl && has avx512vbmi && has avx512_vnni && has avx512_bf16; then
+  tag=avx512
+  args="$common -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON"
+else
+  tag=avx2
+  args="$common -DGGML_AVX512=OFF"
+fi
+if has avx_vnni; then args="$args -DGGML_AVX_VNNI=ON"; tag="$tag-avxvnni"; fi
+
+marker="$("$PY" -c 'import sys; print(sys.prefix)')/.llama-build"
+want="$VERSION-$tag"
+if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]] && "$PY" -c 'import llama_cpp' 2>/dev/null; then
+  echo "install-llama: llama-cpp-python $want already installed"
+  exit 0
+fi
+
+dir="$CACHE/llama-cpp-python-$want-$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+wheel=$(ls "$dir"/llama_cpp_python-*.whl 2>/dev/null | head -n1 || true)
+if [[ -z "$wheel" ]]; then
+  echo "install-llama: building llama-cpp-python $VERSION for $tag (a few minutes on 2 cores)"
+  tmp=$(mktemp -d)
+  CMAKE_ARGS="$args" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) FORCE_CMAKE=1 \
+    "$PY" -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
+    -w "$tmp" "llama-cpp-python==$VERSION"
+  mkdir -p "$dir"
+  mv "$tmp"/llama_cpp_python-*.whl "$dir"/
+  rm -rf "$tmp"
+  wheel=$(ls "$dir"/llama_cpp_python-*.whl | head -n1)
+fi
+"$PY" -m pip install --quiet --force-reinstall --no-deps "$wheel"
+# Its runtime deps and the [server] extra (used by the OpenAI backend tests).
+"$PY" -m pip install --quiet "$wheel[server]"
+echo "$want" > "$marker"
+echo "install-llama: installed $wheel"

@@ -1,0 +1,296 @@
+"""Batched, grammar-constrained decoding on llama.cpp's low-level API.
+
+One llama.cpp context holds `n_seq` working sequences plus one *prefix* sequence. A call to
+`run` does, for a batch of requests:
+
+1. Prefix reuse: the prompts' longest common prefix lives in the prefix sequence and stays
+   there between calls; only the part that changed is evaluated. Each working sequence is
+   cleared and given the prefix by `llama_memory_seq_cp` (in a unified KV cache the cells are
+   shared, not copied).
+2. Each sequence's own prompt tail is evaluated, all sequences in one `llama_decode`.
+3. Then, step by step: llguidance computes each sequence's token mask (in parallel, in Rust);
+   a token is sampled from the allowed ones; the tokens the grammar then *forces* (keys,
+   quotes, punctuation) are appended without sampling; all sequences' new tokens go to
+   llama.cpp in one batch, logits only for each sequence's last token.
+
+Sampling is numpy over the allowed tokens only: temperature, then min-p, seeded per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulacra.backends.base import Completion, Request
+
+N_BATCH = 128
+MIN_P = 0.05  # drop tokens under 5% of the best one's probability: cuts the small model's noise
+
+
+@dataclass
+class _Seq:
+    slot: int
+    request: Request
+    matcher: object | None
+    rng: np.random.Generator
+    pos: int = 0
+    pending: list[int] = field(default_factory=list)   # tokens to feed at the next decode
+    out: list[int] = field(default_factory=list)       # generated tokens (sampled + forced)
+    sampled: int = 0
+    done: bool = False
+    finish: str = "stop"
+    logits: np.ndarray | None = None
+    tokens_in: int = 0
+    started: float = 0.0
+
+
+class BatchDecoder:
+    def __init__(self, model_path: str, *, n_seq: int, n_ctx: int, n_threads: int) -> None:
+        import llama_cpp
+        from llama_cpp import _internals, _logger
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        _logger.set_verbose(False)  # llama.cpp logs every tensor at load; keep errors only
+        self._ll = llama_cpp
+        model_params = llama_cpp.llama_model_default_params()
+        self.model = _internals.LlamaModel(path_model=model_path, params=model_params,
+                                           verbose=False)
+        ctx_params = llama_cpp.llama_context_default_params()
+        ctx_params.n_ctx = n_ctx
+        # The compute buffer holds logits for a whole micro-batch: 262k vocab x 4 bytes per
+        # token, so 512 would cost 512 MiB. 128 keeps the process well under 1 GB.
+        ctx_params.n_batch = N_BATCH
+        ctx_params.n_ubatch = N_BATCH
+        ctx_params.n_seq_max = n_seq + 1
+        ctx_params.kv_unified = True
+        ctx_params.swa_full = True   # Gemma 3 uses sliding-window layers; keep full KV for reuse
+        ctx_params.n_threads = n_threads
+        ctx_params.n_threads_batch = n_threads
+        ctx_params.no_perf = True
+        with suppress_stdout_stderr(disable=False):
+            self.ctx = _internals.LlamaContext(model=self.model, params=ctx_params, verbose=False)
+        self.n_seq = n_seq
+        self.prefix_slot = n_seq
+        self.n_ctx = n_ctx
+        self.n_batch = N_BATCH
+        self.n_vocab = self.model.n_vocab()
+        self.eos = {self.model.token_eos()}
+        eot = self.model.token_eot()
+        if eot >= 0:
+            self.eos.add(eot)
+        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._prefix: list[int] = []
+        self._tokenizer = None
+        self._executor = None
+
+    # -- llguidance --------------------------------------------------------------------
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            import llguidance.llamacpp
+
+            self._tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(self.model.vocab)
+        return self._tokenizer
+
+    @property
+    def executor(self):
+        if self._executor is None:
+            import llguidance
+
+            self._executor = llguidance.LLExecutor()
+        return self._executor
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return self.model.detokenize(tokens).decode("utf-8", errors="replace")
+
+    # -- one batch of requests -----------------------------------------------------------
+    def run(self, requests: Sequence[Request], grammars: Sequence[str | None]) -> list[Completion]:
+        out: list[Completion] = []
+        for start in range(0, len(requests), self.n_seq):
+            chunk = requests[start:start + self.n_seq]
+            out.extend(self._run(chunk, grammars[start:start + self.n_seq]))
+        return out
+
+    def _run(self, requests: Sequence[Request], grammars: Sequence[str | None]) -> list[Completion]:
+        import llguidance
+
+        prompts = [self.tokenize(r.prompt) for r in requests]
+        shared = _common_prefix(prompts)
+        shared = shared[:min(len(p) for p in prompts) - 1]  # each sequence evaluates >= 1 token
+        self._load_prefix(shared)
+        seqs = []
+        now = time.perf_counter()
+        for slot, (request, grammar, prompt) in enumerate(zip(requests, grammars, prompts,
+                                                                 strict=True)):
+            mem = self.ctx.memory
+            self._ll.llama_memory_seq_rm(mem, slot, -1, -1)
+            if shared:
+                self._ll.llama_memory_seq_cp(mem, self.prefix_slot, slot, -1, -1)
+            matcher = llguidance.LLMatcher(self.tokenizer, grammar) if grammar else None
+            seq = _Seq(slot=slot, request=request, matcher=matcher,
+                       rng=np.random.default_rng(request.seed), pos=len(shared),
+                       pending=prompt[len(shared):], tokens_in=len(prompt), started=now)
+            seqs.append(seq)
+            if matcher is not None:
+                self._force(seq)
+        self._decode(seqs)
+        while True:
+            live = [s for s in seqs if not s.done]
+            if not live:
+                break
+            self._step(live)
+            live = [s for s in live if not s.done]
+            if live:
+                self._decode(live)
+        return [self._completion(s) for s in seqs]
+
+    def _load_prefix(self, shared: list[int]) -> None:
+        keep = len(_common_prefix([self._prefix, shared]))
+        mem = self.ctx.memory
+        if keep < len(self._prefix):
+            self._ll.llama_memory_seq_rm(mem, self.prefix_slot, keep, -1)
+        tail = shared[keep:]
+        if tail:
+            for start in range(0, len(tail), self.n_batch):
+                part = tail[start:start + self.n_batch]
+                self._fill([(self.prefix_slot, keep + start + i, t, False)
+                            for i, t in enumerate(part)])
+                self._check(self._ll.llama_decode(self.ctx.ctx, self._batch))
+        self._prefix = list(shared)
+
+    def _step(self, live: list[_Seq]) -> None:
+        """Sample one token per live sequence, then add the tokens the grammar forces."""
+        constrained = [s for s in live if s.matcher is not None]
+        masks = None
+        if constrained:
+            import llguidance.numpy as lnp
+
+            masks = lnp.allocate_token_bitmask(len(constrained), self.tokenizer.vocab_size)
+            lnp.fill_next_token_bitmask_par(self.executor, [
+                (s.matcher, i) for i, s in enumerate(constrained)], masks)
+        row = {id(s): i for i, s in enumerate(constrained)}
+        for s in live:
+            logits = s.logits
+            allowed = None
+            if s.matcher is not None:
+                bits = np.unpackbits(masks[row[id(s)]].view(np.uint8), bitorder="little")
+                allowed = np.flatnonzero(bits[:self.n_vocab])
+            token = _sample(logits, allowed, s.request.temperature, s.rng)
+            s.sampled += 1
+            if token in self.eos:
+                s.done = True
+                continue
+            if s.matcher is not None and not s.matcher.consume_token(token):
+                s.done, s.finish = True, "error"
+                continue
+            s.out.append(token)
+            s.pending = [token]
+            if s.matcher is not None:
+                self._force(s)
+            elif s.request.stop and any(stop in self.detokenize(s.out[-8:])
+                                        for stop in s.request.stop):
+                s.done = True
+            if len(s.out) >= s.request.max_tokens and not s.done:
+                s.done, s.finish = True, "length"
+
+    def _force(self, s: _Seq) -> None:
+        ff = s.matcher.compute_ff_tokens()
+        if ff:
+            s.matcher.consume_tokens(ff)
+            s.out.extend(ff)
+            s.pending = s.pending + ff
+        if s.matcher.is_stopped():
+            s.done = True
+
+    def _decode(self, seqs: list[_Seq]) -> None:
+        """Feed every sequence's pending tokens; keep each one's last logits."""
+        items = []
+        for s in seqs:
+            for i, t in enumerate(s.pending):
+                items.append((s, s.pos + i, t, i == len(s.pending) - 1))
+            s.pos += len(s.pending)
+            s.pending = []
+        if self._cells_needed(items):
+            raise RuntimeError("the KV cache is full; lower the batch or the prompt length")
+        for start in range(0, len(items), self.n_batch):
+            part = items[start:start + self.n_batch]
+            self._fill([(s.slot, pos, t, want) for s, pos, t, want in part])
+            self._check(self._ll.llama_decode(self.ctx.ctx, self._batch))
+            for i, (s, _, _, want) in enumerate(part):
+                if want:
+                    ptr = self._ll.llama_get_logits_ith(self.ctx.ctx, i)
+                    s.logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
+
+    def _cells_needed(self, items: list) -> bool:
+        return False if not items else max(pos for _, pos, _, _ in items) >= self.n_ctx
+
+    def _fill(self, items: list[tuple[int, int, int, bool]]) -> None:
+        b = self._batch
+        b.n_tokens = len(items)
+        for i, (slot, pos, token, want) in enumerate(items):
+            b.token[i] = token
+            b.pos[i] = pos
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = slot
+            b.logits[i] = want
+
+    @staticmethod
+    def _check(code: int) -> None:
+        if code != 0:
+            raise RuntimeError(f"llama_decode returned {code}")
+
+    def _completion(self, s: _Seq) -> Completion:
+        text = self.detokenize(s.out)
+        if s.matcher is None:
+            for stop in s.request.stop:
+                if stop in text:
+                    text = text[:text.index(stop)]
+        elif s.matcher.is_error():
+            s.finish = "error"
+        return Completion(text=text, tokens_in=s.tokens_in, tokens_out=len(s.out),
+                          finish_reason=s.finish, route="grammar" if s.matcher else "free",
+                          seconds=time.perf_counter() - s.started)
+
+    def close(self) -> None:
+        if self._batch is not None:
+            self._ll.llama_batch_free(self._batch)
+            self._batch = None
+        self.ctx.close()
+        self.model.close()
+
+
+def _common_prefix(lists: Sequence[list[int]]) -> list[int]:
+    if not lists:
+        return []
+    first = lists[0]
+    n = min(len(x) for x in lists)
+    for i in range(n):
+        t = first[i]
+        if any(x[i] != t for x in lists[1:]):
+            return first[:i]
+    return first[:n]
+
+
+def _sample(logits: np.ndarray, allowed: np.ndarray | None, temperature: float,
+            rng: np.random.Generator) -> int:
+    ids = allowed if allowed is not None else None
+    vals = logits[ids] if ids is not None else logits
+    if vals.size == 0:
+        raise RuntimeError("the grammar allows no token")
+    if temperature <= 0:
+        best = int(np.argmax(vals))
+        return int(ids[best]) if ids is not None else best
+    scaled = vals.astype(np.float64) / temperature
+    scaled -= scaled.max()
+    probs = np.exp(scaled)
+    probs[probs < MIN_P] = 0.0     # min-p: relative to the best token (whose value is 1 here)
+    probs /= probs.sum()
+    pick = int(rng.choice(probs.size, p=probs))
+    return int(ids[pick]) if ids is not None else pick
+

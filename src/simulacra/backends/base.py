@@ -1,0 +1,73 @@
+"""The backend contract: one method, `complete`, plus capability flags.
+
+A backend only talks to a model. The engine owns prompts, retries, validation, dedup and
+sinks, so a new backend is one small module. Usage:
+
+    backend = get_backend("gemma-270m")
+    [completion] = backend.complete([Request(prompt="...", json_schema=schema)])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; the engine uses the best it has."""
+
+    grammar: bool = False        # enforces a JSON Schema token by token (never emits invalid JSON)
+    json_schema: bool = False    # accepts a JSON Schema as an API response format
+    batch: int = 1               # requests it decodes together in one `complete` call
+    chat: bool = False           # prefers instructions + question over raw continuation
+
+
+@dataclass(frozen=True)
+class Request:
+    """One completion to make.
+
+    `prompt` is text for the model to continue (base models continue it; chat models get it as
+    the user message after `instructions`). With `json_schema`, the reply must be one JSON value
+    of that schema; constrained backends guarantee it, others are validated by the engine.
+    """
+
+    prompt: str
+    json_schema: dict[str, Any] | None = None
+    instructions: str = ""
+    max_tokens: int = 256
+    temperature: float = 0.8
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    feedback: str = ""           # the previous attempt's validation error (reask)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Completion:
+    """What the model wrote, with accounting."""
+
+    text: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    finish_reason: str = "stop"  # "stop" or "length" (cut by max_tokens: never a valid record)
+    route: str = ""              # how it was constrained: grammar, json_schema, json_object, prompt
+    seconds: float = 0.0
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model that completes prompts. See the module docstring."""
+
+    name: str
+    model_id: str
+    capabilities: Capabilities
+
+    def complete(self, requests: Sequence[Request]) -> list[Completion]:
+        """Complete every request, in order. Raise BackendError when the model cannot answer."""
+        ...
+
+    def close(self) -> None:
+        """Release the model or connection."""
+        ...

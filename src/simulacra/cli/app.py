@@ -1,0 +1,54 @@
+"""simulacra's CLI: one Typer app, one module per command, one error policy at the edge.
+
+Errors the user can fix (SimulacraError subclasses of UsageError) print one line and exit 2;
+a run that could not finish exits 1 after its summary. Set SIMULACRA_TRACEBACK=1 to see
+tracebacks instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from simulacra.errors import SimulacraError, UsageError
+
+app = typer.Typer(
+    help="Synthetic structured data from a schema, offline on an embedded model by default.\n\n"
+         "Quick start: simulacra generate examples/medical_billing.py:MedicalBilling -n 10",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from simulacra.cli import check, generate, models
+
+    app.command("generate")(generate.generate)
+    app.command("models")(models.models)
+    app.command("check")(check.check)
+
+
+_register()
+
+
+def fail(exc: SimulacraError) -> typer.Exit:
+    """Print the one-line error and give the exit to raise (2 for usage, 1 otherwise)."""
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2 if isinstance(exc, UsageError) else 1)
+
+
+def main() -> None:
+    if os.environ.get("SIMULACRA_TRACEBACK"):
+        app()
+        return
+    try:
+        app(standalone_mode=True)
+    except SimulacraError as exc:  # raised outside a command's own handler
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2 if isinstance(exc, UsageError) else 1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; records written so far are kept", err=True)
+        sys.exit(130)

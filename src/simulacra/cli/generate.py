@@ -1,0 +1,92 @@
+"""`simulacra generate SCHEMA -n N [-o out.jsonl|.csv|.parquet]`: records, written as they come."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from simulacra.errors import GenerationError, SimulacraError, UsageError
+
+
+def generate(
+    schema: str = typer.Argument(..., help="file.py:Class, package.module:Class or schema.json"),
+    n: int = typer.Option(10, "-n", help="Number of records."),
+    output: str = typer.Option(None, "-o", "--output",
+                               help="out.jsonl, out.csv or out.parquet; JSONL on stdout if unset."),
+    examples: Path = typer.Option(None, "--examples", help="Few-shot example records (JSONL)."),
+    subject: str = typer.Option("", "--subject", help="What the records are about."),
+    extra: str = typer.Option("", "--extra", help="Extra instructions for the model."),
+    model: str = typer.Option(None, "-m", "--model", envvar="SIMULACRA_MODEL",
+                              help="gemma-270m (default), PATH.gguf, or openai/NAME."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint URL."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env",
+                                    help="Environment variable holding the API key."),
+    seed: int = typer.Option(None, "--seed", help="Seed for a repeatable run."),
+    temperature: float = typer.Option(0.9, "--temperature", help="Sampling temperature."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+) -> None:
+    """Generate N valid, distinct records of SCHEMA."""
+    from simulacra.cli.app import fail
+    from simulacra.cli.progress import RecordProgress, summary_line
+    from simulacra.generate import Generator
+    from simulacra.sinks import check_output, open_sink
+
+    sink = None
+    try:
+        if n < 1:
+            raise UsageError(f"-n must be at least 1, got {n}")
+        if output is not None:
+            check_output(output, overwrite=overwrite)
+        generator = Generator(
+            schema, model=model, examples=read_examples(examples), subject=subject, extra=extra,
+            temperature=temperature, seed=seed,
+            backend_options=backend_options(model, base_url, api_key_env),
+        )
+        sink = open_sink(output, generator.schema.json_schema, overwrite=overwrite)
+        with RecordProgress(n, generator.stats) as progress:
+            for outcome in generator.outcomes(n):
+                sink.write(outcome.data)
+                progress.advance()
+    except SimulacraError as exc:
+        raise fail(exc) from None
+    finally:
+        if sink is not None:
+            sink.close()
+    stats = generator.stats
+    typer.echo(summary_line(stats, output), err=True)
+    if stats.failed:
+        raise fail(GenerationError(
+            f"{len(stats.failed)} of {n} records failed; {stats.valid} were kept",
+            attempts=generator.max_attempts, last_output="", errors=[r for _, r in stats.failed]))
+
+
+def backend_options(model: str | None, base_url: str | None, api_key_env: str) -> dict[str, Any]:
+    """Options for the model's backend; endpoint flags are refused for the embedded model."""
+    if model and model.startswith(("openai/", "openai:")):
+        return {"base_url": base_url, "api_key_env": api_key_env}
+    if base_url:
+        raise UsageError("--base-url needs an endpoint model: -m openai/MODEL_NAME")
+    return {}
+
+
+def read_examples(path: Path | None) -> list[dict[str, Any]]:
+    """Example records from a JSONL file, one object per line."""
+    if path is None:
+        return []
+    if not path.is_file():
+        raise UsageError(f"examples file not found: {path}")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{number} is not valid JSON: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise UsageError(f"{path}:{number} must be a JSON object, one record per line")
+        rows.append(row)
+    return rows

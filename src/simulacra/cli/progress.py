@@ -1,0 +1,47 @@
+"""The progress line (stderr, with records/s) and the closing summary."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from simulacra.engine import RunStats
+
+
+class RecordProgress:
+    """A rich progress bar on stderr that shows records/s, attempts and tokens."""
+
+    def __init__(self, total: int, stats: RunStats) -> None:
+        self._stats = stats
+        self._progress = Progress(
+            TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+            console=Console(stderr=True), transient=True,
+        )
+        self._task = self._progress.add_task("records", total=total, rate="")
+
+    def __enter__(self) -> RecordProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def advance(self) -> None:
+        import time
+
+        s = self._stats
+        elapsed = time.perf_counter() - s.started
+        rate = f"{s.valid / elapsed:.2f} rec/s · {s.attempts} tries · {s.tokens_out} tok"
+        self._progress.update(self._task, advance=1, rate=rate)
+
+
+def summary_line(stats: RunStats, output: str | None) -> str:
+    where = f" to {output}" if output else ""
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(stats.rejected.items())) or "none"
+    return (
+        f"{stats.valid} records written{where} · {stats.valid}/{stats.requested} valid · "
+        f"{stats.valid} unique · {stats.attempts} attempts (rejected: {rejected}) · "
+        f"{len(stats.failed)} failed · {stats.seconds:.1f} s · {stats.records_per_second:.2f} "
+        f"records/s · {stats.tokens_in} prompt + {stats.tokens_out} generated tokens"
+    )

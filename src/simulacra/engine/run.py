@@ -1,0 +1,161 @@
+"""Schedule requests, validate replies, retry what fails, and count everything.
+
+Every requested record index gets up to `max_attempts` tries. A try is rejected when the reply
+was cut by the token budget, is not JSON, fails the schema (types, bounds, pydantic
+validators) or duplicates a record already made; the rejection reason is counted and, for
+chat backends, fed back on the next try (instructor's reask). Records are yielded as soon as
+they are valid, so sinks can write them at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulacra.backends.base import Backend, Completion, Request
+from simulacra.plan import Plan
+from simulacra.schema import RecordInvalid
+
+
+@dataclass
+class Outcome:
+    """One valid record with its provenance."""
+
+    index: int
+    record: Any              # pydantic instance, or dict for a JSON Schema
+    data: dict[str, Any]     # JSON-ready
+    attempts: int
+    seed: int
+
+
+@dataclass
+class RunStats:
+    """What a run did; the CLI prints it as the closing summary."""
+
+    requested: int = 0
+    valid: int = 0
+    attempts: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    routes: Counter = field(default_factory=Counter)
+    started: float = field(default_factory=time.perf_counter)
+    seconds: float = 0.0
+
+    @property
+    def records_per_second(self) -> float:
+        return self.valid / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requested": self.requested, "valid": self.valid, "failed": len(self.failed),
+            "attempts": self.attempts, "rejected": dict(self.rejected),
+            "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+            "seconds": round(self.seconds, 3),
+            "records_per_second": round(self.records_per_second, 3),
+            "routes": dict(self.routes),
+        }
+
+
+def derive_seed(seed: int, index: int, attempt: int) -> int:
+    """A stable per-(record, attempt) seed, so a rerun with the same seed makes the same records."""
+    digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") & 0x7FFFFFFF
+
+
+def canonical(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False)
+
+
+def token_budget(json_schema: dict[str, Any]) -> int:
+    """Tokens a record may take: generous for what the bounded schema allows, never unbounded."""
+    size = len(json.dumps(json_schema))
+    return min(2048, 96 + size // 2)
+
+
+def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
+                temperature: float = 0.8, max_attempts: int = 4,
+                stats: RunStats | None = None, dedup: bool = True) -> Iterator[Outcome]:
+    """Yield up to `n` valid, distinct records; failures are counted in `stats.failed`."""
+    stats = stats if stats is not None else RunStats()
+    stats.requested += n
+    schema = plan.schema
+    decoding = schema.decoding_schema()
+    budget = token_budget(decoding)
+    seen: set[str] = {canonical(e) for e in plan.examples} if dedup else set()
+    example_keys = set(seen)
+    pending: deque[tuple[int, int, str]] = deque((i, 1, "") for i in range(n))
+    batch_size = max(1, backend.capabilities.batch)
+    try:
+        while pending:
+            batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+            requests = []
+            for index, attempt, feedback in batch:
+                s = derive_seed(seed, index, attempt)
+                requests.append(Request(
+                    prompt=plan.prompt(random.Random(s)), json_schema=decoding,
+                    max_tokens=budget, temperature=temperature, seed=s, stop=("\n",),
+                    feedback=feedback,
+                ))
+            completions = backend.complete(requests)
+            for (index, attempt, _), request, completion in zip(
+                    batch, requests, completions, strict=True):
+                stats.attempts += 1
+                stats.tokens_in += completion.tokens_in
+                stats.tokens_out += completion.tokens_out
+                stats.routes[completion.route or backend.name] += 1
+                outcome, reason = _accept(plan, completion, seen, example_keys)
+                if outcome is not None:
+                    stats.valid += 1
+                    outcome.index, outcome.attempts, outcome.seed = index, attempt, request.seed
+                    yield outcome
+                    continue
+                kind = reason.split(":", 1)[0]
+                stats.rejected[kind] += 1
+                if attempt < max_attempts:
+                    pending.appendleft((index, attempt + 1, reason))
+                else:
+                    stats.failed.append((index, reason))
+    finally:
+        stats.seconds = time.perf_counter() - stats.started
+
+
+def _accept(plan: Plan, completion: Completion, seen: set[str],
+            example_keys: set[str]) -> tuple[Outcome | None, str]:
+    if completion.finish_reason == "length":
+        return None, "truncated: the reply hit the token budget before the record closed"
+    text = _json_text(completion.text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"parse: not valid JSON ({exc.msg} at char {exc.pos})"
+    try:
+        record = plan.schema.validate(data)
+    except RecordInvalid as exc:
+        return None, "invalid: " + "; ".join(exc.errors[:3])
+    dumped = plan.schema.dump(record)
+    key = canonical(dumped)
+    if key in example_keys:
+        return None, "leak: the record copies a few-shot example"
+    if key in seen:
+        return None, "duplicate: the record equals one already made"
+    seen.add(key)
+    return Outcome(index=-1, record=record, data=dumped, attempts=0, seed=0), ""
+
+
+def _json_text(text: str) -> str:
+    """The JSON object in a reply: tolerant of code fences and prose around it."""
+    text = text.strip()
+    if text.startswith("```"):
+        text = text.strip("`")
+        text = text[text.find("\n") + 1:] if "\n" in text else text
+    start = text.find("{")
+    end = text.rfind("}")
+    return text[start:end + 1] if start != -1 and end > start else text

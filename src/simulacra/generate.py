@@ -1,0 +1,79 @@
+"""`Generator`: records from a schema, a few examples and a sentence of intent.
+
+    gen = Generator(MedicalBilling, examples=EXAMPLES, subject="medical_billing",
+                    extra="names must be unusual")
+    records = gen.generate(10)         # list of MedicalBilling
+    for record in gen.stream(1000):    # one at a time, as they are made
+        ...
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from simulacra.backends.base import Backend
+from simulacra.backends.registry import get_backend
+from simulacra.engine import Outcome, RunStats, run_records
+from simulacra.errors import GenerationError, UsageError
+from simulacra.plan import Plan
+from simulacra.schema import Schema, load_schema
+
+
+class Generator:
+    """Makes valid, distinct records of `schema` with `model` (default: the embedded model).
+
+    Args:
+        schema: a pydantic class, a JSON Schema dict, or a spec like "file.py:Class".
+        model: a model name ("gemma-270m", "path.gguf", "openai/NAME"), a Backend, or a
+            LangChain chat model. None means $SIMULACRA_MODEL or the embedded model.
+        examples: few-shot records (dicts or model instances, validated up front) or free-text
+            example strings, as in the LangChain tutorial.
+        subject, extra: what the records are about, and extra instructions for the prompt.
+        temperature: sampling temperature; seed: makes a run repeatable (random if None).
+        max_attempts: tries per record before it counts as failed.
+    """
+
+    def __init__(self, schema: Any, model: Any = None, *, examples: Iterable[Any] = (),
+                 subject: str = "", extra: str = "", temperature: float = 0.9,
+                 seed: int | None = None, max_attempts: int = 4,
+                 backend_options: dict[str, Any] | None = None) -> None:
+        self.schema: Schema = load_schema(schema)
+        self.plan = Plan.build(self.schema, examples, subject=subject, extra=extra)
+        self.backend: Backend = get_backend(model, **(backend_options or {}))
+        self.temperature = temperature
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+        self.max_attempts = max_attempts
+        self.stats = RunStats()
+
+    def outcomes(self, n: int) -> Iterator[Outcome]:
+        """Valid records with provenance (index, seed, attempts); failures land in `stats`."""
+        if n < 1:
+            raise UsageError(f"the number of records must be at least 1, got {n}")
+        self.stats = RunStats()
+        yield from run_records(self.backend, self.plan, n, seed=self.seed,
+                               temperature=self.temperature, max_attempts=self.max_attempts,
+                               stats=self.stats)
+
+    def stream(self, n: int) -> Iterator[Any]:
+        """Yield records as they are made; raise GenerationError at the end if some failed."""
+        for outcome in self.outcomes(n):
+            yield outcome.record
+        self._raise_for_failures()
+
+    def generate(self, n: int) -> list[Any]:
+        """Return `n` records (model instances, or dicts for a JSON Schema)."""
+        return list(self.stream(n))
+
+    def _raise_for_failures(self) -> None:
+        if self.stats.failed:
+            index, reason = self.stats.failed[-1]
+            raise GenerationError(
+                f"{len(self.stats.failed)} of {self.stats.requested} records failed after "
+                f"{self.max_attempts} attempts; last: record {index}: {reason}",
+                attempts=self.max_attempts, last_output="", errors=[r for _, r in self.stats.failed],
+            )
+
+    def close(self) -> None:
+        self.backend.close()

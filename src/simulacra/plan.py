@@ -1,0 +1,88 @@
+"""The plan for a run: the prompt a model continues to write one new record.
+
+The embedded model is a base model, so the prompt is a document to continue, not a chat:
+a header (subject, fields with types and descriptions, the user's extra instructions), then
+example records as JSON lines in exactly the layout the constrained decoder emits
+(`{"a": 1, "b": "x"}`), so the model's next line is already in its groove. Each request
+gets its own order and subset of the examples, so the model does not see one fixed context.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulacra.errors import UsageError
+from simulacra.schema import RecordInvalid, Schema
+
+MAX_EXAMPLES_IN_PROMPT = 4
+
+
+@dataclass
+class Plan:
+    """What to ask for: schema, examples, subject and extra instructions."""
+
+    schema: Schema
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    text_examples: list[str] = field(default_factory=list)
+    subject: str = ""
+    extra: str = ""
+
+    @classmethod
+    def build(cls, schema: Schema, examples: Iterable[Any] = (), subject: str = "",
+              extra: str = "") -> Plan:
+        """Validate the examples against the schema up front, so a bad one fails before any run."""
+        records, texts = [], []
+        for i, example in enumerate(examples):
+            if isinstance(example, str):
+                texts.append(" ".join(example.split()))
+                continue
+            if isinstance(example, dict) and set(example) == {"example"} and isinstance(
+                    example["example"], str):  # the tutorial's {"example": "..."} rows
+                texts.append(" ".join(example["example"].split()))
+                continue
+            try:
+                record = schema.validate(schema.dump(example) if not isinstance(example, dict)
+                                         else example)
+            except RecordInvalid as exc:
+                raise UsageError(
+                    f"example #{i + 1} does not match the schema {schema.name}: {exc.errors[0]}"
+                ) from None
+            records.append(schema.dump(record))
+        return cls(schema=schema, examples=records, text_examples=texts, subject=subject,
+                   extra=extra)
+
+    def header(self) -> str:
+        what = self.subject.replace("_", " ") if self.subject else self.schema.name
+        lines = [f"Synthetic data: {what} records ({self.schema.name})."]
+        if self.schema.description:
+            lines.append(self.schema.description.strip())
+        lines.append("Fields:")
+        for f in self.schema.fields:
+            optional = "" if f.required else ", optional"
+            desc = f": {f.description}" if f.description else ""
+            lines.append(f"- {f.name} ({f.type}{optional}){desc}")
+        if self.extra:
+            lines.append(f"Instructions: {self.extra.strip()}")
+        lines.append("Every record is new and made up: different values from the examples and "
+                     "from each other. One JSON object per line.")
+        return "\n".join(lines)
+
+    def prompt(self, rng: random.Random | None = None) -> str:
+        """The text to continue; `rng` rotates and subsamples the examples."""
+        examples: Sequence[Any] = self.examples
+        texts: Sequence[str] = self.text_examples
+        if rng is not None:
+            examples = rng.sample(list(examples), min(len(examples), MAX_EXAMPLES_IN_PROMPT))
+            texts = rng.sample(list(texts), min(len(texts), MAX_EXAMPLES_IN_PROMPT))
+        parts = [self.header(), ""]
+        if texts:
+            parts.append("Example records, as text:")
+            parts.extend(f"- {t}" for t in texts)
+            parts.append("")
+            parts.append("Records as JSON:")
+        parts.extend(json.dumps(e, ensure_ascii=False) for e in examples)
+        return "\n".join(parts) + "\n"

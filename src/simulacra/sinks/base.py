@@ -1,0 +1,58 @@
+"""Pick a writer by file extension; refuse to clobber an existing file unless asked."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from simulacra.errors import UsageError
+
+
+class Sink(Protocol):
+    """Writes records one at a time; `close` makes the file complete (Parquet footer)."""
+
+    def write(self, record: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+SUFFIXES = (".jsonl", ".csv", ".parquet")
+
+
+def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
+    """Refuse an output path that cannot work, before any model is loaded or file created."""
+    path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        raise UsageError(
+            f"unknown output extension '{path.suffix or path.name}': use one of {', '.join(SUFFIXES)}"
+        )
+    if path.exists() and not overwrite:
+        raise UsageError(f"output file {path} exists; pass --overwrite to replace it")
+    if not path.parent.is_dir():
+        raise UsageError(f"output directory {path.parent} does not exist; create it first")
+    return path
+
+
+def open_sink(path: str | Path | None, json_schema: dict[str, Any] | None = None, *,
+              overwrite: bool = False, stdout: TextIO | None = None) -> Sink:
+    """A sink for `path` (`.jsonl`, `.csv`, `.parquet`), or JSONL on stdout when `path` is None.
+
+    Checks happen before the file is created, so a refused run leaves no file behind and an
+    existing one untouched.
+    """
+    from simulacra.sinks.csv import CsvSink
+    from simulacra.sinks.jsonl import JsonlSink
+    from simulacra.sinks.parquet import ParquetSink
+
+    if path is None or str(path) == "-":
+        return JsonlSink(stdout or sys.stdout)
+    path = check_output(path, overwrite=overwrite)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return ParquetSink(path, json_schema or {})
+    try:
+        handle = path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    return JsonlSink(handle, owned=True) if suffix == ".jsonl" else CsvSink(handle, json_schema)

@@ -14,10 +14,16 @@ One llama.cpp context holds `n_seq` working sequences plus one *prefix* sequence
    llama.cpp in one batch, logits only for each sequence's last token.
 
 Sampling is numpy over the allowed tokens only: temperature, then min-p, seeded per request.
+
+JSON numbers have no length bound a schema can state, and the small model happily writes
+`0.000000...` until the token limit. A tiny lexer follows each sequence's output; once a
+number has MAX_INT_DIGITS integer or MAX_FRACTION_DIGITS fractional digits, tokens that would
+extend it are masked out, so the grammar has to close it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +33,9 @@ import numpy as np
 from simulacra.backends.base import Completion, Request
 
 N_BATCH = 128
+MAX_INT_DIGITS = 12
+MAX_FRACTION_DIGITS = 4
+_NUMBER_BYTES = frozenset(b"0123456789.eE+-")
 MIN_P = 0.05  # drop tokens under 5% of the best one's probability: cuts the small model's noise
 
 
@@ -45,6 +54,47 @@ class _Seq:
     logits: np.ndarray | None = None
     tokens_in: int = 0
     started: float = 0.0
+    lexer: _JsonLexer = field(default_factory=lambda: _JsonLexer())
+
+
+class _JsonLexer:
+    """Just enough JSON lexing to know whether the output ends inside an over-long number."""
+
+    __slots__ = ("in_string", "escape", "in_number", "int_digits", "frac_digits", "in_fraction")
+
+    def __init__(self) -> None:
+        self.in_string = self.escape = self.in_number = self.in_fraction = False
+        self.int_digits = self.frac_digits = 0
+
+    def feed(self, data: bytes) -> None:
+        for byte in data:
+            if self.in_string:
+                if self.escape:
+                    self.escape = False
+                elif byte == 0x5C:  # backslash
+                    self.escape = True
+                elif byte == 0x22:  # quote
+                    self.in_string = False
+            elif byte == 0x22:
+                self.in_string, self.in_number = True, False
+            elif byte in _NUMBER_BYTES:
+                if not self.in_number:
+                    self.in_number, self.in_fraction = True, False
+                    self.int_digits = self.frac_digits = 0
+                if byte == 0x2E:  # dot
+                    self.in_fraction = True
+                elif 0x30 <= byte <= 0x39:
+                    if self.in_fraction:
+                        self.frac_digits += 1
+                    else:
+                        self.int_digits += 1
+            else:
+                self.in_number = False
+
+    @property
+    def number_is_full(self) -> bool:
+        return self.in_number and (self.int_digits >= MAX_INT_DIGITS
+                                   or self.frac_digits >= MAX_FRACTION_DIGITS)
 
 
 class BatchDecoder:
@@ -85,6 +135,8 @@ class BatchDecoder:
         self._prefix: list[int] = []
         self._tokenizer = None
         self._executor = None
+        self._pieces: list[bytes] | None = None
+        self._numeric: np.ndarray | None = None
 
     # -- llguidance --------------------------------------------------------------------
     @property
@@ -102,6 +154,17 @@ class BatchDecoder:
 
             self._executor = llguidance.LLExecutor()
         return self._executor
+
+    def _vocab_tables(self) -> None:
+        """Each token's bytes, and which tokens start with a number character (built once)."""
+        buf = ctypes.create_string_buffer(256)
+        vocab, to_piece = self.model.vocab, self._ll.llama_token_to_piece
+        pieces = []
+        for t in range(self.n_vocab):
+            n = to_piece(vocab, t, buf, 256, 0, False)
+            pieces.append(buf.raw[:max(n, 0)])
+        self._pieces = pieces
+        self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
 
     def tokenize(self, text: str) -> list[int]:
         return self.model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
@@ -133,6 +196,8 @@ class BatchDecoder:
             if shared:
                 self._ll.llama_memory_seq_cp(mem, self.prefix_slot, slot, -1, -1)
             matcher = llguidance.LLMatcher(self.tokenizer, grammar) if grammar else None
+            if matcher is not None and self._pieces is None:
+                self._vocab_tables()
             seq = _Seq(slot=slot, request=request, matcher=matcher,
                        rng=np.random.default_rng(request.seed), pos=len(shared),
                        pending=prompt[len(shared):], tokens_in=len(prompt), started=now)
@@ -181,6 +246,9 @@ class BatchDecoder:
             if s.matcher is not None:
                 bits = np.unpackbits(masks[row[id(s)]].view(np.uint8), bitorder="little")
                 allowed = np.flatnonzero(bits[:self.n_vocab])
+                if s.lexer.number_is_full:
+                    closing = allowed[~self._numeric[allowed]]
+                    allowed = closing if closing.size else allowed
             token = _sample(logits, allowed, s.request.temperature, s.rng)
             s.sampled += 1
             if token in self.eos:
@@ -192,19 +260,22 @@ class BatchDecoder:
             s.out.append(token)
             s.pending = [token]
             if s.matcher is not None:
-                self._force(s)
+                self._force(s, token)
             elif s.request.stop and any(stop in self.detokenize(s.out[-8:])
                                         for stop in s.request.stop):
                 s.done = True
             if len(s.out) >= s.request.max_tokens and not s.done:
                 s.done, s.finish = True, "length"
 
-    def _force(self, s: _Seq) -> None:
+    def _force(self, s: _Seq, sampled: int | None = None) -> None:
+        """Append the tokens the grammar forces after `sampled` (or at the start)."""
         ff = s.matcher.compute_ff_tokens()
         if ff:
             s.matcher.consume_tokens(ff)
             s.out.extend(ff)
             s.pending = s.pending + ff
+        for token in ([sampled] if sampled is not None else []) + ff:
+            s.lexer.feed(self._pieces[token])
         if s.matcher.is_stopped():
             s.done = True
 

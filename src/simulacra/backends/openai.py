@@ -20,7 +20,9 @@ from simulacra.errors import BackendError, MissingKeyError, UsageError
 
 SYSTEM = ("You write synthetic data records. Reply with exactly one JSON object that matches "
           "the schema, and nothing else.")
-RUNGS = ("json_schema", "json_object", "prompt")
+# The ladder of structured-output modes, best first. "json_object+schema" is llama.cpp
+# server's form (response_format {"type": "json_object", "schema": ...}).
+RUNGS = ("json_schema", "json_object+schema", "json_object", "prompt")
 
 
 class OpenAIBackend:
@@ -45,6 +47,7 @@ class OpenAIBackend:
         self._client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0,
                                      timeout=timeout)
         self._rung = 0
+        self._rung_confirmed = False  # once a rung has answered, errors are real, not format refusals
         self._pool = ThreadPoolExecutor(max_workers=concurrency)
         if check:
             self._check_reachable()
@@ -90,18 +93,22 @@ class OpenAIBackend:
             if rung == "json_schema":
                 kwargs["response_format"] = {"type": "json_schema", "json_schema": {
                     "name": "record", "schema": request.json_schema, "strict": True}}
+            elif rung == "json_object+schema":
+                kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
             elif rung == "json_object":
                 kwargs["response_format"] = {"type": "json_object"}
             started = time.perf_counter()
             try:
                 with _normalized(self.base_url):
                     reply = self._client.chat.completions.create(**kwargs)
-            except BackendError as exc:
-                if exc.args and "rejected the request (400)" in str(exc) and \
-                        rung != "prompt" and self._rung < len(RUNGS) - 1:
-                    self._rung += 1  # the endpoint does not take this response format
+            except BackendError:
+                # Servers refuse an unknown response format with a 400, 422 or even a 500
+                # (llama.cpp server): step down until one rung answers, then stay there.
+                if rung != "prompt" and not self._rung_confirmed and self._rung < len(RUNGS) - 1:
+                    self._rung = max(self._rung, RUNGS.index(rung) + 1)
                     continue
                 raise
+            self._rung_confirmed = True
             choice = reply.choices[0]
             usage = reply.usage
             return Completion(

@@ -1,0 +1,138 @@
+"""`simulacra generate`: real runs on the embedded model, and every bad input exits 2 in one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from examples.medical_billing import MedicalBilling
+from typer.testing import CliRunner
+
+from simulacra.cli.app import app
+from tests.conftest import EXAMPLES, _free_port
+
+SPEC = f"{EXAMPLES}/medical_billing.py:MedicalBilling"
+SHOTS = str(EXAMPLES / "medical_billing.jsonl")
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_generate_writes_n_valid_records(tmp_path, suffix):
+    out = tmp_path / f"out.{suffix}"
+    result = run("generate", SPEC, "-n", "20", "-o", str(out), "--examples", SHOTS,
+                 "--subject", "medical_billing", "--seed", "7")
+    assert result.exit_code == 0, result.output
+    if suffix == "jsonl":
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    elif suffix == "csv":
+        rows = list(csv.DictReader(out.open()))
+    else:
+        rows = pq.read_table(out).to_pylist()
+    assert len(rows) == 20
+    for row in rows:
+        MedicalBilling.model_validate(row)
+    assert "20 records written" in result.stderr and "records/s" in result.stderr
+    assert len({json.dumps(r, sort_keys=True) for r in rows}) == 20
+
+
+@pytest.mark.embedded
+def test_generate_streams_jsonl_to_stdout(tmp_path):
+    result = run("generate", SPEC, "-n", "2", "--examples", SHOTS, "--seed", "1")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and all(MedicalBilling.model_validate_json(line) for line in lines)
+
+
+def bad_examples(tmp_path):
+    path = tmp_path / "bad_examples.jsonl"
+    path.write_text('{"patient_id": "not a number"}\n')
+    return str(path)
+
+
+def invalid_json_schema(tmp_path):
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps({"type": "object", "properties": {"a": {"type": "strin"}}}))
+    return str(path)
+
+
+def unsupported_schema(tmp_path):
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps({"type": "object", "properties": {"a": {"not": {"type": "string"}}}}))
+    return str(path)
+
+
+def existing_output(tmp_path):
+    path = tmp_path / "exists.jsonl"
+    path.write_text("precious\n")
+    return str(path)
+
+
+BAD_INPUTS = [
+    ("missing schema file", lambda t: ["generate", "nope.py:X"], "schema file not found"),
+    ("class not found", lambda t: ["generate", f"{EXAMPLES}/medical_billing.py:Missing"],
+     "no class 'Missing'"),
+    ("not a model", lambda t: ["generate", f"{EXAMPLES}/medical_billing.py:SUBJECT"],
+     "is not a pydantic model"),
+    ("invalid JSON Schema", lambda t: ["generate", invalid_json_schema(t)], "invalid JSON Schema"),
+    ("unsupported feature", lambda t: ["generate", unsupported_schema(t)],
+     "unsupported schema feature 'not' at properties.a.not"),
+    ("n below 1", lambda t: ["generate", SPEC, "-n", "0"], "-n must be at least 1"),
+    ("output exists", lambda t: ["generate", SPEC, "-o", existing_output(t)],
+     "exists; pass --overwrite"),
+    ("unknown extension", lambda t: ["generate", SPEC, "-o", str(t / "out.xlsx")],
+     "unknown output extension '.xlsx'"),
+    ("unknown model", lambda t: ["generate", SPEC, "-m", "gpt-17"], "unknown model 'gpt-17'"),
+    ("missing GGUF", lambda t: ["generate", SPEC, "-m", str(t / "none.gguf")], "GGUF file not found"),
+    ("missing API key", lambda t: ["generate", SPEC, "-m", "openai/gpt-4o-mini"],
+     "no API key: set OPENAI_API_KEY"),
+    ("endpoint unreachable", lambda t: ["generate", SPEC, "-m", "openai/x", "--base-url",
+                                        f"http://127.0.0.1:{_free_port()}/v1"], "is unreachable"),
+    ("examples do not validate", lambda t: ["generate", SPEC, "--examples", bad_examples(t)],
+     "example #1 does not match the schema MedicalBilling: patient_id"),
+    ("examples file missing", lambda t: ["generate", SPEC, "--examples", str(t / "no.jsonl")],
+     "examples file not found"),
+    ("base-url without endpoint model", lambda t: ["generate", SPEC, "--base-url", "http://x"],
+     "--base-url needs an endpoint model"),
+]
+
+
+@pytest.mark.parametrize("case, make_args, message", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_exits_2_with_one_clear_line(tmp_path, case, make_args, message):
+    args = make_args(tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    result = run(*args)
+    assert result.exit_code == 2, (case, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.output
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing written or lost
+
+
+def test_check_lists_medical_billing_fields_as_enforced():
+    result = run("check", SPEC, "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["fields"] == dict.fromkeys(
+        ["patient_id", "patient_name", "diagnosis_code", "procedure_code", "total_charge",
+         "insurance_claim_amount"], "enforced")
+
+
+def test_check_refuses_with_the_keyword_path(tmp_path):
+    result = run("check", unsupported_schema(tmp_path))
+    assert result.exit_code == 2
+    assert "error: refused properties.a.not" in result.stderr
+
+
+def test_models_lists_the_default_model_and_its_file():
+    result = run("models", "--json")
+    assert result.exit_code == 0
+    listing = json.loads(result.stdout)
+    assert listing["default"] == "gemma-270m"
+    assert listing["embedded"]["installed"] is True and listing["embedded"]["size_mb"] > 100

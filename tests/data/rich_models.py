@@ -1,0 +1,37 @@
+"""A pydantic schema that uses every supported feature, for the embedded-model tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Plan(str, enum.Enum):
+    basic = "basic"
+    pro = "pro"
+
+
+class Address(BaseModel):
+    city: str = Field(max_length=30, description="a city name")
+    postcode: str = Field(pattern=r"^[0-9]{5}$")
+
+
+class Customer(BaseModel):
+    """A customer of a software company."""
+
+    id: uuid.UUID
+    name: str = Field(min_length=2, max_length=40, description="full name")
+    age: int = Field(ge=18, le=99)
+    score: float = Field(gt=0, lt=1)
+    plan: Plan
+    channel: Literal["web", "phone", "store"]
+    active: bool
+    signed_up: dt.date
+    last_seen: dt.datetime
+    address: Address
+    tags: list[str] = Field(min_length=1, max_length=3)
+    referrer: str | None = Field(default=None, max_length=20)

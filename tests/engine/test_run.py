@@ -1,0 +1,105 @@
+"""The engine on a scripted backend: retries, rejection reasons, dedup, failures, seeds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import BaseModel, Field, model_validator
+
+from simulacra import Generator
+from simulacra.backends.base import Completion
+from simulacra.backends.fake import ScriptedBackend, ScriptExhausted
+from simulacra.errors import GenerationError, UsageError
+
+
+class Bill(BaseModel):
+    name: str
+    total: float = Field(ge=0)
+    claim: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def claim_within_total(self):
+        if self.claim > self.total:
+            raise ValueError("claim exceeds total")
+        return self
+
+
+def rec(name, total=10.0, claim=5.0):
+    return json.dumps({"name": name, "total": total, "claim": claim})
+
+
+def test_invalid_truncated_duplicate_and_leaked_replies_are_retried_and_counted():
+    fake = ScriptedBackend().enqueue(
+        rec("Ada"),
+        "not json at all",
+        rec("Bob", total=1, claim=9),                       # breaks the model_validator
+        Completion(text='{"name": "Cy', finish_reason="length"),
+        rec("Ada"),                                         # duplicate of the first
+        rec("Example"),                                     # copies the few-shot example
+        rec("Cy"), rec("Di"),
+    )
+    gen = Generator(Bill, model=fake, examples=[{"name": "Example", "total": 10, "claim": 5}],
+                    seed=1)
+    records = gen.generate(3)
+    assert [r.name for r in records] == ["Ada", "Cy", "Di"]
+    assert gen.stats.rejected == {"parse": 1, "invalid": 1, "truncated": 1, "duplicate": 1, "leak": 1}
+    assert gen.stats.attempts == 8 and gen.stats.valid == 3 and fake.remaining == 0
+
+
+def test_validation_error_is_fed_back_on_the_next_attempt():
+    fake = ScriptedBackend().enqueue(rec("Bob", total=1, claim=9), rec("Bob", total=9, claim=1))
+    [record] = Generator(Bill, model=fake, seed=1).generate(1)
+    assert record.claim == 1
+    assert fake.history[0].feedback == ""
+    assert "claim exceeds total" in fake.history[1].feedback
+
+
+def test_records_that_never_validate_fail_loudly_and_the_rest_are_kept():
+    fake = ScriptedBackend().enqueue(rec("Ok"), *["{}"] * 3)
+    gen = Generator(Bill, model=fake, seed=1, max_attempts=3)
+    kept = []
+    with pytest.raises(GenerationError, match="1 of 2 records failed after 3 attempts"):
+        for r in gen.stream(2):
+            kept.append(r)
+    assert [r.name for r in kept] == ["Ok"]
+    assert gen.stats.failed[0][0] == 1
+
+
+def test_prompt_carries_subject_extra_descriptions_and_examples():
+    fake = ScriptedBackend().enqueue(rec("Zed"))
+    Generator(Bill, model=fake, subject="hospital_bill", extra="unusual names",
+              examples=[{"name": "Ann", "total": 3, "claim": 1}], seed=2).generate(1)
+    prompt = fake.history[0].prompt
+    assert "hospital bill records" in prompt and "Instructions: unusual names" in prompt
+    assert '{"name": "Ann", "total": 3.0, "claim": 1.0}' in prompt
+    assert fake.history[0].json_schema["additionalProperties"] is False
+
+
+def test_seeds_are_per_record_and_repeatable():
+    fakes = [ScriptedBackend().enqueue(rec("A"), rec("B")) for _ in range(2)]
+    for fake in fakes:
+        Generator(Bill, model=fake, seed=42).generate(2)
+    seeds = [[r.seed for r in f.history] for f in fakes]
+    assert seeds[0] == seeds[1] and seeds[0][0] != seeds[0][1]
+
+
+def test_examples_that_do_not_match_the_schema_are_refused_up_front():
+    with pytest.raises(UsageError, match="example #2 does not match the schema Bill: total"):
+        Generator(Bill, model=ScriptedBackend(), examples=[
+            {"name": "A", "total": 1, "claim": 0}, {"name": "B", "total": "lots", "claim": 0}])
+
+
+def test_n_below_one_is_refused():
+    with pytest.raises(UsageError, match="at least 1"):
+        Generator(Bill, model=ScriptedBackend()).generate(0)
+
+
+def test_an_exhausted_script_fails_loudly():
+    with pytest.raises(ScriptExhausted):
+        Generator(Bill, model=ScriptedBackend(), seed=1).generate(1)
+
+
+def test_code_fences_and_prose_around_json_are_tolerated():
+    fake = ScriptedBackend().enqueue("Sure! ```json\n" + rec("Fen") + "\n``` hope that helps")
+    assert Generator(Bill, model=fake, seed=1).generate(1)[0].name == "Fen"

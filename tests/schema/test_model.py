@@ -1,0 +1,54 @@
+"""Validation errors, decoding bounds and the support report."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulacra import check_support, load_schema
+from simulacra.schema import RecordInvalid
+from simulacra.schema.model import INT_SPAN, MAX_ITEMS, MAX_STRING, STRING_CAP
+
+
+def test_validation_errors_name_the_path():
+    schema = load_schema("tests.data.rich_models:Customer")
+    with pytest.raises(RecordInvalid) as info:
+        schema.validate({"age": 5})
+    assert any(e.startswith("age:") for e in info.value.errors)
+    assert any(e.startswith("name:") for e in info.value.errors)
+
+
+def test_decoding_schema_bounds_strings_integers_arrays_and_closes_objects():
+    js = {"type": "object", "properties": {
+        "free": {"type": "string"},
+        "huge": {"type": "string", "maxLength": 32767},
+        "count": {"type": "integer"},
+        "low": {"type": "integer", "minimum": 3},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "day": {"type": "string", "format": "date"},
+        "sub": {"type": "object", "properties": {"type": {"type": "string"}}},
+    }}
+    schema = load_schema(js)
+    dec = schema.decoding_schema()["properties"]
+    assert dec["free"]["maxLength"] == MAX_STRING
+    assert dec["huge"]["maxLength"] == STRING_CAP
+    assert (dec["count"]["minimum"], dec["count"]["maximum"]) == (-INT_SPAN, INT_SPAN)
+    assert dec["low"]["maximum"] == 3 + INT_SPAN
+    assert dec["tags"]["maxItems"] == MAX_ITEMS and dec["tags"]["items"]["maxLength"] == MAX_STRING
+    assert "maxLength" not in dec["day"]
+    assert dec["sub"]["additionalProperties"] is False
+    assert dec["sub"]["properties"]["type"]["maxLength"] == MAX_STRING  # a field named "type"
+    assert "maxLength" not in schema.json_schema["properties"]["free"]  # the contract is untouched
+
+
+def test_support_report_classifies_keywords():
+    js = {"type": "object", "properties": {
+        "a": {"type": "integer", "minimum": 0, "multipleOf": 5},
+        "b": {"type": "string", "format": "hostname"},
+        "c": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        "d": {"type": "string", "description": "shown in the prompt"},
+    }, "required": ["a"], "additionalProperties": False}
+    report = check_support(js)
+    assert report.by_field() == {"a": "checked", "b": "checked", "c": "checked", "d": "enforced"}
+    assert not report.refused
+    medical = load_schema("examples.medical_billing:MedicalBilling")
+    assert set(check_support(medical.json_schema).by_field().values()) == {"enforced"}

@@ -15,6 +15,11 @@ One llama.cpp context holds `n_seq` working sequences plus one *prefix* sequence
 
 Sampling is numpy over the allowed tokens only: temperature, then min-p, seeded per request.
 
+Free text can be *grounded*: a request's `must_include` values must all appear, in order, and
+the text must reach `min_chars`. Until then end-of-text and newlines are masked out; when the
+model has written a gap's worth of text without the next value, the value's tokens are
+appended at the next word boundary, and the model writes on around it.
+
 JSON numbers have no length bound a schema can state, and the small model happily writes
 `0.000000...` until the token limit. A tiny lexer follows each sequence's output; once a
 number has MAX_INT_DIGITS integer or MAX_FRACTION_DIGITS fractional digits, tokens that would
@@ -55,6 +60,48 @@ class _Seq:
     tokens_in: int = 0
     started: float = 0.0
     lexer: _JsonLexer = field(default_factory=lambda: _JsonLexer())
+    grounding: _Grounding | None = None
+
+
+class _Grounding:
+    """Tracks a grounded text: which required values it has, and when to insert the next."""
+
+    BOUNDARY = (" ", ",", ";", ":", "(", "-")
+
+    def __init__(self, values: Sequence[str], min_chars: int) -> None:
+        self.values = [v for v in values if v.strip()]
+        self.min_chars = min_chars
+        self.gap = max(40, min_chars // (len(self.values) + 1))
+        self.next = 0
+        self.text = ""
+        self.searched = 0  # where the search for the next value starts
+
+    @property
+    def satisfied(self) -> bool:
+        return self.next >= len(self.values) and len(self.text.strip()) >= self.min_chars
+
+    def feed(self, piece: str) -> None:
+        self.text += piece
+        lowered = self.text.lower()
+        while self.next < len(self.values):
+            value = self.values[self.next]
+            at = lowered.find(value.lower(), self.searched)
+            if at < 0:
+                break
+            self.searched = at + len(value)
+            self.next += 1
+
+    def due(self) -> str | None:
+        """The text to insert now, if the gap since the last value is used up at a word boundary."""
+        if self.next >= len(self.values):
+            return None
+        # The first value opens the text (it anchors what the text is about); later ones wait
+        # for a gap's worth of the model's own words and a word boundary.
+        waiting = len(self.text) - self.searched < self.gap or not self.text.endswith(self.BOUNDARY)
+        if self.next > 0 and waiting:
+            return None
+        value = self.values[self.next]
+        return value if self.text.endswith(" ") else " " + value
 
 
 class _JsonLexer:
@@ -165,6 +212,7 @@ class BatchDecoder:
             pieces.append(buf.raw[:max(n, 0)])
         self._pieces = pieces
         self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
+        self._breaks = np.array(sorted({i for i, p in enumerate(pieces) if b"\n" in p} | self.eos))
 
     def tokenize(self, text: str) -> list[int]:
         return self.model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
@@ -201,6 +249,11 @@ class BatchDecoder:
             seq = _Seq(slot=slot, request=request, matcher=matcher,
                        rng=np.random.default_rng(request.seed), pos=len(shared),
                        pending=prompt[len(shared):], tokens_in=len(prompt), started=now)
+            if request.must_include or request.min_chars:
+                seq.grounding = _Grounding(request.must_include, request.min_chars)
+                if self._pieces is None:
+                    self._vocab_tables()
+                self._ground(seq, None)
             seqs.append(seq)
             if matcher is not None:
                 self._force(seq)
@@ -249,6 +302,8 @@ class BatchDecoder:
                 if s.lexer.number_is_full:
                     closing = allowed[~self._numeric[allowed]]
                     allowed = closing if closing.size else allowed
+            if s.grounding is not None and not s.grounding.satisfied:
+                logits[self._breaks] = -np.inf  # no ending before every value is in
             token = _sample(logits, allowed, s.request.temperature, s.rng)
             s.sampled += 1
             if token in self.eos:
@@ -261,11 +316,24 @@ class BatchDecoder:
             s.pending = [token]
             if s.matcher is not None:
                 self._force(s, token)
+            elif s.grounding is not None and not s.grounding.satisfied:
+                self._ground(s, token)
             elif s.request.stop and any(stop in self.detokenize(s.out[-8:])
                                         for stop in s.request.stop):
                 s.done = True
             if len(s.out) >= s.request.max_tokens and not s.done:
                 s.done, s.finish = True, "length"
+
+    def _ground(self, s: _Seq, token: int | None) -> None:
+        g = s.grounding
+        if token is not None:
+            g.feed(self._pieces[token].decode("utf-8", errors="ignore"))
+        insert = g.due()
+        if insert:
+            forced = self.model.tokenize(insert.encode("utf-8"), add_bos=False, special=False)
+            s.out.extend(forced)
+            s.pending = s.pending + forced
+            g.feed(insert)
 
     def _force(self, s: _Seq, sampled: int | None = None) -> None:
         """Append the tokens the grammar forces after `sampled` (or at the start)."""

@@ -41,6 +41,10 @@ class Request:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     feedback: str = ""           # the previous attempt's validation error (reask)
+    # Free text only: values the text must contain (in this order) and its minimum length.
+    # The embedded backend guarantees both while decoding; others are checked afterwards.
+    must_include: tuple[str, ...] = ()
+    min_chars: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 

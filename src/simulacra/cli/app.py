@@ -24,9 +24,11 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from simulacra.cli import check, generate, models
+    from simulacra.cli import check, extract, generate, models, text
 
     app.command("generate")(generate.generate)
+    app.command("text")(text.text)
+    app.command("extract")(extract.extract)
     app.command("models")(models.models)
     app.command("check")(check.check)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulacra.backends.base import Backend, Completion, Request
+from simulacra.parse import ReplyParseError, parse_reply
 from simulacra.plan import Plan
 from simulacra.schema import RecordInvalid
 
@@ -131,11 +132,10 @@ def _accept(plan: Plan, completion: Completion, seen: set[str],
             example_keys: set[str]) -> tuple[Outcome | None, str]:
     if completion.finish_reason == "length":
         return None, "truncated: the reply hit the token budget before the record closed"
-    text = _json_text(completion.text)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"parse: not valid JSON ({exc.msg} at char {exc.pos})"
+        data = parse_reply(completion.text)
+    except ReplyParseError as exc:
+        return None, f"parse: {exc}"
     try:
         record = plan.schema.validate(data)
     except RecordInvalid as exc:
@@ -148,14 +148,3 @@ def _accept(plan: Plan, completion: Completion, seen: set[str],
         return None, "duplicate: the record equals one already made"
     seen.add(key)
     return Outcome(index=-1, record=record, data=dumped, attempts=0, seed=0), ""
-
-
-def _json_text(text: str) -> str:
-    """The JSON object in a reply: tolerant of code fences and prose around it."""
-    text = text.strip()
-    if text.startswith("```"):
-        text = text.strip("`")
-        text = text[text.find("\n") + 1:] if "\n" in text else text
-    start = text.find("{")
-    end = text.rfind("}")
-    return text[start:end + 1] if start != -1 and end > start else text

@@ -1,0 +1,67 @@
+"""`simulacra text records.jsonl`: natural text from each record, checked for grounding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from simulacra.errors import SimulacraError, UsageError
+from simulacra.schema import RecordInvalid
+
+
+def text(
+    records: Path = typer.Argument(..., help="JSONL: one record (a JSON object) per line."),
+    style: str = typer.Option(None, "--style", help="Style of the texts, e.g. informal."),
+    min_length: int = typer.Option(0, "--min-length", help="Minimum characters per text."),
+    schema: str = typer.Option(None, "--schema", help="Validate the records against SCHEMA first."),
+    output: str = typer.Option(None, "-o", "--output", help="texts.jsonl; stdout if unset."),
+    model: str = typer.Option(None, "-m", "--model", envvar="SIMULACRA_MODEL", help="Model to use."),
+    seed: int = typer.Option(None, "--seed", help="Seed for a repeatable run."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+) -> None:
+    """Write one grounded text per record: {"fields", "preferences", "text"} per line."""
+    from simulacra.cli.app import fail
+    from simulacra.cli.jsonl import chunks, read_jsonl
+    from simulacra.schema import load_schema
+    from simulacra.sinks import check_output, open_sink
+    from simulacra.text import TextWriter
+
+    sink, written, grounded = None, 0, 0
+    try:
+        if min_length < 0:
+            raise UsageError(f"--min-length must be 0 or more, got {min_length}")
+        rows = []
+        checker = load_schema(schema) if schema else None
+        for number, row in read_jsonl(records):
+            if not isinstance(row, dict) or not row:
+                raise UsageError(f"{records}:{number} must be a non-empty JSON object (a record)")
+            if checker is not None:
+                try:
+                    checker.validate(row)
+                except RecordInvalid as exc:
+                    raise UsageError(f"{records}:{number} does not match {checker.name}: "
+                                     f"{exc.errors[0]}") from None
+            rows.append(row)
+        if not rows:
+            raise UsageError(f"{records} holds no records")
+        if output is not None:
+            check_output(output, overwrite=overwrite)
+        preferences = {k: v for k, v in (("style", style), ("min_length", min_length)) if v}
+        writer = TextWriter(model, preferences or None, seed=seed)
+        sink = open_sink(output, overwrite=overwrite)
+        for batch in chunks(rows, writer.backend.capabilities.batch):
+            for result in writer.write_many(batch):
+                sink.write(result.as_dict() | {"grounded": result.grounded,
+                                                "missing": result.missing})
+                written += 1
+                grounded += result.grounded
+    except SimulacraError as exc:
+        raise fail(exc) from None
+    finally:
+        if sink is not None:
+            sink.close()
+    typer.echo(f"{written} texts written · {grounded}/{written} grounded "
+               f"({100 * grounded / written:.0f}%)", err=True)
+    if grounded < written:
+        raise typer.Exit(1)

@@ -1,0 +1,190 @@
+"""`TextWriter`: natural text from field values (the tutorial's part 2), checked for grounding.
+
+    writer = TextWriter(preferences={"style": "informal", "minimal length": 500})
+    writer({"fields": {"Actor": "Tom Hanks", "Film": ["Forrest Gump"]}, "preferences": None})
+    writer.many([{"Actor": ...}, ...])   # [{"fields": ..., "preferences": ..., "text": ...}]
+
+A text is *grounded* when every field value (each list item too) appears in it, ignoring case,
+quote style and spacing. On the embedded model grounding is enforced while decoding (the
+values are inserted if the model does not write them); on other models a text that misses a
+value or is too short is written again, up to `max_attempts`, and what still fails is
+reported in `TextResult.missing`, never hidden.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulacra.backends.base import Backend, Request
+from simulacra.backends.registry import get_backend
+from simulacra.engine.run import derive_seed
+from simulacra.errors import UsageError
+
+MIN_LENGTH_KEYS = ("minimal length", "minimum length", "minimal_length", "minimum_length",
+                   "min_length", "min length")
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "`": "'"})
+
+# One demonstration shows the layout. The base model copies names from whatever it sees, so
+# the demonstration uses placeholders the grounding check would never accept as values.
+DEMO = ("Facts: city: the city; food: the local dish\n"
+        "Text: The city is loud and bright, and everyone there swears by the local dish.\n")
+
+
+@dataclass
+class TextResult:
+    fields: Any
+    preferences: dict[str, Any] | None
+    text: str
+    missing: list[str] = field(default_factory=list)
+    too_short: bool = False
+    attempts: int = 1
+
+    @property
+    def grounded(self) -> bool:
+        return not self.missing and not self.too_short
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fields": self.fields, "preferences": self.preferences, "text": self.text}
+
+
+def field_values(fields: Any) -> list[str]:
+    """Every leaf value as the text should show it (list items one by one; floats like 500.0 as 500)."""
+    if isinstance(fields, dict):
+        return [v for value in fields.values() for v in field_values(value)]
+    if isinstance(fields, list | tuple):
+        return [v for value in fields for v in field_values(value)]
+    if fields is None or isinstance(fields, bool):
+        return []
+    if isinstance(fields, float) and fields.is_integer():
+        return [str(int(fields))]
+    text = str(fields).strip()
+    return [text] if text else []
+
+
+def normalize(text: str) -> str:
+    return re.sub(r"\s+", " ", text.translate(_QUOTES).lower()).strip()
+
+
+def missing_values(text: str, values: Iterable[str]) -> list[str]:
+    """The values that do not appear in `text` (case, quotes and spacing ignored)."""
+    haystack = normalize(text)
+    return [v for v in values if normalize(v) not in haystack]
+
+
+def min_length(preferences: dict[str, Any] | None) -> int:
+    for key in MIN_LENGTH_KEYS:
+        if preferences and key in preferences:
+            try:
+                return int(preferences[key])
+            except (TypeError, ValueError):
+                raise UsageError(f"preference '{key}' must be a number of characters, "
+                                 f"got {preferences[key]!r}") from None
+    return 0
+
+
+def describe_fields(fields: Any) -> str:
+    """Fields as one 'Facts:' line: `Actor: Tom Hanks; Film: Forrest Gump, Green Mile`."""
+    if isinstance(fields, dict):
+        return "; ".join(f"{k}: {describe_fields(v)}" for k, v in fields.items())
+    if isinstance(fields, list | tuple):
+        if all(isinstance(f, dict) for f in fields) and fields:
+            return " | ".join(describe_fields(f) for f in fields)
+        return ", ".join(describe_fields(f) for f in fields)
+    return ", ".join(field_values(fields))
+
+
+def build_prompt(fields: Any, preferences: dict[str, Any] | None) -> str:
+    lines = ["Each text below is written from its facts and uses every fact word for word.", "",
+             DEMO, f"Facts: {describe_fields(fields)}"]
+    prefs = dict(preferences or {})
+    style = prefs.pop("style", None)
+    if style:
+        lines.append(f"Style: {style}")
+    length = min_length(prefs)
+    for key in MIN_LENGTH_KEYS:
+        prefs.pop(key, None)
+    if length:
+        lines.append(f"Length: at least {length} characters")
+    lines.extend(f"{str(k).capitalize()}: {v}" for k, v in prefs.items() if v not in (None, ""))
+    return "\n".join(lines) + "\nText:"
+
+
+def finish_text(text: str, values: list[str], minimum: int) -> str:
+    """Trim a text cut by the token budget back to its last full sentence, if it stays grounded."""
+    text = text.strip()
+    cut = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
+    if text.endswith((".", "!", "?", '"')) or cut < 0:
+        return text
+    trimmed = text[:cut + 1]
+    if len(trimmed) >= minimum and not missing_values(trimmed, values):
+        return trimmed
+    return text
+
+
+class TextWriter:
+    """Writes grounded text from fields with any backend (default: the embedded model)."""
+
+    def __init__(self, model: Any = None, preferences: dict[str, Any] | None = None, *,
+                 temperature: float = 0.8, seed: int | None = None, max_attempts: int = 3) -> None:
+        self.backend: Backend = get_backend(model)
+        self.preferences = preferences
+        self.temperature = temperature
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+        self.max_attempts = max_attempts
+        self._count = 0
+
+    def write(self, fields: Any, preferences: dict[str, Any] | None = None) -> TextResult:
+        """One text for `fields`; `preferences` override the writer's."""
+        [result] = self.write_many([fields], preferences)
+        return result
+
+    def write_many(self, items: list[Any], preferences: dict[str, Any] | None = None) -> list[TextResult]:
+        prefs = preferences if preferences is not None else self.preferences
+        if not items:
+            return []
+        minimum = min_length(prefs)
+        todo = list(range(len(items)))
+        results: list[TextResult | None] = [None] * len(items)
+        for attempt in range(1, self.max_attempts + 1):
+            requests = []
+            for i in todo:
+                if items[i] is None or items[i] == {} or items[i] == []:
+                    raise UsageError(f"item #{i + 1} has no fields to write about")
+                values = field_values(items[i])
+                requests.append(Request(
+                    prompt=build_prompt(items[i], prefs), stop=("\n",),
+                    must_include=tuple(values), min_chars=minimum,
+                    max_tokens=(minimum + sum(len(v) for v in values)) // 3 + 160,
+                    temperature=self.temperature,
+                    seed=derive_seed(self.seed, self._count + i, attempt),
+                ))
+            completions = self.backend.complete(requests)
+            still = []
+            for i, completion in zip(todo, completions, strict=True):
+                values = field_values(items[i])
+                text = finish_text(completion.text, values, minimum)
+                result = TextResult(items[i], prefs, text, missing_values(text, values),
+                                    len(text) < minimum, attempt)
+                results[i] = result
+                if not result.grounded:
+                    still.append(i)
+            todo = still
+            if not todo:
+                break
+        self._count += len(items)
+        return [r for r in results if r is not None]
+
+    def __call__(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The tutorial's chain call: {"fields": ..., "preferences": ...} -> that plus "text"."""
+        if not isinstance(inputs, dict) or "fields" not in inputs:
+            raise UsageError('expected {"fields": ..., "preferences": ...}')
+        result = self.write(inputs["fields"], inputs.get("preferences"))
+        return {**inputs, "text": result.text}
+
+    def many(self, items: list[Any]) -> list[dict[str, Any]]:
+        """The tutorial's DatasetGenerator shape: [{"fields", "preferences", "text"}, ...]."""
+        return [r.as_dict() for r in self.write_many(items)]

@@ -28,10 +28,7 @@ MIN_LENGTH_KEYS = ("minimal length", "minimum length", "minimal_length", "minimu
                    "min_length", "min length")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "`": "'"})
 
-# One demonstration shows the layout. The base model copies names from whatever it sees, so
-# the demonstration uses placeholders the grounding check would never accept as values.
-DEMO = ("Facts: city: the city; food: the local dish\n"
-        "Text: The city is loud and bright, and everyone there swears by the local dish.\n")
+
 
 
 @dataclass
@@ -98,8 +95,9 @@ def describe_fields(fields: Any) -> str:
 
 
 def build_prompt(fields: Any, preferences: dict[str, Any] | None) -> str:
+    # No demonstration text: the base model copies whatever names it sees into the next text.
     lines = ["Each text below is written from its facts and uses every fact word for word.", "",
-             DEMO, f"Facts: {describe_fields(fields)}"]
+             f"Facts: {describe_fields(fields)}"]
     prefs = dict(preferences or {})
     style = prefs.pop("style", None)
     if style:

@@ -38,6 +38,9 @@ import numpy as np
 from simulacra.backends.base import Completion, Request
 
 N_BATCH = 128
+REPEAT_WINDOW = 64    # free text: tokens in the last 64 are penalized...
+REPEAT_PENALTY = 1.0  # ...by this many logits (the 270M model loops without it)
+GRACE_TOKENS = 40     # grounded text: tokens allowed after every value is in, to end a sentence
 MAX_INT_DIGITS = 12
 MAX_FRACTION_DIGITS = 4
 _NUMBER_BYTES = frozenset(b"0123456789.eE+-")
@@ -61,6 +64,7 @@ class _Seq:
     started: float = 0.0
     lexer: _JsonLexer = field(default_factory=lambda: _JsonLexer())
     grounding: _Grounding | None = None
+    request_end: int = 0   # grounded text: stop at this many tokens once satisfied
 
 
 class _Grounding:
@@ -302,6 +306,8 @@ class BatchDecoder:
                 if s.lexer.number_is_full:
                     closing = allowed[~self._numeric[allowed]]
                     allowed = closing if closing.size else allowed
+            if s.matcher is None and s.out:
+                logits[np.unique(s.out[-REPEAT_WINDOW:])] -= REPEAT_PENALTY
             if s.grounding is not None and not s.grounding.satisfied:
                 logits[self._breaks] = -np.inf  # no ending before every value is in
             token = _sample(logits, allowed, s.request.temperature, s.rng)
@@ -318,6 +324,10 @@ class BatchDecoder:
                 self._force(s, token)
             elif s.grounding is not None and not s.grounding.satisfied:
                 self._ground(s, token)
+                if s.grounding.satisfied:
+                    s.request_end = len(s.out) + GRACE_TOKENS
+            elif s.request_end and len(s.out) >= s.request_end:
+                s.done = True  # grounded and long enough: the writer trims to the last sentence
             elif s.request.stop and any(stop in self.detokenize(s.out[-8:])
                                         for stop in s.request.stop):
                 s.done = True

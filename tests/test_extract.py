@@ -1,0 +1,82 @@
+"""Extractor: spans, parsing, retries on hand-made cases; the tutorial's Actor texts on the real model."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, Field
+
+from simulacra.backends.fake import ScriptedBackend
+from simulacra.extract import Extractor, extractive_schema, text_spans
+from simulacra.parse import ReplyParseError, parse_reply
+from simulacra.text import TextWriter
+from tests.test_text import ACTORS
+
+
+class Actor(BaseModel):
+    Actor: str = Field(description="name of an actor")
+    Film: list[str] = Field(description="list of names of films they starred in")
+
+
+def test_spans_are_word_runs_trimmed_of_edge_punctuation():
+    spans = text_spans('He starred in "Mad Max: Fury Road" (2015).', max_words=4)
+    assert "Mad Max: Fury Road" in spans and "2015" in spans
+    assert all(not s.endswith((".", '"', ")")) for s in spans)
+
+
+def test_extractive_schema_limits_free_strings_to_spans_only():
+    js = {"type": "object", "properties": {
+        "name": {"type": "string"}, "day": {"type": "string", "format": "date"},
+        "norm": {"type": "string", "x-extractive": False},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}}}}
+    out = extractive_schema(js, ["Ann", "Lima", "Ann Lima"])
+    assert out["properties"]["name"]["enum"] == ["Ann", "Lima", "Ann Lima"]
+    assert "enum" not in out["properties"]["day"] and "enum" not in out["properties"]["norm"]
+    assert out["properties"]["tags"]["items"]["enum"] == ["Ann"]
+
+
+@pytest.mark.parametrize("reply, value", [
+    ('```json\n{"a": 1}\n```', {"a": 1}),
+    ('Here you go: {"a": [1, 2]} -- done', {"a": [1, 2]}),
+    ("{'a': 'x', 'ok': True, 'none': None}", {"a": "x", "ok": True, "none": None}),
+])
+def test_tolerant_parser(reply, value):
+    assert parse_reply(reply) == value
+
+
+def test_parser_says_what_did_not_parse():
+    with pytest.raises(ReplyParseError, match="no JSON object"):
+        parse_reply("I cannot help with that.")
+    with pytest.raises(ReplyParseError, match="invalid JSON: Expecting ',' delimiter"):
+        parse_reply('{"a": 1 "b": 2}')
+
+
+def test_invalid_reply_is_retried_with_the_error():
+    fake = ScriptedBackend().enqueue('{"Actor": "Tom Hanks"}',
+                                     '{"Actor": "Tom Hanks", "Film": ["Big"]}')
+    extractor = Extractor(Actor, model=fake)
+    assert extractor.extract("Tom Hanks was in Big.") == Actor(Actor="Tom Hanks", Film=["Big"])
+    assert "Film" in fake.history[1].feedback
+    assert extractor.stats.valid == 1 and extractor.stats.attempts == 2
+
+
+def test_many_returns_every_record():
+    fake = ScriptedBackend().enqueue('[{"Actor": "A", "Film": ["x"]}, {"Actor": "B", "Film": []}]')
+    assert [a.Actor for a in Extractor(Actor, model=fake).extract_many("A in x; B")] == ["A", "B"]
+    assert fake.history[0].json_schema["type"] == "array"
+
+
+@pytest.mark.embedded
+def test_tutorial_actor_texts_extract_back(embedded):
+    texts = TextWriter(embedded, {"style": "informal", "minimal length": 500}, seed=5).many(ACTORS)
+    extractor = Extractor(Actor, model=embedded)
+    matched = {"Actor": 0, "Film": 0}
+    for row, gold in zip(texts, ACTORS, strict=True):
+        actor = extractor.extract(row["text"])
+        assert isinstance(actor, Actor)
+        assert all(f in row["text"] for f in actor.Film)  # extractive: copied, never invented
+        matched["Actor"] += actor.Actor == gold["Actor"]
+        matched["Film"] += len(set(actor.Film) & set(gold["Film"])) / len(gold["Film"])
+    rates = {k: v / len(ACTORS) for k, v in matched.items()}
+    print(f"per-field match rate on the embedded model: {rates}")
+    assert rates["Actor"] == 1.0
+    assert rates["Film"] >= 0.6

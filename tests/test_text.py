@@ -1,0 +1,89 @@
+"""TextWriter: grounding rules on hand-made cases, and the tutorial's inputs on the embedded model."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulacra.backends.fake import ScriptedBackend
+from simulacra.errors import UsageError
+from simulacra.text import TextWriter, field_values, min_length, missing_values
+
+TUTORIAL_CHAIN_INPUTS = [
+    {"fields": ["blue", "yellow"], "preferences": {}},
+    {"fields": {"colors": ["blue", "yellow"]},
+     "preferences": {"style": "Make it in a style of a weather forecast."}},
+    {"fields": {"actor": "Tom Hanks", "movies": ["Forrest Gump", "Green Mile"]}, "preferences": None},
+    {"fields": [{"actor": "Tom Hanks", "movies": ["Forrest Gump", "Green Mile"]},
+                {"actor": "Mads Mikkelsen", "movies": ["Hannibal", "Another round"]}],
+     "preferences": {"minimum_length": 200, "style": "gossip"}},
+]
+ACTORS = [
+    {"Actor": "Tom Hanks", "Film": ["Forrest Gump", "Saving Private Ryan", "The Green Mile",
+                                    "Toy Story", "Catch Me If You Can"]},
+    {"Actor": "Tom Hardy", "Film": ["Inception", "The Dark Knight Rises", "Mad Max: Fury Road",
+                                    "The Revenant", "Dunkirk"]},
+]
+
+
+def test_field_values_flatten_lists_dicts_and_numbers():
+    assert field_values(TUTORIAL_CHAIN_INPUTS[3]["fields"]) == [
+        "Tom Hanks", "Forrest Gump", "Green Mile", "Mads Mikkelsen", "Hannibal", "Another round"]
+    assert field_values({"total": 500.0, "rate": 0.5, "ok": True, "none": None}) == ["500", "0.5"]
+
+
+def test_grounding_ignores_case_quotes_and_spacing_but_not_missing_words():
+    text = "We loved \u201cforrest  gump\u201d and The GREEN mile."
+    assert missing_values(text, ["Forrest Gump", "The Green Mile", "Toy Story"]) == ["Toy Story"]
+
+
+def test_min_length_reads_every_spelling_and_refuses_nonsense():
+    assert min_length({"minimal length": 500}) == 500
+    assert min_length({"minimum_length": 200}) == 200
+    assert min_length(None) == 0
+    with pytest.raises(UsageError, match="must be a number"):
+        min_length({"min_length": "long"})
+
+
+def test_ungrounded_text_is_rewritten_then_reported():
+    fake = ScriptedBackend().enqueue("Only blue here.", "Still only blue.", "Blue and yellow!")
+    result = TextWriter(fake, seed=1, max_attempts=3).write(["blue", "yellow"])
+    assert result.grounded and result.attempts == 3 and result.text == "Blue and yellow!"
+    assert fake.history[0].must_include == ("blue", "yellow")
+    fake = ScriptedBackend().enqueue("Only blue.", "Only blue again.")
+    result = TextWriter(fake, seed=1, max_attempts=2).write(["blue", "yellow"])
+    assert not result.grounded and result.missing == ["yellow"]
+
+
+def test_too_short_text_is_rewritten():
+    fake = ScriptedBackend().enqueue("blue", "blue " * 30)
+    result = TextWriter(fake, {"min_length": 100}, seed=1).write(["blue"])
+    assert result.attempts == 2 and len(result.text) >= 100 and fake.history[0].min_chars == 100
+
+
+def test_chain_call_and_many_keep_the_tutorial_shape():
+    fake = ScriptedBackend().enqueue("blue and yellow", "Tom Hanks in Forrest Gump")
+    writer = TextWriter(fake, seed=1)
+    out = writer({"fields": ["blue", "yellow"], "preferences": {}})
+    assert out == {"fields": ["blue", "yellow"], "preferences": {}, "text": "blue and yellow"}
+    [row] = writer.many([{"actor": "Tom Hanks", "movie": "Forrest Gump"}])
+    assert set(row) == {"fields", "preferences", "text"}
+
+
+@pytest.mark.embedded
+def test_tutorial_chain_inputs_give_grounded_texts(embedded):
+    writer = TextWriter(embedded, seed=3)
+    for item in TUTORIAL_CHAIN_INPUTS:
+        result = writer.write(item["fields"], item["preferences"])
+        assert result.grounded, (item, result.text, result.missing)
+        assert not missing_values(result.text, field_values(item["fields"]))
+        assert len(result.text) >= min_length(item["preferences"])
+
+
+@pytest.mark.embedded
+def test_tutorial_actor_dataset_has_every_film_in_500_characters(embedded):
+    dataset = TextWriter(embedded, {"style": "informal", "minimal length": 500}, seed=5).many(ACTORS)
+    assert [row["fields"] for row in dataset] == ACTORS
+    for row in dataset:
+        assert len(row["text"]) >= 500
+        assert not missing_values(row["text"], row["fields"]["Film"])
+        assert row["preferences"] == {"style": "informal", "minimal length": 500}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -42,12 +41,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def llama_server():
+def llama_server(tmp_path_factory):
     """A real OpenAI-compatible server (llama_cpp.server) on 127.0.0.1 serving the same GGUF."""
     from simulacra.backends.llamacpp import default_model_path
 
     port = _free_port()
-    log = open(os.devnull, "w")  # noqa: SIM115 - closed in finally
+    log_path = tmp_path_factory.mktemp("server") / "llama_server.log"
+    print(f"llama_cpp.server log: {log_path}")
+    log = open(log_path, "w")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",

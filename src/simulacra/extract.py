@@ -38,14 +38,22 @@ _EDGE = " \t\n.,;:!?\"'()[]{}\u201c\u201d\u2018\u2019"
 
 
 def text_spans(text: str, max_words: int = MAX_SPAN_WORDS, max_chars: int = 120) -> list[str]:
-    """Every run of 1..max_words words in `text`, trimmed of edge punctuation, in order."""
-    words = list(re.finditer(r"\S+", text))
+    """Every run of 1..max_words words inside one clause of `text`, trimmed of edge punctuation.
+
+    Spans do not cross a comma, semicolon or sentence end followed by a space: a value almost
+    never does, and "Tom Hardy, Robert Pattinson" would otherwise be a candidate name.
+    """
     seen: dict[str, None] = {}
-    for i in range(len(words)):
-        for j in range(i, min(i + max_words, len(words))):
-            span = text[words[i].start():words[j].end()].strip(_EDGE)
-            if span and len(span) <= max_chars:
-                seen.setdefault(span, None)
+    for clause in re.split(r"[,;.!?]\s+", text):
+        words = list(re.finditer(r"\S+", clause))
+        for i in range(len(words)):
+            for j in range(i, min(i + max_words, len(words))):
+                span = clause[words[i].start():words[j].end()].strip(_EDGE)
+                if span and len(span) <= max_chars:
+                    seen.setdefault(span, None)
+                    bare = re.sub(r"['\u2019]s$", "", span)  # "Hardy's" also offers "Hardy"
+                    if bare and bare != span:
+                        seen.setdefault(bare, None)
     return list(seen)
 
 
@@ -183,11 +191,27 @@ class Extractor:
 
     def _accept(self, reply: str, many: bool) -> Any:
         data = parse_reply(reply, expect=list if many else dict)
+        data = [_distinct_strings(d) for d in data] if many else _distinct_strings(data)
         self.stats.parsed += 1
         records = ([self.schema.validate(item) for item in data] if many
                    else self.schema.validate(data))
         self.stats.valid += 1
         return records
+
+
+def _distinct_strings(value: Any) -> Any:
+    """Drop repeated strings from lists (case-insensitive): a text mentions a film once or
+    five times, but it is one film. The small model otherwise pads lists with repeats."""
+    if isinstance(value, dict):
+        return {k: _distinct_strings(v) for k, v in value.items()}
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        seen: dict[str, str] = {}
+        for v in value:
+            seen.setdefault(v.casefold(), v)
+        return list(seen.values())
+    if isinstance(value, list):
+        return [_distinct_strings(v) for v in value]
+    return value
 
 
 def _one_line(text: str) -> str:

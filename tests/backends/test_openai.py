@@ -7,7 +7,7 @@ import pytest
 from simulacra import Generator
 from simulacra.backends.openai import OpenAIBackend
 from simulacra.errors import MissingKeyError, UsageError
-from tests.conftest import EXAMPLES, _free_port
+from tests.conftest import _free_port
 
 pytestmark = pytest.mark.server
 
@@ -43,4 +43,22 @@ def test_repr_never_shows_the_key(monkeypatch, llama_server):
     backend.close()
 
 
-assert EXAMPLES.is_dir()
+
+
+def test_text_and_extraction_on_a_real_server(llama_server):
+    from simulacra.extract import Extractor
+    from simulacra.text import TextWriter, missing_values
+    from tests.test_extract import Actor
+
+    backend = OpenAIBackend("gemma-270m", base_url=llama_server)
+    writer = TextWriter(backend, {"style": "informal"}, seed=2, max_attempts=3)
+    result = writer.write({"Actor": "Tom Hanks", "Film": ["Big"]})
+    # The endpoint has no grounded decoding: the check and the rewrites are all there is,
+    # and whatever still misses is reported.
+    assert result.attempts >= 1 and result.text
+    assert result.missing == missing_values(result.text, ["Tom Hanks", "Big"])
+    extractor = Extractor(Actor, model=backend)
+    actor = extractor.extract("Tom Hanks starred in Big and in Cast Away.")
+    assert isinstance(actor, Actor)
+    assert extractor.stats.routes == {"json_object+schema": extractor.stats.attempts}
+    backend.close()

@@ -108,7 +108,8 @@ class OpenAIBackend:
                     self._rung = max(self._rung, RUNGS.index(rung) + 1)
                     continue
                 raise
-            self._rung_confirmed = True
+            if request.json_schema is not None:
+                self._rung_confirmed = True
             choice = reply.choices[0]
             usage = reply.usage
             return Completion(

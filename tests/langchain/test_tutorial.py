@@ -156,7 +156,7 @@ def test_the_tutorial_runs_end_to_end():
 
     class Actor(BaseModel):
         Actor: str = Field(description="name of an actor")
-        Film: List[str] = Field(description="list of names of films they starred in")  # noqa: UP006
+        Film: List[str] = Field(description="list of names of films they starred in")
 
     llm = OpenAI()
     parser = PydanticOutputParser(pydantic_object=Actor)

@@ -193,6 +193,8 @@ class Extractor:
         data = parse_reply(reply, expect=list if many else dict)
         data = [_distinct_strings(d) for d in data] if many else _distinct_strings(data)
         self.stats.parsed += 1
+        if many:  # the same record found twice is one record
+            data = list({json.dumps(d, sort_keys=True): d for d in data}.values())
         records = ([self.schema.validate(item) for item in data] if many
                    else self.schema.validate(data))
         self.stats.valid += 1

@@ -188,6 +188,7 @@ class BatchDecoder:
         self._executor = None
         self._pieces: list[bytes] | None = None
         self._numeric: np.ndarray | None = None
+        self._special: np.ndarray | None = None
 
     # -- llguidance --------------------------------------------------------------------
     @property
@@ -217,6 +218,13 @@ class BatchDecoder:
         self._pieces = pieces
         self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
         self._breaks = np.array(sorted({i for i, p in enumerate(pieces) if b"\n" in p} | self.eos))
+        # Control and user-defined tokens (<start_of_image>, <unused12>...) never belong in
+        # free text; end-of-text stays allowed.
+        special = self._ll.LLAMA_TOKEN_ATTR_CONTROL | self._ll.LLAMA_TOKEN_ATTR_USER_DEFINED | \
+            self._ll.LLAMA_TOKEN_ATTR_UNKNOWN
+        get_attr = self._ll.llama_token_get_attr
+        self._special = np.array([t for t in range(self.n_vocab)
+                                  if get_attr(vocab, t) & special and t not in self.eos])
 
     def tokenize(self, text: str) -> list[int]:
         return self.model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
@@ -306,8 +314,12 @@ class BatchDecoder:
                 if s.lexer.number_is_full:
                     closing = allowed[~self._numeric[allowed]]
                     allowed = closing if closing.size else allowed
-            if s.matcher is None and s.out:
-                logits[np.unique(s.out[-REPEAT_WINDOW:])] -= REPEAT_PENALTY
+            if s.matcher is None:
+                if self._special is None:
+                    self._vocab_tables()
+                logits[self._special] = -np.inf
+                if s.out:
+                    logits[np.unique(s.out[-REPEAT_WINDOW:])] -= REPEAT_PENALTY
             if s.grounding is not None and not s.grounding.satisfied:
                 logits[self._breaks] = -np.inf  # no ending before every value is in
             token = _sample(logits, allowed, s.request.temperature, s.rng)

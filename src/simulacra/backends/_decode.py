@@ -38,6 +38,7 @@ import numpy as np
 from simulacra.backends.base import Completion, Request
 
 N_BATCH = 128
+FLASH_ATTN = 1  # llama_flash_attn_type: 1 enabled, 0 disabled
 REPEAT_WINDOW = 64    # free text: tokens in the last 64 are penalized...
 REPEAT_PENALTY = 1.0  # ...by this many logits (the 270M model loops without it)
 GRACE_TOKENS = 40     # grounded text: tokens allowed after every value is in, to end a sentence
@@ -53,6 +54,7 @@ class _Seq:
     request: Request
     matcher: object | None
     rng: np.random.Generator
+    index: int = 0                                     # position in the caller's requests
     pos: int = 0
     pending: list[int] = field(default_factory=list)   # tokens to feed at the next decode
     out: list[int] = field(default_factory=list)       # generated tokens (sampled + forced)
@@ -171,6 +173,7 @@ class BatchDecoder:
         ctx_params.n_threads = n_threads
         ctx_params.n_threads_batch = n_threads
         ctx_params.no_perf = True
+        ctx_params.flash_attn_type = FLASH_ATTN
         with suppress_stdout_stderr(disable=False):
             self.ctx = _internals.LlamaContext(model=self.model, params=ctx_params, verbose=False)
         self.n_seq = n_seq
@@ -234,51 +237,67 @@ class BatchDecoder:
 
     # -- one batch of requests -----------------------------------------------------------
     def run(self, requests: Sequence[Request], grammars: Sequence[str | None]) -> list[Completion]:
-        out: list[Completion] = []
-        for start in range(0, len(requests), self.n_seq):
-            chunk = requests[start:start + self.n_seq]
-            out.extend(self._run(chunk, grammars[start:start + self.n_seq]))
-        return out
+        """Complete every request with at most `n_seq` decoding at once.
 
-    def _run(self, requests: Sequence[Request], grammars: Sequence[str | None]) -> list[Completion]:
-        import llguidance
-
+        Continuous batching: when a sequence finishes, the next waiting request takes its slot
+        at the following step, so slots do not idle while the batch's longest record finishes.
+        """
+        if not requests:
+            return []
         prompts = [self.tokenize(r.prompt) for r in requests]
         shared = _common_prefix(prompts)
         shared = shared[:min(len(p) for p in prompts) - 1]  # each sequence evaluates >= 1 token
         self._load_prefix(shared)
-        seqs = []
-        now = time.perf_counter()
-        for slot, (request, grammar, prompt) in enumerate(zip(requests, grammars, prompts,
-                                                                 strict=True)):
-            mem = self.ctx.memory
-            self._ll.llama_memory_seq_rm(mem, slot, -1, -1)
-            if shared:
-                self._ll.llama_memory_seq_cp(mem, self.prefix_slot, slot, -1, -1)
-            matcher = llguidance.LLMatcher(self.tokenizer, grammar) if grammar else None
-            if matcher is not None and self._pieces is None:
-                self._vocab_tables()
-            seq = _Seq(slot=slot, request=request, matcher=matcher,
-                       rng=np.random.default_rng(request.seed), pos=len(shared),
-                       pending=prompt[len(shared):], tokens_in=len(prompt), started=now)
-            if request.must_include or request.min_chars:
-                seq.grounding = _Grounding(request.must_include, request.min_chars)
-                if self._pieces is None:
-                    self._vocab_tables()
-                self._ground(seq, None)
-            seqs.append(seq)
-            if matcher is not None:
-                self._force(seq)
-        self._decode(seqs)
+        waiting = list(range(len(requests)))[::-1]
+        results: list[Completion | None] = [None] * len(requests)
+        live: list[_Seq] = []
+        free = list(range(self.n_seq))[::-1]
+        # KV cells each request may take (its prompt tail and its token budget): a request
+        # starts only while the reserved cells fit in the context beside the shared prefix.
+        need = [len(p) - len(shared) + r.max_tokens + 8 for p, r in zip(prompts, requests, strict=True)]
+        room = self.n_ctx - len(shared)
+        if max(need) > room:
+            raise RuntimeError(f"a request needs {max(need)} KV cells but the context has {room}; "
+                               "shorten the prompt or the token budget")
         while True:
-            live = [s for s in seqs if not s.done]
+            while free and waiting and need[waiting[-1]] <= room:
+                i = waiting.pop()
+                room -= need[i]
+                live.append(self._start(free.pop(), i, requests[i], grammars[i], prompts[i],
+                                        len(shared)))
             if not live:
                 break
+            self._decode(live)
             self._step(live)
+            for s in live:
+                if s.done:
+                    results[s.index] = self._completion(s)
+                    free.append(s.slot)
+                    room += need[s.index]
             live = [s for s in live if not s.done]
-            if live:
-                self._decode(live)
-        return [self._completion(s) for s in seqs]
+        return [r for r in results if r is not None]
+
+    def _start(self, slot: int, index: int, request: Request, grammar: str | None,
+               prompt: list[int], shared: int) -> _Seq:
+        """Put a request in a free slot: the shared prefix from the KV cache, then its tail."""
+        import llguidance
+
+        mem = self.ctx.memory
+        self._ll.llama_memory_seq_rm(mem, slot, -1, -1)
+        if shared:
+            self._ll.llama_memory_seq_cp(mem, self.prefix_slot, slot, -1, -1)
+        matcher = llguidance.LLMatcher(self.tokenizer, grammar) if grammar else None
+        if self._pieces is None:
+            self._vocab_tables()
+        seq = _Seq(slot=slot, request=request, matcher=matcher, index=index,
+                   rng=np.random.default_rng(request.seed), pos=shared,
+                   pending=prompt[shared:], tokens_in=len(prompt), started=time.perf_counter())
+        if request.must_include or request.min_chars:
+            seq.grounding = _Grounding(request.must_include, request.min_chars)
+            self._ground(seq, None)
+        if matcher is not None:
+            self._force(seq)
+        return seq
 
     def _load_prefix(self, shared: list[int]) -> None:
         keep = len(_common_prefix([self._prefix, shared]))
@@ -307,22 +326,22 @@ class BatchDecoder:
         row = {id(s): i for i, s in enumerate(constrained)}
         for s in live:
             logits = s.logits
-            allowed = None
             if s.matcher is not None:
                 bits = np.unpackbits(masks[row[id(s)]].view(np.uint8), bitorder="little")
-                allowed = np.flatnonzero(bits[:self.n_vocab])
+                allowed = bits[:self.n_vocab].view(np.bool_)
                 if s.lexer.number_is_full:
-                    closing = allowed[~self._numeric[allowed]]
-                    allowed = closing if closing.size else allowed
-            if s.matcher is None:
+                    closing = allowed & ~self._numeric
+                    allowed = closing if closing.any() else allowed
+                logits = np.where(allowed, logits, -np.inf)
+            else:
                 if self._special is None:
                     self._vocab_tables()
                 logits[self._special] = -np.inf
                 if s.out:
                     logits[np.unique(s.out[-REPEAT_WINDOW:])] -= REPEAT_PENALTY
-            if s.grounding is not None and not s.grounding.satisfied:
-                logits[self._breaks] = -np.inf  # no ending before every value is in
-            token = _sample(logits, allowed, s.request.temperature, s.rng)
+                if s.grounding is not None and not s.grounding.satisfied:
+                    logits[self._breaks] = -np.inf  # no ending before every value is in
+            token = _sample(logits, s.request.temperature, s.rng)
             s.sampled += 1
             if token in self.eos:
                 s.done = True
@@ -438,20 +457,19 @@ def _common_prefix(lists: Sequence[list[int]]) -> list[int]:
     return first[:n]
 
 
-def _sample(logits: np.ndarray, allowed: np.ndarray | None, temperature: float,
-            rng: np.random.Generator) -> int:
-    ids = allowed if allowed is not None else None
-    vals = logits[ids] if ids is not None else logits
-    if vals.size == 0:
+def _sample(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """Temperature sampling with min-p, over the tokens not masked to -inf.
+
+    min-p keeps tokens whose probability is at least MIN_P times the best one's, that is
+    logits >= best + temperature * ln(MIN_P): usually a handful, so the softmax is tiny.
+    """
+    best = int(np.argmax(logits))
+    top = logits[best]
+    if not np.isfinite(top):
         raise RuntimeError("the grammar allows no token")
     if temperature <= 0:
-        best = int(np.argmax(vals))
-        return int(ids[best]) if ids is not None else best
-    scaled = vals.astype(np.float64) / temperature
-    scaled -= scaled.max()
-    probs = np.exp(scaled)
-    probs[probs < MIN_P] = 0.0     # min-p: relative to the best token (whose value is 1 here)
+        return best
+    candidates = np.flatnonzero(logits >= top + temperature * np.log(MIN_P))
+    probs = np.exp((logits[candidates].astype(np.float64) - top) / temperature)
     probs /= probs.sum()
-    pick = int(rng.choice(probs.size, p=probs))
-    return int(ids[pick]) if ids is not None else pick
-
+    return int(candidates[rng.choice(candidates.size, p=probs)])

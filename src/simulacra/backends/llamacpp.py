@@ -45,6 +45,7 @@ def default_model_info() -> dict[str, Any]:
                 "size_mb": None, "installed": False}
 
 
+QUEUE_DEPTH = 4
 JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
 
@@ -53,14 +54,16 @@ class LlamaCppBackend:
 
     name = "llamacpp"
 
-    def __init__(self, model_path: str | Path | None = None, *, batch: int = 8,
+    def __init__(self, model_path: str | Path | None = None, *, batch: int = 32,
                  n_ctx: int = 8192, n_threads: int | None = None, seed: int = 0) -> None:
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
             raise UnknownModelError(f"GGUF file not found: {path}")
         self.model_path = path
         self.model_id = "gemma-270m" if model_path is None else path.name
-        self.capabilities = Capabilities(grammar=True, batch=batch)
+        # The engine hands over QUEUE_DEPTH x batch requests at a time; `batch` of them decode
+        # together and a finished one's slot goes to the next (continuous batching).
+        self.capabilities = Capabilities(grammar=True, batch=batch * QUEUE_DEPTH)
         self._lock = threading.Lock()
         from simulacra.backends._decode import BatchDecoder
 

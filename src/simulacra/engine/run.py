@@ -97,11 +97,15 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     try:
         while pending:
             batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+            # One prompt per batch (examples rotated by the batch's first seed): the batch
+            # shares it through the KV cache, and the next batch sees another order.
+            first_index, first_attempt, _ = batch[0]
+            prompt = plan.prompt(random.Random(derive_seed(seed, first_index, first_attempt)))
             requests = []
             for index, attempt, feedback in batch:
                 s = derive_seed(seed, index, attempt)
                 requests.append(Request(
-                    prompt=plan.prompt(random.Random(s)), json_schema=decoding,
+                    prompt=prompt, json_schema=decoding,
                     max_tokens=budget, temperature=temperature, seed=s, stop=("\n",),
                     feedback=feedback,
                 ))

@@ -210,6 +210,13 @@ class BatchDecoder:
             self._executor = llguidance.LLExecutor()
         return self._executor
 
+    def warm_up(self) -> None:
+        """Build the per-vocabulary tables and llguidance's tokenizer now (about 1.5 s for
+        Gemma's 262k tokens) rather than inside the first batch."""
+        if self._pieces is None:
+            self._vocab_tables()
+        _ = self.tokenizer
+
     def _vocab_tables(self) -> None:
         """Each token's bytes, and which tokens start with a number character (built once)."""
         buf = ctypes.create_string_buffer(256)

@@ -69,6 +69,7 @@ class LlamaCppBackend:
 
         self._decoder = BatchDecoder(str(path), n_seq=batch, n_ctx=n_ctx,
                                      n_threads=n_threads or min(os.cpu_count() or 1, 4))
+        self._decoder.warm_up()
 
     def __repr__(self) -> str:
         return f"LlamaCppBackend({self.model_id!r})"

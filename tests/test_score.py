@@ -1,0 +1,25 @@
+"""Field matching used by the extraction and round-trip benchmarks, on hand-made cases."""
+
+from simulacra.score import normalize_text, prf, slot_counts, values_match
+
+
+def test_text_matching_ignores_case_punctuation_and_spacing_only():
+    assert values_match("  The Green-Mile ", "the green mile")
+    assert values_match("\u201cForrest Gump\u201d", "Forrest Gump")
+    assert not values_match("Green Mile", "The Green Mile")
+    assert normalize_text("Mad Max: Fury Road") == "mad max fury road"
+
+
+def test_numbers_match_within_tolerance_and_from_text():
+    assert values_match(100.4, 100.0, rel_tol=0.005)
+    assert not values_match(101, 100.0, rel_tol=0.005)
+    assert values_match("1,250", 1250)
+    assert not values_match(True, 1)
+
+
+def test_slot_counts_and_prf():
+    gold = {"a": "x", "b": "y", "c": None}
+    assert slot_counts({"a": "X", "b": None, "c": "z"}, gold) == (1, 2, 2)
+    assert slot_counts(None, gold) == (0, 0, 2)
+    assert prf(1, 2, 2) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert prf(0, 0, 3) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}

@@ -82,3 +82,23 @@ def test_tutorial_actor_texts_extract_back(embedded):
     # what the tutorial's own extraction managed on this model (it parsed 0 of 8 texts).
     assert rates["Actor"] >= 0.5
     assert rates["Film"] >= 0.4
+
+
+def test_numbers_in_text_are_the_only_numbers_allowed():
+    from simulacra.extract import text_numbers
+
+    assert text_numbers("3 cups at 12.50 each, 1,250 in all, for two") == [3.0, 12.5, 1250.0, 2.0]
+    js = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1},
+                                           "p": {"type": "number"}}}
+    out = extractive_schema(js, [], [0.0, 3.0, 12.5])
+    assert out["properties"]["n"]["enum"] == [3] and out["properties"]["p"]["enum"] == [0, 3, 12.5]
+
+
+def test_optional_fields_are_required_while_decoding():
+    class Booking(BaseModel):
+        name: str | None = None
+        size: int | None = None
+
+    fake = ScriptedBackend().enqueue('{"name": null, "size": null}')
+    Extractor(Booking, model=fake).extract("nothing here")
+    assert fake.history[0].json_schema["required"] == ["name", "size"]

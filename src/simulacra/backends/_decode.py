@@ -67,6 +67,7 @@ class _Seq:
     lexer: _JsonLexer = field(default_factory=lambda: _JsonLexer())
     grounding: _Grounding | None = None
     request_end: int = 0   # grounded text: stop at this many tokens once satisfied
+    bias: list[tuple[int, float]] = field(default_factory=list)  # (token, logit bias)
 
 
 class _Grounding:
@@ -299,6 +300,9 @@ class BatchDecoder:
         seq = _Seq(slot=slot, request=request, matcher=matcher, index=index,
                    rng=np.random.default_rng(request.seed), pos=shared,
                    pending=prompt[shared:], tokens_in=len(prompt), started=time.perf_counter())
+        for text, bias in request.extra.get("penalize", {}).items():
+            for token in set(self.model.tokenize(text.encode(), add_bos=False, special=False)[:1]):
+                seq.bias.append((token, -float(bias)))
         if request.must_include or request.min_chars:
             seq.grounding = _Grounding(request.must_include, request.min_chars)
             self._ground(seq, None)
@@ -340,6 +344,8 @@ class BatchDecoder:
                     closing = allowed & ~self._numeric
                     allowed = closing if closing.any() else allowed
                 logits = np.where(allowed, logits, -np.inf)
+                for token, bias in s.bias:
+                    logits[token] += bias
             else:
                 if self._special is None:
                     self._vocab_tables()

@@ -19,7 +19,7 @@ demo: install
 
 # pytest exits 5 when it selects no test: that is a failure here, not a silent pass.
 test: install
-	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/ruff check src tests examples bench
 	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest selected no tests" >&2; exit 1; fi; exit $$rc
 

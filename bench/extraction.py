@@ -19,12 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.data.extraction_schemas import SCHEMAS  # noqa: E402
+
 from simulacra.backends.base import Request  # noqa: E402
 from simulacra.backends.llamacpp import LlamaCppBackend  # noqa: E402
 from simulacra.extract import Extractor  # noqa: E402
 from simulacra.parse import ReplyParseError, parse_reply  # noqa: E402
 from simulacra.score import prf, slot_counts  # noqa: E402
-from tests.data.extraction_schemas import SCHEMAS  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "extraction_set.jsonl"
 

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from examples import actor, medical_billing  # noqa: E402
+
 from simulacra.report import write_report  # noqa: E402
 from simulacra.report.roundtrip import render  # noqa: E402
 from simulacra.roundtrip import roundtrip  # noqa: E402

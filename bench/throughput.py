@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from examples.medical_billing import EXAMPLES, SUBJECT, MedicalBilling  # noqa: E402
+
 from simulacra import Generator, load_schema  # noqa: E402
 from simulacra.backends.llamacpp import default_model_path  # noqa: E402
 from simulacra.plan import Plan  # noqa: E402

@@ -4,7 +4,7 @@
 
 (tests/langchain/test_tutorial.py runs the same code with assertions.)
 """
-# ruff: noqa: F811, UP006, UP035, E402
+
 # ---- tutorial, part 1 ------------------------------------------------------------
 from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
 from pydantic import BaseModel

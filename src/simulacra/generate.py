@@ -18,6 +18,7 @@ from simulacra.backends.registry import get_backend
 from simulacra.engine import Outcome, RunStats, run_records
 from simulacra.errors import GenerationError, UsageError
 from simulacra.plan import Plan
+from simulacra.samplers import Sampler
 from simulacra.schema import Schema, load_schema
 
 
@@ -33,14 +34,23 @@ class Generator:
         subject, extra: what the records are about, and extra instructions for the prompt.
         temperature: sampling temperature; seed: makes a run repeatable (random if None).
         max_attempts: tries per record before it counts as failed.
+        samplers: field -> Sampler (simulacra.samplers); sampled values are forced while decoding.
+        rules: cross-field rules such as "insurance_claim_amount <= total_charge".
+        near_threshold: reject records whose text fields are this similar (0-100) to one
+            already made, or to an example or private row (None: exact duplicates only).
+        private_rows: real rows the output must not copy or nearly copy.
     """
 
     def __init__(self, schema: Any, model: Any = None, *, examples: Iterable[Any] = (),
                  subject: str = "", extra: str = "", temperature: float = 0.9,
                  seed: int | None = None, max_attempts: int = 4,
+                 samplers: dict[str, Sampler] | None = None, rules: Iterable[str] = (),
+                 near_threshold: float | None = None, private_rows: Iterable[dict] = (),
                  backend_options: dict[str, Any] | None = None) -> None:
         self.schema: Schema = load_schema(schema)
-        self.plan = Plan.build(self.schema, examples, subject=subject, extra=extra)
+        self.plan = Plan.build(self.schema, examples, subject=subject, extra=extra,
+                               samplers=samplers, rules=rules, near_threshold=near_threshold,
+                               private_rows=private_rows)
         self.backend: Backend = get_backend(model, **(backend_options or {}))
         self.temperature = temperature
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulacra.checks.rules import Rule, parse_rules
 from simulacra.errors import UsageError
+from simulacra.samplers import Sampler
 from simulacra.schema import RecordInvalid, Schema
 
 MAX_EXAMPLES_IN_PROMPT = 4
@@ -30,10 +32,20 @@ class Plan:
     text_examples: list[str] = field(default_factory=list)
     subject: str = ""
     extra: str = ""
+    samplers: dict[str, Sampler] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    near_threshold: float | None = None
+    private_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def sample(self, rng: random.Random, index: int) -> dict[str, Any]:
+        """Values the samplers fix for record `index` (drawn in field order from `rng`)."""
+        return {name: sampler(rng, index) for name, sampler in self.samplers.items()}
 
     @classmethod
     def build(cls, schema: Schema, examples: Iterable[Any] = (), subject: str = "",
-              extra: str = "") -> Plan:
+              extra: str = "", *, samplers: dict[str, Sampler] | None = None,
+              rules: Iterable[str] = (), near_threshold: float | None = None,
+              private_rows: Iterable[dict[str, Any]] = ()) -> Plan:
         """Validate the examples against the schema up front, so a bad one fails before any run."""
         records, texts = [], []
         for i, example in enumerate(examples):
@@ -52,8 +64,14 @@ class Plan:
                     f"example #{i + 1} does not match the schema {schema.name}: {exc.errors[0]}"
                 ) from None
             records.append(schema.dump(record))
+        fields = {f.name for f in schema.fields}
+        unknown = sorted(set(samplers or {}) - fields)
+        if unknown:
+            raise UsageError(f"sampler for '{unknown[0]}', which is not a field of {schema.name}")
         return cls(schema=schema, examples=records, text_examples=texts, subject=subject,
-                   extra=extra)
+                   extra=extra, samplers=dict(samplers or {}),
+                   rules=parse_rules(list(rules), fields), near_threshold=near_threshold,
+                   private_rows=list(private_rows))
 
     def header(self) -> str:
         what = self.subject.replace("_", " ") if self.subject else self.schema.name

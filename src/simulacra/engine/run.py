@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulacra.backends.base import Backend, Completion, Request
+from simulacra.checks.gate import RecordGate
 from simulacra.parse import ReplyParseError, parse_reply
 from simulacra.plan import Plan
 from simulacra.schema import RecordInvalid
@@ -49,6 +50,12 @@ class RunStats:
     routes: Counter = field(default_factory=Counter)
     started: float = field(default_factory=time.perf_counter)
     seconds: float = 0.0
+    gate: Any = None  # the run's RecordGate: closest leak distance, kept records
+
+    @property
+    def closest_leak(self) -> float:
+        """Highest similarity (0-100) of any kept record to a few-shot example or private row."""
+        return self.gate.closest_leak if self.gate is not None else 0.0
 
     @property
     def records_per_second(self) -> float:
@@ -62,6 +69,7 @@ class RunStats:
             "seconds": round(self.seconds, 3),
             "records_per_second": round(self.records_per_second, 3),
             "routes": dict(self.routes),
+            "closest_leak_similarity": round(self.closest_leak, 1),
         }
 
 
@@ -69,10 +77,6 @@ def derive_seed(seed: int, index: int, attempt: int) -> int:
     """A stable per-(record, attempt) seed, so a rerun with the same seed makes the same records."""
     digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
-
-
-def canonical(data: dict[str, Any]) -> str:
-    return json.dumps(data, sort_keys=True, ensure_ascii=False)
 
 
 def token_budget(json_schema: dict[str, Any]) -> int:
@@ -83,15 +87,16 @@ def token_budget(json_schema: dict[str, Any]) -> int:
 
 def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                 temperature: float = 0.8, max_attempts: int = 4,
-                stats: RunStats | None = None, dedup: bool = True) -> Iterator[Outcome]:
+                stats: RunStats | None = None) -> Iterator[Outcome]:
     """Yield up to `n` valid, distinct records; failures are counted in `stats.failed`."""
     stats = stats if stats is not None else RunStats()
     stats.requested += n
     schema = plan.schema
     decoding = schema.decoding_schema()
     budget = token_budget(decoding)
-    seen: set[str] = {canonical(e) for e in plan.examples} if dedup else set()
-    example_keys = set(seen)
+    gate = RecordGate(plan.rules, examples=plan.examples, private_rows=plan.private_rows,
+                      near_threshold=plan.near_threshold)
+    stats.gate = gate
     pending: deque[tuple[int, int, str]] = deque((i, 1, "") for i in range(n))
     batch_size = max(1, backend.capabilities.batch)
     try:
@@ -104,8 +109,9 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
             requests = []
             for index, attempt, feedback in batch:
                 s = derive_seed(seed, index, attempt)
+                fixed = plan.sample(random.Random(s), index)
                 requests.append(Request(
-                    prompt=prompt, json_schema=decoding,
+                    prompt=prompt, json_schema=with_fixed(decoding, fixed) if fixed else decoding,
                     max_tokens=budget, temperature=temperature, seed=s, stop=("\n",),
                     feedback=feedback,
                 ))
@@ -116,7 +122,7 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                 stats.tokens_in += completion.tokens_in
                 stats.tokens_out += completion.tokens_out
                 stats.routes[completion.route or backend.name] += 1
-                outcome, reason = _accept(plan, completion, seen, example_keys)
+                outcome, reason = _accept(plan, completion, gate)
                 if outcome is not None:
                     stats.valid += 1
                     outcome.index, outcome.attempts, outcome.seed = index, attempt, request.seed
@@ -132,8 +138,15 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
         stats.seconds = time.perf_counter() - stats.started
 
 
-def _accept(plan: Plan, completion: Completion, seen: set[str],
-            example_keys: set[str]) -> tuple[Outcome | None, str]:
+def with_fixed(decoding: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
+    """The decoding schema with sampled fields pinned: the decoder forces their values."""
+    properties = dict(decoding["properties"])
+    for name, value in fixed.items():
+        properties[name] = {"const": value}
+    return {**decoding, "properties": properties}
+
+
+def _accept(plan: Plan, completion: Completion, gate: RecordGate) -> tuple[Outcome | None, str]:
     if completion.finish_reason == "length":
         return None, "truncated: the reply hit the token budget before the record closed"
     try:
@@ -145,10 +158,8 @@ def _accept(plan: Plan, completion: Completion, seen: set[str],
     except RecordInvalid as exc:
         return None, "invalid: " + "; ".join(exc.errors[:3])
     dumped = plan.schema.dump(record)
-    key = canonical(dumped)
-    if key in example_keys:
-        return None, "leak: the record copies a few-shot example"
-    if key in seen:
-        return None, "duplicate: the record equals one already made"
-    seen.add(key)
+    reason = gate.reject_reason(dumped)
+    if reason:
+        return None, reason
+    gate.admit(dumped)
     return Outcome(index=-1, record=record, data=dumped, attempts=0, seed=0), ""

@@ -1,0 +1,193 @@
+"""Samplers fix some fields before the model fills the rest.
+
+A sampled value is forced by constrained decoding (the field's schema becomes a `const` for
+that record), so the model writes the other fields conditioned on it. Every sampler draws
+from a `random.Random` seeded per record, so `--seed` makes a run repeatable.
+
+Job-file specs (YAML/TOML), one per field:
+
+    patient_name: {faker: name, locale: fr_FR}
+    plan: {category: {basic: 0.7, pro: 0.3}}          # or a list of equally likely values
+    total_charge: {uniform: [50, 2000], decimals: 2}   # also normal / lognormal
+    age: {integer: [18, 90]}
+    patient_id: {sequence: {start: 100000, step: 1}}
+    id: {uuid: true}
+    visit_date: {date: ["2023-01-01", "2024-12-31"]}   # also datetime
+    city: {column: {path: cities.csv, column: name}}   # CSV, JSONL or Parquet
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simulacra.errors import UsageError
+
+Draw = Callable[[random.Random, int], Any]
+
+
+@dataclass
+class Sampler:
+    """A named draw: `draw(rng, index)` gives the field's value for record `index`."""
+
+    kind: str
+    draw: Draw
+
+    def __call__(self, rng: random.Random, index: int) -> Any:
+        return self.draw(rng, index)
+
+
+def faker(provider: str, locale: str = "en_US", **kwargs: Any) -> Sampler:
+    from faker import Faker
+
+    fake = Faker(locale)
+    if not hasattr(fake, provider):
+        raise UsageError(f"Faker has no provider '{provider}' (e.g. name, address, company, email)")
+
+    def draw(rng: random.Random, index: int) -> Any:
+        fake.seed_instance(rng.getrandbits(32))
+        value = getattr(fake, provider)(**kwargs)
+        return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+    return Sampler(f"faker:{provider}", draw)
+
+
+def category(values: list[Any] | dict[Any, float]) -> Sampler:
+    if isinstance(values, dict):
+        choices, weights = list(values), [float(w) for w in values.values()]
+    else:
+        choices, weights = list(values), None
+    if not choices:
+        raise UsageError("a category sampler needs at least one value")
+    return Sampler("category", lambda rng, i: rng.choices(choices, weights=weights)[0])
+
+
+def uniform(low: float, high: float, decimals: int | None = 2) -> Sampler:
+    return Sampler("uniform", lambda rng, i: _round(rng.uniform(low, high), decimals))
+
+
+def normal(mean: float, std: float, decimals: int | None = 2, minimum: float | None = None,
+           maximum: float | None = None) -> Sampler:
+    def draw(rng: random.Random, index: int) -> float:
+        value = rng.gauss(mean, std)
+        value = max(value, minimum) if minimum is not None else value
+        value = min(value, maximum) if maximum is not None else value
+        return _round(value, decimals)
+
+    return Sampler("normal", draw)
+
+
+def lognormal(mean: float, sigma: float, decimals: int | None = 2) -> Sampler:
+    """`mean` and `sigma` of the underlying normal (as random.lognormvariate takes them)."""
+    return Sampler("lognormal", lambda rng, i: _round(rng.lognormvariate(mean, sigma), decimals))
+
+
+def integer(low: int, high: int) -> Sampler:
+    return Sampler("integer", lambda rng, i: rng.randint(int(low), int(high)))
+
+
+def sequence(start: int = 1, step: int = 1) -> Sampler:
+    return Sampler("sequence", lambda rng, i: start + step * i)
+
+
+def uuid4() -> Sampler:
+    return Sampler("uuid", lambda rng, i: str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+
+
+def date(start: str, end: str) -> Sampler:
+    lo, hi = dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))
+    span = (hi - lo).days
+    return Sampler("date", lambda rng, i: (lo + dt.timedelta(days=rng.randint(0, span))).isoformat())
+
+
+def datetime(start: str, end: str) -> Sampler:
+    lo, hi = dt.datetime.fromisoformat(str(start)), dt.datetime.fromisoformat(str(end))
+    span = int((hi - lo).total_seconds())
+    return Sampler("datetime", lambda rng, i: (lo + dt.timedelta(seconds=rng.randint(0, span)))
+                   .isoformat())
+
+
+def column(path: str, column: str) -> Sampler:
+    """Values drawn from a column of a seed data set (CSV, JSONL or Parquet)."""
+    values = read_column(Path(path), column)
+    return Sampler(f"column:{column}", lambda rng, i: rng.choice(values))
+
+
+def read_column(path: Path, column: str) -> list[Any]:
+    import csv
+    import json
+
+    if not path.is_file():
+        raise UsageError(f"seed data file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        if column not in table.column_names:
+            raise UsageError(f"{path} has no column '{column}' (columns: {', '.join(table.column_names)})")
+        values = table.column(column).to_pylist()
+    elif suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows and column not in rows[0]:
+            raise UsageError(f"{path} has no column '{column}' (columns: {', '.join(rows[0])})")
+        values = [r[column] for r in rows]
+    elif suffix == ".jsonl":
+        values = [json.loads(line).get(column) for line in path.read_text().splitlines() if line.strip()]
+    else:
+        raise UsageError(f"seed data must be .csv, .jsonl or .parquet, not {path.suffix}")
+    values = [v for v in values if v not in (None, "")]
+    if not values:
+        raise UsageError(f"column '{column}' of {path} holds no values")
+    return values
+
+
+def _round(value: float, decimals: int | None) -> float:
+    return value if decimals is None else round(value, decimals)
+
+
+_KINDS: dict[str, Callable[..., Sampler]] = {
+    "faker": faker, "category": category, "uniform": uniform, "normal": normal,
+    "lognormal": lognormal, "integer": integer, "sequence": sequence, "uuid": uuid4,
+    "date": date, "datetime": datetime, "column": column,
+}
+
+
+def from_spec(field: str, spec: dict[str, Any]) -> Sampler:
+    """A sampler from a job-file spec (see the module docstring)."""
+    if not isinstance(spec, dict):
+        raise UsageError(f"sampler for '{field}' must be a mapping like {{faker: name}}")
+    kinds = [k for k in spec if k in _KINDS]
+    if len(kinds) != 1:
+        raise UsageError(f"sampler for '{field}' needs exactly one of: {', '.join(_KINDS)}")
+    kind = kinds[0]
+    arg = spec[kind]
+    options = {k: v for k, v in spec.items() if k != kind}
+    try:
+        if kind == "faker":
+            return faker(arg, **options)
+        if kind == "uuid":
+            return uuid4()
+        if kind == "category":
+            return category(arg)
+        if kind in ("uniform", "integer", "date", "datetime") and isinstance(arg, list):
+            return _KINDS[kind](*arg, **options)
+        if isinstance(arg, dict):
+            return _KINDS[kind](**arg, **options)
+        if isinstance(arg, list):
+            return _KINDS[kind](*arg, **options)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"sampler for '{field}' is malformed: {exc}") from None
+    raise UsageError(f"sampler for '{field}': {kind} needs a list or a mapping of arguments")
+
+
+def entropy(counts: list[int]) -> float:
+    total = sum(counts)
+    return -sum(c / total * math.log2(c / total) for c in counts if c) if total else 0.0

@@ -24,13 +24,14 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from simulacra.cli import check, extract, generate, models, roundtrip, text
+    from simulacra.cli import check, extract, generate, models, report, roundtrip, text
 
     app.command("generate")(generate.generate)
     app.command("text")(text.text)
     app.command("extract")(extract.extract)
     app.command("roundtrip")(roundtrip.roundtrip)
     app.command("score")(roundtrip.score)
+    app.command("report")(report.report)
     app.command("models")(models.models)
     app.command("check")(check.check)
 

@@ -10,10 +10,13 @@ import typer
 
 from simulacra.errors import GenerationError, SimulacraError, UsageError
 
+QUALITY_LIMIT = 100_000  # past this many records the closing quality summary is skipped (memory)
+
 
 def generate(
-    schema: str = typer.Argument(..., help="file.py:Class, package.module:Class or schema.json"),
-    n: int = typer.Option(10, "-n", help="Number of records."),
+    schema: str = typer.Argument(..., help="file.py:Class, package.module:Class, schema.json, "
+                                 "or a job file (job.yaml / job.toml)"),
+    n: int = typer.Option(None, "-n", help="Number of records (default 10, or the job's n)."),
     output: str = typer.Option(None, "-o", "--output",
                                help="out.jsonl, out.csv or out.parquet; JSONL on stdout if unset."),
     examples: Path = typer.Option(None, "--examples", help="Few-shot example records (JSONL)."),
@@ -27,28 +30,45 @@ def generate(
     seed: int = typer.Option(None, "--seed", help="Seed for a repeatable run."),
     temperature: float = typer.Option(0.9, "--temperature", help="Sampling temperature."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    rule: list[str] = typer.Option(None, "--rule", help="Cross-field rule, e.g. 'claim <= total'."),
+    near: float = typer.Option(None, "--near",
+                               help="Reject records this similar (0-100) to an earlier one."),
 ) -> None:
-    """Generate N valid, distinct records of SCHEMA."""
+    """Generate N valid, distinct records of SCHEMA (or run a job file)."""
     from simulacra.cli.app import fail
     from simulacra.cli.progress import RecordProgress, summary_line
     from simulacra.generate import Generator
+    from simulacra.job import Job, is_job_file, load_job
+    from simulacra.report.quality import QualityReport
     from simulacra.sinks import check_output, open_sink
 
     sink = None
     try:
+        job = load_job(schema) if is_job_file(schema) else Job(schema=schema)
+        n = n if n is not None else (job.n or 10)
+        output = output or job.output
+        model = model or job.model
         if n < 1:
             raise UsageError(f"-n must be at least 1, got {n}")
         if output is not None:
             check_output(output, overwrite=overwrite)
         generator = Generator(
-            schema, model=model, examples=read_examples(examples), subject=subject, extra=extra,
-            temperature=temperature, seed=seed,
+            job.schema, model=model, examples=read_examples(examples) or job.examples,
+            subject=subject or job.subject, extra=extra or job.extra,
+            temperature=job.temperature if job.temperature is not None else temperature,
+            seed=seed if seed is not None else job.seed, samplers=job.samplers,
+            rules=list(rule or []) + job.rules, near_threshold=near or job.near_duplicates,
+            private_rows=job.private_rows,
             backend_options=backend_options(model, base_url, api_key_env),
         )
+        quality = QualityReport(generator.schema, examples=generator.plan.examples,
+                                rules=generator.plan.rules) if n <= QUALITY_LIMIT else None
         sink = open_sink(output, generator.schema.json_schema, overwrite=overwrite)
         with RecordProgress(n, generator.stats) as progress:
             for outcome in generator.outcomes(n):
                 sink.write(outcome.data)
+                if quality is not None:
+                    quality.add(outcome.data)
                 progress.advance()
     except SimulacraError as exc:
         raise fail(exc) from None
@@ -57,6 +77,8 @@ def generate(
             sink.close()
     stats = generator.stats
     typer.echo(summary_line(stats, output), err=True)
+    if quality is not None and quality.rows:
+        typer.echo(quality.summary(), err=True)
     if stats.failed:
         raise fail(GenerationError(
             f"{len(stats.failed)} of {n} records failed; {stats.valid} were kept",

@@ -1,0 +1,48 @@
+"""`simulacra report data.jsonl --schema SCHEMA`: the quality report, HTML with plots and JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from simulacra.errors import SimulacraError, UsageError
+
+
+def report(
+    data: Path = typer.Argument(..., help="Records: .jsonl, .csv or .parquet."),
+    schema: str = typer.Option(..., "--schema", help="file.py:Class, module:Class or schema.json"),
+    examples: Path = typer.Option(None, "--examples", help="Few-shot examples to check leakage."),
+    rule: list[str] = typer.Option(None, "--rule", help="Cross-field rule to count violations of."),
+    near: float = typer.Option(90.0, "--near", help="Near-duplicate similarity threshold (0-100)."),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output",
+                                help="HTML report; the JSON goes beside it."),
+) -> None:
+    """Validity, duplicates, diversity per field, leakage and rule violations of a data set."""
+    from simulacra.checks.rules import parse_rules
+    from simulacra.cli.app import fail
+    from simulacra.cli.generate import read_examples
+    from simulacra.job import _rows
+    from simulacra.report.quality import QualityReport
+    from simulacra.schema import load_schema
+
+    try:
+        if output.suffix.lower() != ".html":
+            raise UsageError(f"the report is HTML: name it something.html, not {output.name}")
+        loaded = load_schema(schema)
+        rows = _rows(data)
+        if not rows:
+            raise UsageError(f"{data} holds no records")
+        quality = QualityReport(loaded, examples=read_examples(examples),
+                                rules=parse_rules(list(rule or []), {f.name for f in loaded.fields}),
+                                near_threshold=near)
+        for row in rows:
+            quality.add(row)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(quality.render(), encoding="utf-8")
+        output.with_suffix(".json").write_text(json.dumps(quality.as_dict(), indent=2, default=str))
+    except SimulacraError as exc:
+        raise fail(exc) from None
+    typer.echo(quality.summary(), err=True)
+    typer.echo(f"wrote {output} and {output.with_suffix('.json')}", err=True)

@@ -45,9 +45,17 @@ class QualityReport:
         self._seen: set[str] = set()
         self._near = NearDuplicates(near_threshold)
         self._examples = NearDuplicates(near_threshold)
+        examples = [self._normalized(e) for e in examples]
         self._example_keys = {canonical(e) for e in examples}
         for example in examples:
             self._examples.add(example)
+
+    def _normalized(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A row as the schema dumps it (500 -> 500.0 for a float), so equal records compare equal."""
+        try:
+            return self.schema.dump(self.schema.validate(row))
+        except RecordInvalid:
+            return row
 
     def add(self, row: Any) -> None:
         self.rows += 1

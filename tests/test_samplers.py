@@ -42,7 +42,7 @@ def test_category_weights_are_respected():
 
 def test_numeric_distributions():
     uni = draws(samplers.uniform(10, 20, decimals=2))
-    assert 10 <= min(uni) and max(uni) <= 20 and 14.7 < statistics.mean(uni) < 15.3
+    assert min(uni) >= 10 and max(uni) <= 20 and 14.7 < statistics.mean(uni) < 15.3
     norm = draws(samplers.normal(100, 15, minimum=0))
     assert 99 < statistics.mean(norm) < 101 and 14 < statistics.stdev(norm) < 16
     logn = draws(samplers.lognormal(0, 0.5, decimals=None))

@@ -43,7 +43,7 @@ class Generator:
 
     def __init__(self, schema: Any, model: Any = None, *, examples: Iterable[Any] = (),
                  subject: str = "", extra: str = "", temperature: float = 0.9,
-                 seed: int | None = None, max_attempts: int = 4,
+                 seed: int | None = None, max_attempts: int = 8,
                  samplers: dict[str, Sampler] | None = None, rules: Iterable[str] = (),
                  near_threshold: float | None = None, private_rows: Iterable[dict] = (),
                  backend_options: dict[str, Any] | None = None) -> None:

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
-class Plan(str, enum.Enum):
+class Plan(enum.StrEnum):
     basic = "basic"
     pro = "pro"
 

@@ -52,3 +52,10 @@ def test_support_report_classifies_keywords():
     assert not report.refused
     medical = load_schema("examples.medical_billing:MedicalBilling")
     assert set(check_support(medical.json_schema).by_field().values()) == {"enforced"}
+
+
+def test_schema_support_doc_is_generated_from_the_code():
+    from simulacra.schema.support import support_table
+    from tests.conftest import ROOT
+
+    assert (ROOT / "docs" / "schema-support.md").read_text().endswith(support_table())

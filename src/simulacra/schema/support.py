@@ -140,3 +140,24 @@ def _classify(key: str, value: Any, path: str) -> Handling:
     if key.startswith("x-"):
         return Handling(path, key, ANNOTATION, "extension keyword, ignored")
     return Handling(path, key, REFUSED, f"unknown keyword '{key}'; remove it or rename it x-{key}")
+
+
+def support_table() -> str:
+    """The keyword support table as Markdown; docs/schema-support.md is this, checked by a test."""
+    lines = ["| keyword | handling | note |", "| --- | --- | --- |"]
+    for key in sorted(_ENFORCED):
+        lines.append(f"| `{key}` | {ENFORCED} | decoded under the grammar |")
+    lines.append(f"| `format` ({', '.join(sorted(ENFORCED_FORMATS))}) | {ENFORCED} | "
+                 "decoded under the grammar |")
+    lines.append(f"| `format` (any other) | {CHECKED} | validated after decoding |")
+    lines.append(f"| `allOf` with one entry | {ENFORCED} | merged |")
+    for key in sorted(_CHECKED):
+        lines.append(f"| `{key}` | {CHECKED} | validated after decoding; failing records are retried |")
+    for key in sorted(_ANNOTATIONS):
+        note = "used in the prompt" if key in ("description", "title") else "ignored"
+        lines.append(f"| `{key}` | {ANNOTATION} | {note} |")
+    lines.append(f"| `x-...` | {ANNOTATION} | extension keywords are ignored |")
+    for key, note in sorted(_REFUSED.items()):
+        lines.append(f"| `{key}` | {REFUSED} | {note} |")
+    lines.append(f"| any other keyword | {REFUSED} | unknown keywords are refused, not ignored |")
+    return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from typing import Any
 from simulacra.backends.base import Backend
 from simulacra.backends.registry import get_backend
 from simulacra.engine import Outcome, RunStats, run_records
+from simulacra.engine.run import Ledger
 from simulacra.errors import GenerationError, UsageError
 from simulacra.plan import Plan
 from simulacra.samplers import Sampler
@@ -57,14 +58,15 @@ class Generator:
         self.max_attempts = max_attempts
         self.stats = RunStats()
 
-    def outcomes(self, n: int) -> Iterator[Outcome]:
-        """Valid records with provenance (index, seed, attempts); failures land in `stats`."""
+    def outcomes(self, n: int, ledger: Ledger | None = None) -> Iterator[Outcome]:
+        """Valid records with provenance (index, seed, attempts); failures land in `stats`.
+        `ledger` gets one row per requested record (see engine.run_records)."""
         if n < 1:
             raise UsageError(f"the number of records must be at least 1, got {n}")
         self.stats = RunStats()
         yield from run_records(self.backend, self.plan, n, seed=self.seed,
                                temperature=self.temperature, max_attempts=self.max_attempts,
-                               stats=self.stats)
+                               stats=self.stats, ledger=ledger)
 
     def stream(self, n: int) -> Iterator[Any]:
         """Yield records as they are made; raise GenerationError at the end if some failed."""

@@ -33,6 +33,9 @@ def generate(
     rule: list[str] = typer.Option(None, "--rule", help="Cross-field rule, e.g. 'claim <= total'."),
     near: float = typer.Option(None, "--near",
                                help="Reject records this similar (0-100) to an earlier one."),
+    max_attempts: int = typer.Option(8, "--max-attempts", help="Tries per record before it fails."),
+    ledger: bool = typer.Option(True, "--ledger/--no-ledger",
+                                help="With -o, write OUTPUT.ledger.jsonl: one row per requested record."),
 ) -> None:
     """Generate N valid, distinct records of SCHEMA (or run a job file)."""
     from simulacra.cli.app import fail
@@ -42,7 +45,7 @@ def generate(
     from simulacra.report.quality import QualityReport
     from simulacra.sinks import check_output, open_sink
 
-    sink = None
+    sink = ledger_sink = None
     try:
         job = load_job(schema) if is_job_file(schema) else Job(schema=schema)
         n = n if n is not None else (job.n or 10)
@@ -58,14 +61,16 @@ def generate(
             temperature=job.temperature if job.temperature is not None else temperature,
             seed=seed if seed is not None else job.seed, samplers=job.samplers,
             rules=list(rule or []) + job.rules, near_threshold=near or job.near_duplicates,
-            private_rows=job.private_rows,
+            private_rows=job.private_rows, max_attempts=max_attempts,
             backend_options=backend_options(model, base_url, api_key_env),
         )
         quality = QualityReport(generator.schema, examples=generator.plan.examples,
                                 rules=generator.plan.rules) if n <= QUALITY_LIMIT else None
         sink = open_sink(output, generator.schema.json_schema, overwrite=overwrite)
+        if ledger and output is not None:
+            ledger_sink = open_sink(ledger_path(output), overwrite=True)
         with RecordProgress(n, generator.stats) as progress:
-            for outcome in generator.outcomes(n):
+            for outcome in generator.outcomes(n, ledger_sink.write if ledger_sink else None):
                 sink.write(outcome.data)
                 if quality is not None:
                     quality.add(outcome.data)
@@ -73,8 +78,9 @@ def generate(
     except SimulacraError as exc:
         raise fail(exc) from None
     finally:
-        if sink is not None:
-            sink.close()
+        for opened in (sink, ledger_sink):
+            if opened is not None:
+                opened.close()
     stats = generator.stats
     typer.echo(summary_line(stats, output), err=True)
     if quality is not None and quality.rows:
@@ -83,6 +89,12 @@ def generate(
         raise fail(GenerationError(
             f"{len(stats.failed)} of {n} records failed; {stats.valid} were kept",
             attempts=generator.max_attempts, last_output="", errors=[r for _, r in stats.failed]))
+
+
+def ledger_path(output: str) -> str:
+    """out.jsonl -> out.ledger.jsonl (beside the output, whatever its format)."""
+    path = Path(output)
+    return str(path.with_name(path.stem + ".ledger.jsonl"))
 
 
 def backend_options(model: str | None, base_url: str | None, api_key_env: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import json
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,10 +85,18 @@ def token_budget(json_schema: dict[str, Any]) -> int:
     return min(2048, 96 + size // 2)
 
 
+Ledger = Callable[[dict[str, Any]], None]
+
+
 def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                 temperature: float = 0.8, max_attempts: int = 4,
-                stats: RunStats | None = None) -> Iterator[Outcome]:
-    """Yield up to `n` valid, distinct records; failures are counted in `stats.failed`."""
+                stats: RunStats | None = None, ledger: Ledger | None = None) -> Iterator[Outcome]:
+    """Yield up to `n` valid, distinct records; failures are counted in `stats.failed`.
+
+    With `ledger`, every requested record gets exactly one ledger row when it is settled: its
+    index, sampler values, seeds, attempts (with the rejection reason and raw model text of
+    each failed one), outcome, tokens and seconds. Kept records plus failed rows add up to n.
+    """
     stats = stats if stats is not None else RunStats()
     stats.requested += n
     schema = plan.schema
@@ -98,6 +106,7 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                       near_threshold=plan.near_threshold)
     stats.gate = gate
     pending: deque[tuple[int, int, str]] = deque((i, 1, "") for i in range(n))
+    tries: dict[int, list[dict[str, Any]]] = {}
     batch_size = max(1, backend.capabilities.batch)
     try:
         while pending:
@@ -106,26 +115,35 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
             # shares it through the KV cache, and the next batch sees another order.
             first_index, first_attempt, _ = batch[0]
             prompt = plan.prompt(random.Random(derive_seed(seed, first_index, first_attempt)))
-            requests = []
+            requests, fixed_values = [], []
             for index, attempt, feedback in batch:
                 s = derive_seed(seed, index, attempt)
                 fixed = plan.sample(random.Random(s), index)
+                fixed_values.append(fixed)
                 requests.append(Request(
                     prompt=prompt, json_schema=with_fixed(decoding, fixed) if fixed else decoding,
                     max_tokens=budget, temperature=temperature, seed=s, stop=("\n",),
                     feedback=feedback,
                 ))
             completions = backend.complete(requests)
-            for (index, attempt, _), request, completion in zip(
-                    batch, requests, completions, strict=True):
+            for (index, attempt, _), request, completion, fixed in zip(
+                    batch, requests, completions, fixed_values, strict=True):
                 stats.attempts += 1
                 stats.tokens_in += completion.tokens_in
                 stats.tokens_out += completion.tokens_out
                 stats.routes[completion.route or backend.name] += 1
                 outcome, reason = _accept(plan, completion, gate)
+                if ledger is not None:
+                    tries.setdefault(index, []).append({
+                        "attempt": attempt, "seed": request.seed, "sampled": fixed,
+                        "route": completion.route, "tokens": completion.tokens_out,
+                        "seconds": round(completion.seconds, 3), "rejected": reason or None,
+                        "text": completion.text if reason else None})
                 if outcome is not None:
                     stats.valid += 1
                     outcome.index, outcome.attempts, outcome.seed = index, attempt, request.seed
+                    if ledger is not None:
+                        ledger(_ledger_row(index, "ok", tries.pop(index, [])))
                     yield outcome
                     continue
                 kind = reason.split(":", 1)[0]
@@ -134,8 +152,19 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                     pending.appendleft((index, attempt + 1, reason))
                 else:
                     stats.failed.append((index, reason))
+                    if ledger is not None:
+                        ledger(_ledger_row(index, f"failed: {kind}", tries.pop(index, [])))
     finally:
         stats.seconds = time.perf_counter() - stats.started
+
+
+def _ledger_row(index: int, outcome: str, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    last = attempts[-1] if attempts else {}
+    return {"index": index, "outcome": outcome, "attempts": len(attempts),
+            "seed": last.get("seed"), "sampled": last.get("sampled") or {},
+            "tokens": sum(a["tokens"] for a in attempts),
+            "seconds": round(sum(a["seconds"] for a in attempts), 3),
+            "tries": attempts}
 
 
 def with_fixed(decoding: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:

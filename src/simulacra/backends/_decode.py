@@ -38,6 +38,7 @@ import numpy as np
 from simulacra.backends.base import Completion, Request
 
 N_BATCH = 128
+RESERVE = 128         # KV cells reserved per reply at admission (see run)
 FLASH_ATTN = 1  # llama_flash_attn_type: 1 enabled, 0 disabled
 REPEAT_WINDOW = 64    # free text: tokens in the last 64 are penalized...
 REPEAT_PENALTY = 1.0  # ...by this many logits (the 270M model loops without it)
@@ -260,12 +261,16 @@ class BatchDecoder:
         results: list[Completion | None] = [None] * len(requests)
         live: list[_Seq] = []
         free = list(range(self.n_seq))[::-1]
-        # KV cells each request may take (its prompt tail and its token budget): a request
-        # starts only while the reserved cells fit in the context beside the shared prefix.
-        need = [len(p) - len(shared) + r.max_tokens + 8 for p, r in zip(prompts, requests, strict=True)]
+        # KV cells: a request starts when its prompt tail and a typical reply (RESERVE
+        # tokens, or its budget if smaller) fit beside the shared prefix. A reply that grows
+        # past its reservation uses the slack; if the cache would still overflow, the longest
+        # reply is cut as "length" (a looping record; the engine rejects and retries it).
+        need = [len(p) - len(shared) + min(r.max_tokens, RESERVE) + 8
+                for p, r in zip(prompts, requests, strict=True)]
+        budget = [len(p) - len(shared) + r.max_tokens + 8 for p, r in zip(prompts, requests, strict=True)]
         room = self.n_ctx - len(shared)
-        if max(need) > room:
-            raise RuntimeError(f"a request needs {max(need)} KV cells but the context has {room}; "
+        if max(budget) > room:
+            raise RuntimeError(f"a request needs {max(budget)} KV cells but the context has {room}; "
                                "shorten the prompt or the token budget")
         while True:
             while free and waiting and need[waiting[-1]] <= room:
@@ -275,8 +280,11 @@ class BatchDecoder:
                                         len(shared)))
             if not live:
                 break
-            self._decode(live)
-            self._step(live)
+            self._make_room(live, len(shared))
+            running = [s for s in live if not s.done]
+            if running:
+                self._decode(running)
+                self._step(running)
             for s in live:
                 if s.done:
                     results[s.index] = self._completion(s)
@@ -284,6 +292,15 @@ class BatchDecoder:
                     room += need[s.index]
             live = [s for s in live if not s.done]
         return [r for r in results if r is not None]
+
+    def _make_room(self, live: list[_Seq], shared: int) -> None:
+        """Cut the longest replies while the next decode would overflow the KV cache."""
+        used = shared + sum(s.pos - shared + len(s.pending) for s in live if not s.done)
+        while used > self.n_ctx - 16:
+            longest = max((s for s in live if not s.done), key=lambda s: len(s.out))
+            longest.done, longest.finish = True, "length"
+            used -= longest.pos - shared + len(longest.pending)
+            self._ll.llama_memory_seq_rm(self.ctx.memory, longest.slot, -1, -1)
 
     def _start(self, slot: int, index: int, request: Request, grammar: str | None,
                prompt: list[int], shared: int) -> _Seq:

@@ -80,9 +80,44 @@ def derive_seed(seed: int, index: int, attempt: int) -> int:
 
 
 def token_budget(json_schema: dict[str, Any]) -> int:
-    """Tokens a record may take: generous for what the bounded schema allows, never unbounded."""
-    size = len(json.dumps(json_schema))
-    return min(2048, 96 + size // 2)
+    """The most tokens a record of the (bounded) decoding schema can take, plus slack.
+
+    Walks the schema: a string costs at most its maxLength in tokens plus quotes, a number
+    its digit bounds, an array maxItems times its items, an object its keys and values. A
+    record that hits this budget was looping, and is rejected as truncated, never emitted.
+    """
+    return min(4096, 16 + _max_tokens(json_schema, json_schema, 0))
+
+
+def _max_tokens(node: Any, root: dict[str, Any], depth: int) -> int:
+    if not isinstance(node, dict) or depth > 12:
+        return 8
+    if "$ref" in node:
+        target: Any = root
+        for part in node["$ref"][2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return _max_tokens(target, root, depth + 1)
+    if "const" in node or "enum" in node:
+        values = node.get("enum", [node.get("const")])
+        return 2 + max(len(json.dumps(v)) for v in values)
+    options = node.get("anyOf") or node.get("oneOf")
+    if options:
+        return max(_max_tokens(o, root, depth + 1) for o in options)
+    kind = node.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    cost = 4
+    for k in kinds:
+        if k == "string":
+            cost = max(cost, 2 + node.get("maxLength", 40))  # formats: dates, uuids < 40
+        elif k in ("integer", "number"):
+            cost = max(cost, 22)   # 12 integer + 4 fraction digits, sign, point, exponent
+        elif k == "array":
+            cost = max(cost, 2 + node.get("maxItems", 5) * (2 + _max_tokens(
+                node.get("items", {}), root, depth + 1)))
+        elif k == "object":
+            cost = max(cost, 2 + sum(4 + len(name) // 2 + _max_tokens(sub, root, depth + 1)
+                                     for name, sub in node.get("properties", {}).items()))
+    return cost
 
 
 Ledger = Callable[[dict[str, Any]], None]

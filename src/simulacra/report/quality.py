@@ -91,7 +91,7 @@ class QualityReport:
             numbers = [v for v in counter.elements() if isinstance(v, int | float)
                        and not isinstance(v, bool)]
             stats: dict[str, Any] = {"distinct": len(counter), "entropy_bits": round(entropy(counter), 3),
-                                     "top": [[str(v), c] for v, c in counter.most_common(5)]}
+                                     "top": ", ".join(f"{v} ({c})" for v, c in counter.most_common(5))}
             if numbers and len(numbers) == sum(counter.values()):
                 mean = sum(numbers) / len(numbers)
                 stats.update(min=min(numbers), max=max(numbers), mean=round(mean, 3))

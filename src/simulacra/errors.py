@@ -49,10 +49,12 @@ class MissingKeyError(UsageError):
 class BackendError(SimulacraError):
     """The backend failed to answer. `retryable` says whether trying again may help."""
 
-    def __init__(self, message: str, *, backend: str, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, backend: str, retryable: bool = False,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.backend = backend
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it said
 
 
 class GenerationError(SimulacraError):

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from simulacra.backends.base import Capabilities, Completion, Request
+from simulacra.backends.limiter import AdaptiveLimit
 from simulacra.errors import BackendError, MissingKeyError, UsageError
 
 SYSTEM = ("You write synthetic data records. Reply with exactly one JSON object that matches "
@@ -31,7 +32,8 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, timeout: float = 120.0, check: bool = True) -> None:
+                 concurrency: int = 64, timeout: float = 120.0, check: bool = True,
+                 max_retries: int = 5, adaptive: bool = True) -> None:
         import openai
 
         key = os.environ.get(api_key_env)
@@ -49,6 +51,12 @@ class OpenAIBackend:
         self._rung = 0
         self._rung_confirmed = False  # once a rung has answered, errors are real, not format refusals
         self._pool = ThreadPoolExecutor(max_workers=concurrency)
+        # Concurrency adapts (AIMD) between 1 and `concurrency`; without `adaptive` it is fixed.
+        self.limit = AdaptiveLimit(start=min(16, concurrency) if adaptive else concurrency,
+                                   maximum=concurrency)
+        self.max_retries = max_retries
+        self.requests = 0
+        self.retries = 0
         if check:
             self._check_reachable()
 
@@ -74,7 +82,26 @@ class OpenAIBackend:
         return list(self._pool.map(self._one, requests))
 
     def _one(self, request: Request) -> Completion:
+        """One request with bounded retries: backoff 0.5 s, 1 s, 2 s..., or the server's
+        Retry-After; 429s and timeouts also halve the concurrency limit."""
+        attempt = 0
+        while True:
+            self.limit.acquire()
+            try:
+                completion = self._call(request)
+            except BackendError as exc:
+                self.limit.release(ok=False, overloaded=exc.retryable)
+                if not exc.retryable or attempt >= self.max_retries:
+                    raise
+                self.retries += 1
+                time.sleep(exc.retry_after if exc.retry_after is not None else 0.5 * 2 ** attempt)
+                attempt += 1
+                continue
+            self.limit.release(ok=True)
+            return completion
 
+    def _call(self, request: Request) -> Completion:
+        self.requests += 1
         messages = [{"role": "system", "content": request.instructions or SYSTEM}]
         user = request.prompt
         if request.json_schema is not None:
@@ -125,6 +152,16 @@ class OpenAIBackend:
         self._client.close()
 
 
+def _retry_after(exc: Exception) -> float | None:
+    """Seconds from a Retry-After header (capped at 60), if the server sent one."""
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(60.0, max(0.0, float(value))) if value is not None else None
+    except ValueError:
+        return None
+
+
 @contextmanager
 def _normalized(where: str) -> Iterator[None]:
     """SDK errors as BackendError with a retryable flag and no request details (no key)."""
@@ -137,9 +174,10 @@ def _normalized(where: str) -> Iterator[None]:
     except openai.APIConnectionError:
         raise BackendError(f"lost the connection to {where}", backend="openai",
                            retryable=True) from None
-    except openai.RateLimitError:
-        raise BackendError(f"{where} is rate limiting (429)", backend="openai",
-                           retryable=True) from None
+    except openai.RateLimitError as exc:
+        error = BackendError(f"{where} is rate limiting (429)", backend="openai", retryable=True)
+        error.retry_after = _retry_after(exc)
+        raise error from None
     except openai.AuthenticationError:
         raise MissingKeyError(f"{where} refused the API key (401)") from None
     except openai.APIStatusError as exc:

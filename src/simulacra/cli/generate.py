@@ -34,12 +34,18 @@ def generate(
     near: float = typer.Option(None, "--near",
                                help="Reject records this similar (0-100) to an earlier one."),
     max_attempts: int = typer.Option(8, "--max-attempts", help="Tries per record before it fails."),
+    only_estimate: bool = typer.Option(False, "--estimate",
+                                       help="Print the run's estimate (tokens, time, cost) and stop."),
+    price_in: float = typer.Option(None, "--price-in", help="Endpoint price per 1M prompt tokens."),
+    price_out: float = typer.Option(None, "--price-out",
+                                    help="Endpoint price per 1M generated tokens."),
     ledger: bool = typer.Option(True, "--ledger/--no-ledger",
                                 help="With -o, write OUTPUT.ledger.jsonl: one row per requested record."),
 ) -> None:
     """Generate N valid, distinct records of SCHEMA (or run a job file)."""
     from simulacra.cli.app import fail
     from simulacra.cli.progress import RecordProgress, summary_line
+    from simulacra.estimate import estimate
     from simulacra.generate import Generator
     from simulacra.job import Job, is_job_file, load_job
     from simulacra.report.quality import QualityReport
@@ -64,6 +70,11 @@ def generate(
             private_rows=job.private_rows, max_attempts=max_attempts,
             backend_options=backend_options(model, base_url, api_key_env),
         )
+        forecast = estimate(generator.plan, generator.backend, n, price_in=price_in,
+                            price_out=price_out)
+        typer.echo(forecast.line(), err=True)
+        if only_estimate:
+            return
         quality = QualityReport(generator.schema, examples=generator.plan.examples,
                                 rules=generator.plan.rules) if n <= QUALITY_LIMIT else None
         sink = open_sink(output, generator.schema.json_schema, overwrite=overwrite)
@@ -83,6 +94,8 @@ def generate(
                 opened.close()
     stats = generator.stats
     typer.echo(summary_line(stats, output), err=True)
+    typer.echo(f"actual: {stats.seconds:.0f} s (estimated {forecast.seconds:.0f} s) · "
+               f"{stats.tokens_out:,} generated tokens (estimated {forecast.tokens_out:,})", err=True)
     if quality is not None and quality.rows:
         typer.echo(quality.summary(), err=True)
     if stats.failed:

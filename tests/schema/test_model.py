@@ -59,3 +59,23 @@ def test_schema_support_doc_is_generated_from_the_code():
     from tests.conftest import ROOT
 
     assert (ROOT / "docs" / "schema-support.md").read_text().endswith(support_table())
+
+
+def test_check_states_how_each_constraint_keyword_is_handled():
+    from tests.conftest import DATA
+
+    schema = load_schema(DATA / "order.schema.json")
+    handling = {(e.path, e.how) for e in check_support(schema.json_schema).entries}
+    for path in ("properties.items.minItems", "properties.items.maxItems",
+                 "properties.items.items.properties.quantity.minimum",
+                 "properties.items.items.properties.quantity.maximum", "required",
+                 "properties.note.anyOf", "properties.customer.properties.email.pattern",
+                 "additionalProperties", "properties.placed_on.format"):
+        assert (path, "enforced") in handling, path
+
+
+def test_looping_detection():
+    from simulacra.backends._decode import _looping
+
+    assert _looping([5] * 30) and _looping([1, 2, 3] * 10)
+    assert not _looping(list(range(30))) and not _looping([7] * 10)

@@ -381,6 +381,9 @@ class BatchDecoder:
                 continue
             s.out.append(token)
             s.pending = [token]
+            if _looping(s.out):
+                s.done, s.finish = True, "repetition"
+                continue
             if s.matcher is not None:
                 self._force(s, token)
             elif s.grounding is not None and not s.grounding.satisfied:
@@ -473,6 +476,14 @@ class BatchDecoder:
             self._batch = None
         self.ctx.close()
         self.model.close()
+
+
+def _looping(tokens: list[int], window: int = 24, period: int = 4) -> bool:
+    """True when the last `window` tokens repeat a cycle of at most `period` tokens."""
+    if len(tokens) < window:
+        return False
+    tail = tokens[-window:]
+    return any(all(tail[i] == tail[i - p] for i in range(p, window)) for p in range(1, period + 1))
 
 
 def _common_prefix(lists: Sequence[list[int]]) -> list[int]:

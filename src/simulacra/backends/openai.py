@@ -1,8 +1,10 @@
 """Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp server, Ollama) through the openai SDK.
 
 Structured output uses the best rung the endpoint accepts: a `json_schema` response format,
-then `json_object`, then a plain prompt; the engine validates every reply either way and the
-rung that served each request is reported as its route. The API key is read from an
+then `json_object` with the schema (llama.cpp server's form), plain `json_object`, a forced
+tool call whose parameters are the schema, then a plain prompt. The engine validates every
+reply either way, and the rung that served each request is reported as its route (in the
+summary and the ledger). The API key is read from an
 environment variable and never appears in reprs, errors or anything stored.
 """
 
@@ -23,7 +25,7 @@ SYSTEM = ("You write synthetic data records. Reply with exactly one JSON object 
           "the schema, and nothing else.")
 # The ladder of structured-output modes, best first. "json_object+schema" is llama.cpp
 # server's form (response_format {"type": "json_object", "schema": ...}).
-RUNGS = ("json_schema", "json_object+schema", "json_object", "prompt")
+RUNGS = ("json_schema", "json_object+schema", "json_object", "tools", "prompt")
 
 
 class OpenAIBackend:
@@ -124,6 +126,11 @@ class OpenAIBackend:
                 kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
             elif rung == "json_object":
                 kwargs["response_format"] = {"type": "json_object"}
+            elif rung == "tools":  # the schema as a function's parameters, the call forced
+                kwargs["tools"] = [{"type": "function", "function": {
+                    "name": "record", "description": "Return one record.",
+                    "parameters": request.json_schema}}]
+                kwargs["tool_choice"] = {"type": "function", "function": {"name": "record"}}
             started = time.perf_counter()
             try:
                 with _normalized(self.base_url):
@@ -139,8 +146,11 @@ class OpenAIBackend:
                 self._rung_confirmed = True
             choice = reply.choices[0]
             usage = reply.usage
+            calls = getattr(choice.message, "tool_calls", None) or []
+            text = calls[0].function.arguments if rung == "tools" and calls else \
+                choice.message.content or ""
             return Completion(
-                text=choice.message.content or "",
+                text=text,
                 tokens_in=getattr(usage, "prompt_tokens", 0) or 0,
                 tokens_out=getattr(usage, "completion_tokens", 0) or 0,
                 finish_reason="length" if choice.finish_reason == "length" else "stop",

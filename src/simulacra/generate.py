@@ -58,7 +58,8 @@ class Generator:
         self.max_attempts = max_attempts
         self.stats = RunStats()
 
-    def outcomes(self, n: int, ledger: Ledger | None = None) -> Iterator[Outcome]:
+    def outcomes(self, n: int, ledger: Ledger | None = None, *, done: Iterable[int] = (),
+                 prior: Iterable[dict] = ()) -> Iterator[Outcome]:
         """Valid records with provenance (index, seed, attempts); failures land in `stats`.
         `ledger` gets one row per requested record (see engine.run_records)."""
         if n < 1:
@@ -66,7 +67,18 @@ class Generator:
         self.stats = RunStats()
         yield from run_records(self.backend, self.plan, n, seed=self.seed,
                                temperature=self.temperature, max_attempts=self.max_attempts,
-                               stats=self.stats, ledger=ledger)
+                               stats=self.stats, ledger=ledger, done=done, prior=prior)
+
+    def fingerprint(self, n: int) -> str:
+        """What defines this job's output: schema, prompt, samplers, rules, model, seed, N."""
+        from simulacra.sinks.checkpoint import fingerprint
+
+        plan = self.plan
+        return fingerprint(schema=self.schema.json_schema, prompt=plan.prompt(),
+                           samplers={k: v.kind for k, v in plan.samplers.items()},
+                           rules=[r.text for r in plan.rules], near=plan.near_threshold,
+                           model=self.backend.model_id, seed=self.seed, n=n,
+                           temperature=self.temperature)
 
     def stream(self, n: int) -> Iterator[Any]:
         """Yield records as they are made; raise GenerationError at the end if some failed."""

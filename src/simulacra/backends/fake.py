@@ -63,3 +63,84 @@ class ScriptedBackend:
 
     def close(self) -> None:
         pass
+
+
+class SchemaFillBackend:
+    """Fills each request's JSON Schema with seeded random values: no model, valid records.
+
+    For tests and benchmarks that need many distinct records fast, from the CLI too
+    (`-m fake-fill`). `delay` seconds are slept per request, to give a run some duration.
+    """
+
+    name = "fake-fill"
+
+    def __init__(self, *, delay: float = 0.0, batch: int = 16) -> None:
+        import os
+
+        self.model_id = "fake-fill"
+        self.capabilities = Capabilities(grammar=False, batch=batch)
+        self.delay = float(os.environ.get("SIMULACRA_FAKE_DELAY", delay))
+        self.history_count = 0
+
+    def complete(self, requests: Sequence[Request]) -> list[Completion]:
+        import json
+        import random
+        import time
+
+        out = []
+        for request in requests:
+            if self.delay:
+                time.sleep(self.delay)
+            rng = random.Random(request.seed)
+            schema = request.json_schema or {"type": "string", "maxLength": 40}
+            value = _fill(schema, schema, rng)
+            out.append(Completion(text=json.dumps(value), tokens_out=20, route="fake-fill"))
+            self.history_count += 1
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def _fill(node: dict, root: dict, rng) -> object:
+    import string
+    import uuid
+
+    if "$ref" in node:
+        target = root
+        for part in node["$ref"][2:].split("/"):
+            target = target.get(part, {})
+        return _fill(target, root, rng)
+    if "const" in node:
+        return node["const"]
+    if "enum" in node:
+        return rng.choice(node["enum"])
+    options = node.get("anyOf") or node.get("oneOf")
+    if options:
+        return _fill(next((o for o in options if o.get("type") != "null"), options[0]), root, rng)
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        return {k: _fill(v, root, rng) for k, v in node.get("properties", {}).items()}
+    if kind == "array":
+        low = node.get("minItems", 1)
+        count = rng.randint(low, max(low, min(3, node.get("maxItems", 3))))
+        return [_fill(node.get("items", {}), root, rng) for _ in range(count)]
+    if kind == "integer":
+        return rng.randint(int(node.get("minimum", 0)), int(min(node.get("maximum", 10**6), 10**9)))
+    if kind == "number":
+        return round(rng.uniform(node.get("minimum", 0), node.get("maximum", 10**4)), 2)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    fmt = node.get("format")
+    if fmt == "uuid":
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    if fmt == "date":
+        return f"20{rng.randint(10, 29)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    if fmt == "date-time":
+        return f"20{rng.randint(10, 29)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T10:00:00Z"
+    low, high = node.get("minLength", 3), min(node.get("maxLength", 24), 24)
+    return "".join(rng.choice(string.ascii_letters) for _ in range(rng.randint(low, max(low, high))))

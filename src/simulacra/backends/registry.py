@@ -28,7 +28,14 @@ def _embedded(**options: Any) -> Backend:
     return LlamaCppBackend(**options)
 
 
+def _fill(**options: Any) -> Backend:
+    from simulacra.backends.fake import SchemaFillBackend
+
+    return SchemaFillBackend(**options)
+
+
 _NAMED: dict[str, Factory] = {
+    "fake-fill": _fill,  # no model: seeded random records filling the schema (tests, benchmarks)
     "gemma-270m": _embedded,
     "gemma3-270m": _embedded,
     "embedded": _embedded,

@@ -50,8 +50,9 @@ def generate(
     from simulacra.job import Job, is_job_file, load_job
     from simulacra.report.quality import QualityReport
     from simulacra.sinks import check_output, open_sink
+    from simulacra.sinks.checkpoint import Checkpoint
 
-    sink = ledger_sink = None
+    sink = ledger_sink = checkpoint = None
     try:
         job = load_job(schema) if is_job_file(schema) else Job(schema=schema)
         n = n if n is not None else (job.n or 10)
@@ -60,7 +61,10 @@ def generate(
         if n < 1:
             raise UsageError(f"-n must be at least 1, got {n}")
         if output is not None:
-            check_output(output, overwrite=overwrite)
+            check_output(output, overwrite=True)  # extension and directory
+            Checkpoint.precheck(output, overwrite=overwrite)  # exists, and not resumable
+        if seed is None and job.seed is None and output is not None:
+            seed = 0  # a fixed seed makes "run the same command again" resume the same job
         generator = Generator(
             job.schema, model=model, examples=read_examples(examples) or job.examples,
             subject=subject or job.subject, extra=extra or job.extra,
@@ -77,19 +81,31 @@ def generate(
             return
         quality = QualityReport(generator.schema, examples=generator.plan.examples,
                                 rules=generator.plan.rules) if n <= QUALITY_LIMIT else None
-        sink = open_sink(output, generator.schema.json_schema, overwrite=overwrite)
+        done: list[int] = []
+        prior: list[dict] = []
+        if output is not None:
+            if overwrite:
+                Path(ledger_path(output)).unlink(missing_ok=True)
+            checkpoint, done, prior = Checkpoint.prepare(output, generator.fingerprint(n), n,
+                                                         overwrite=overwrite)
+            if done:
+                typer.echo(f"resuming: {len(done)} of {n} records already in {output}", err=True)
+        sink = open_sink(output, generator.schema.json_schema, append=output is not None)
         if ledger and output is not None:
-            ledger_sink = open_sink(ledger_path(output), overwrite=True)
-        with RecordProgress(n, generator.stats) as progress:
-            for outcome in generator.outcomes(n, ledger_sink.write if ledger_sink else None):
+            ledger_sink = open_sink(ledger_path(output), append=True)
+        with RecordProgress(n - len(done), generator.stats) as progress:
+            for outcome in generator.outcomes(n, ledger_sink.write if ledger_sink else None,
+                                              done=done, prior=prior):
                 sink.write(outcome.data)
+                if checkpoint is not None:
+                    checkpoint.record(outcome.index)
                 if quality is not None:
                     quality.add(outcome.data)
                 progress.advance()
     except SimulacraError as exc:
         raise fail(exc) from None
     finally:
-        for opened in (sink, ledger_sink):
+        for opened in (sink, ledger_sink, checkpoint):
             if opened is not None:
                 opened.close()
     stats = generator.stats

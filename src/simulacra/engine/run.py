@@ -14,7 +14,7 @@ import json
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,22 +125,29 @@ Ledger = Callable[[dict[str, Any]], None]
 
 def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                 temperature: float = 0.8, max_attempts: int = 4,
-                stats: RunStats | None = None, ledger: Ledger | None = None) -> Iterator[Outcome]:
+                stats: RunStats | None = None, ledger: Ledger | None = None,
+                done: Iterable[int] = (), prior: Iterable[dict[str, Any]] = ()) -> Iterator[Outcome]:
     """Yield up to `n` valid, distinct records; failures are counted in `stats.failed`.
 
     With `ledger`, every requested record gets exactly one ledger row when it is settled: its
     index, sampler values, seeds, attempts (with the rejection reason and raw model text of
     each failed one), outcome, tokens and seconds. Kept records plus failed rows add up to n.
+
+    A resumed run passes the indices already `done` (skipped) and their records as `prior`
+    (so nothing new duplicates them); the other indices get the seeds they always had.
     """
     stats = stats if stats is not None else RunStats()
-    stats.requested += n
+    skip = set(done)
+    stats.requested += n - len(skip)
     schema = plan.schema
     decoding = schema.decoding_schema()
     budget = token_budget(decoding)
     gate = RecordGate(plan.rules, examples=plan.examples, private_rows=plan.private_rows,
                       near_threshold=plan.near_threshold)
     stats.gate = gate
-    pending: deque[tuple[int, int, str]] = deque((i, 1, "") for i in range(n))
+    for record in prior:
+        gate.admit(record)
+    pending: deque[tuple[int, int, str]] = deque((i, 1, "") for i in range(n) if i not in skip)
     tries: dict[int, list[dict[str, Any]]] = {}
     batch_size = max(1, backend.capabilities.batch)
     try:

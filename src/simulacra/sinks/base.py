@@ -35,7 +35,8 @@ def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
 
 
 def open_sink(path: str | Path | None, json_schema: dict[str, Any] | None = None, *,
-              overwrite: bool = False, stdout: TextIO | None = None) -> Sink:
+              overwrite: bool = False, stdout: TextIO | None = None,
+              append: bool = False) -> Sink:
     """A sink for `path` (`.jsonl`, `.csv`, `.parquet`), or JSONL on stdout when `path` is None.
 
     Checks happen before the file is created, so a refused run leaves no file behind and an
@@ -47,12 +48,15 @@ def open_sink(path: str | Path | None, json_schema: dict[str, Any] | None = None
 
     if path is None or str(path) == "-":
         return JsonlSink(stdout or sys.stdout)
-    path = check_output(path, overwrite=overwrite)
+    path = Path(path) if append else check_output(path, overwrite=overwrite)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return ParquetSink(path, json_schema or {})
     try:
-        handle = path.open("w", encoding="utf-8", newline="")
+        resumed = append and path.exists() and path.stat().st_size > 0
+        handle = path.open("a" if append else "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-    return JsonlSink(handle, owned=True) if suffix == ".jsonl" else CsvSink(handle, json_schema)
+    if suffix == ".jsonl":
+        return JsonlSink(handle, owned=True)
+    return CsvSink(handle, json_schema, header_written=resumed)

@@ -12,6 +12,8 @@ class JsonlSink:
         self._owned = owned
 
     def write(self, record: dict[str, Any]) -> None:
+        # One write call per line, flushed at once: a reader (or a run killed right after)
+        # sees whole lines only.
         self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._handle.flush()
 

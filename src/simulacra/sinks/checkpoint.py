@@ -1,0 +1,118 @@
+"""Resumable output: a checkpoint beside the output says which records it holds.
+
+`out.jsonl.checkpoint` starts with a header line (the job's fingerprint and N), then one
+line per record written to the output: that record's index, in the same order. The record is
+written (and flushed) before its index, so the checkpoint never claims a record the output
+lacks. On a rerun of the same job the output is cut back to the records the checkpoint
+lists (a half-written last line goes too), and only the missing indices are generated;
+per-record seeds make them the records the first run would have made. A different job on
+the same output is refused unless --overwrite.
+
+JSONL and CSV resume this way; Parquet output is written whole or not at all (the file is
+only valid once closed), so it is refused for resume rather than half-resumed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from simulacra.errors import UsageError
+
+
+def fingerprint(**job: Any) -> str:
+    """A stable hash of what defines a job's output (schema, prompt, model, seed, N...)."""
+    text = json.dumps(job, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class Checkpoint:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @staticmethod
+    def path_for(output: Path) -> Path:
+        return output.with_name(output.name + ".checkpoint")
+
+    @classmethod
+    def precheck(cls, output: str | Path, *, overwrite: bool = False) -> None:
+        """The checks that need no model: run before loading one, so bad input fails fast."""
+        output = Path(output)
+        if overwrite:
+            return
+        if output.exists() and not cls.path_for(output).exists():
+            raise UsageError(f"output file {output} exists; pass --overwrite to replace it")
+        if cls.path_for(output).exists() and output.suffix.lower() == ".parquet":
+            raise UsageError(f"{output}: Parquet output cannot be resumed; pass --overwrite")
+
+    @classmethod
+    def prepare(cls, output: str | Path, job_fingerprint: str, n: int, *,
+                overwrite: bool = False) -> tuple[Checkpoint, list[int], list[dict[str, Any]]]:
+        """Start or resume: returns the checkpoint, the indices already done, their records."""
+        output = Path(output)
+        path = cls.path_for(output)
+        cls.precheck(output, overwrite=overwrite)
+        if overwrite:
+            for stale in (output, path):
+                stale.unlink(missing_ok=True)
+        done: list[int] = []
+        kept: list[dict[str, Any]] = []
+        if path.exists():
+            lines = path.read_text(encoding="utf-8").split("\n")
+            try:
+                header = json.loads(lines[0])
+            except json.JSONDecodeError:
+                raise UsageError(f"{path} is damaged; pass --overwrite to start again") from None
+            if header.get("fingerprint") != job_fingerprint:
+                raise UsageError(
+                    f"{output} was made by a different job (schema, prompt, model, seed or N "
+                    "differ); pass --overwrite to replace it, or write to another file")
+            complete = lines[1:-1]  # the last piece has no newline: a half-written index
+            done = [int(x) for x in complete if x.strip()]
+            kept = _truncate(output, len(done))
+            path.write_text(lines[0] + "\n" + "".join(f"{i}\n" for i in done), encoding="utf-8")
+        else:
+            path.write_text(json.dumps({"fingerprint": job_fingerprint, "n": n}) + "\n",
+                            encoding="utf-8")
+        return cls(path), done, kept
+
+    def record(self, index: int) -> None:
+        """Note that record `index` is in the output (one small append: atomic on POSIX)."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        os.write(self._fd, f"{index}\n".encode())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _truncate(output: Path, keep: int) -> list[dict[str, Any]]:
+    """Cut `output` back to its first `keep` records and return them (written atomically)."""
+    if not output.exists():
+        return []
+    tmp = output.with_name(output.name + ".tmp")
+    if output.suffix.lower() == ".csv":
+        with output.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            rows = [row for _, row in zip(range(keep), reader, strict=False)]
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            if header:
+                writer.writerow(header)
+            writer.writerows(rows)
+        records = [dict(zip(header or [], row, strict=False)) for row in rows]
+    else:
+        text = output.read_text(encoding="utf-8")
+        lines = text.split("\n")[:-1][:keep]  # complete lines only
+        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        records = [json.loads(line) for line in lines]
+    os.replace(tmp, output)
+    return records

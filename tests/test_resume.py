@@ -1,0 +1,112 @@
+"""Kill a generation run with SIGKILL at random points and rerun it: nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, ROOT
+
+SPEC = f"{EXAMPLES}/medical_billing.py:MedicalBilling"
+
+
+def cli(*args: str, env: dict | None = None) -> list[str]:
+    return [sys.executable, "-c", "from simulacra.cli.app import main; main()", *args]
+
+
+def lines_parse(path: Path) -> list[dict]:
+    """Every line of the file, as it is on disk right now, must be a whole record."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    assert text == "" or text.endswith("\n"), "a half-written line"
+    if path.suffix == ".csv":
+        import csv
+
+        rows = list(csv.reader(text.splitlines()))
+        assert all(len(row) == len(rows[0]) for row in rows), "a half-written row"
+        return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def run_until_done(out: Path, n: int, model_args: list[str], kills: int, env: dict,
+                   rng: random.Random, window: tuple[float, float]) -> int:
+    survived = 0
+    while True:
+        proc = subprocess.Popen(cli("generate", SPEC, "-n", str(n), "-o", str(out), *model_args),
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                cwd=ROOT)
+        if survived < kills:
+            time.sleep(rng.uniform(*window))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                survived += 1
+                lines_parse(out)  # the state a kill leaves behind parses
+                continue
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()[-500:]
+        return survived
+
+
+def test_sigkill_at_ten_points_with_the_fake_backend(tmp_path):
+    env = {**os.environ, "SIMULACRA_FAKE_DELAY": "0.02"}
+    out = tmp_path / "out.jsonl"
+    kills = run_until_done(out, 600, ["-m", "fake-fill", "--seed", "5"], 10, env,
+                           random.Random(3), (1.0, 2.0))
+    assert kills == 10
+    records = lines_parse(out)
+    assert len(records) == 600
+    assert len({json.dumps(r, sort_keys=True) for r in records}) == 600
+    checkpoint = (tmp_path / "out.jsonl.checkpoint").read_text().splitlines()
+    assert sorted(map(int, checkpoint[1:])) == list(range(600))
+    # Same job, same seed: an uninterrupted run makes exactly the same set of records.
+    clean = tmp_path / "clean.jsonl"
+    subprocess.run(cli("generate", SPEC, "-n", "600", "-o", str(clean), "-m", "fake-fill",
+                       "--seed", "5"), env=env, check=True, capture_output=True, cwd=ROOT)
+    assert sorted(map(json.dumps, lines_parse(clean))) == sorted(map(json.dumps, records))
+
+
+def test_a_different_job_on_the_same_output_is_refused(tmp_path):
+    out = tmp_path / "out.jsonl"
+    env = dict(os.environ)
+    subprocess.run(cli("generate", SPEC, "-n", "5", "-o", str(out), "-m", "fake-fill"), env=env,
+                   check=True, capture_output=True, cwd=ROOT)
+    before = out.read_text()
+    other = subprocess.run(cli("generate", SPEC, "-n", "6", "-o", str(out), "-m", "fake-fill"),
+                           env=env, capture_output=True, text=True, cwd=ROOT)
+    assert other.returncode == 2 and "made by a different job" in other.stderr
+    assert out.read_text() == before
+    again = subprocess.run(cli("generate", SPEC, "-n", "5", "-o", str(out), "-m", "fake-fill"),
+                           env=env, capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 0 and out.read_text() == before  # already complete: no change
+
+
+def test_csv_output_resumes_too(tmp_path):
+    env = {**os.environ, "SIMULACRA_FAKE_DELAY": "0.02"}
+    out = tmp_path / "out.csv"
+    run_until_done(out, 80, ["-m", "fake-fill"], 3, env, random.Random(9), (1.0, 2.0))
+    rows = lines_parse(out)
+    assert len(rows) == 80 and len({tuple(r.values()) for r in rows}) == 80
+
+
+@pytest.mark.embedded
+def test_sigkill_on_the_embedded_model(tmp_path):
+    out = tmp_path / "out.jsonl"
+    kills = run_until_done(out, 24, ["--examples", str(EXAMPLES / "medical_billing.jsonl")], 1,
+                           dict(os.environ), random.Random(1), (5.0, 5.0))
+    from examples.medical_billing import MedicalBilling
+
+    records = lines_parse(out)
+    assert kills == 1 and len(records) == 24
+    assert len({json.dumps(r, sort_keys=True) for r in records}) == 24
+    for record in records:
+        MedicalBilling.model_validate(record)

@@ -21,6 +21,7 @@ def _isolated_env(monkeypatch, tmp_path):
     """No test sees the user's model choice or API key, and each runs in its own directory."""
     monkeypatch.delenv("SIMULACRA_MODEL", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("SIMULACRA_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
 
 

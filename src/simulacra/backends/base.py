@@ -55,7 +55,9 @@ class Completion:
     text: str
     tokens_in: int = 0
     tokens_out: int = 0
-    finish_reason: str = "stop"  # "stop" or "length" (cut by max_tokens: never a valid record)
+    # "stop"; "length" (cut by the token budget) or "repetition" (a loop was stopped): never
+    # a valid record; "error": the backend failed this request after its retries (text says why)
+    finish_reason: str = "stop"
     route: str = ""              # how it was constrained: grammar, json_schema, json_object, prompt
     seconds: float = 0.0
 

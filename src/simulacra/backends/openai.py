@@ -19,6 +19,7 @@ from typing import Any
 
 from simulacra.backends.base import Capabilities, Completion, Request
 from simulacra.backends.limiter import AdaptiveLimit
+from simulacra.engine.cache import ResponseCache
 from simulacra.errors import BackendError, MissingKeyError, UsageError
 
 SYSTEM = ("You write synthetic data records. Reply with exactly one JSON object that matches "
@@ -35,7 +36,7 @@ class OpenAIBackend:
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 64, timeout: float = 120.0, check: bool = True,
-                 max_retries: int = 5, adaptive: bool = True) -> None:
+                 max_retries: int = 5, adaptive: bool = True, cache: bool = True) -> None:
         import openai
 
         key = os.environ.get(api_key_env)
@@ -59,6 +60,8 @@ class OpenAIBackend:
         self.max_retries = max_retries
         self.requests = 0
         self.retries = 0
+        self._endpoint = base_url or "openai"
+        self.cache = ResponseCache() if cache else None
         if check:
             self._check_reachable()
 
@@ -81,7 +84,16 @@ class OpenAIBackend:
             pass  # some servers do not list models; reachable is what matters here
 
     def complete(self, requests: Sequence[Request]) -> list[Completion]:
-        return list(self._pool.map(self._one, requests))
+        """Every request answered: a request that fails after its retries comes back as a
+        Completion with finish_reason "error" (the engine counts it and may try again), so
+        one bad request never throws away the others' records."""
+        return list(self._pool.map(self._settled, requests))
+
+    def _settled(self, request: Request) -> Completion:
+        try:
+            return self._one(request)
+        except BackendError as exc:
+            return Completion(text=str(exc), finish_reason="error", route="error")
 
     def _one(self, request: Request) -> Completion:
         """One request with bounded retries: backoff 0.5 s, 1 s, 2 s..., or the server's
@@ -132,6 +144,10 @@ class OpenAIBackend:
                     "parameters": request.json_schema}}]
                 kwargs["tool_choice"] = {"type": "function", "function": {"name": "record"}}
             started = time.perf_counter()
+            key = ResponseCache.key(self._endpoint, kwargs) if self.cache is not None else ""
+            cached = self.cache.get(key) if self.cache is not None else None
+            if cached is not None:
+                return cached
             try:
                 with _normalized(self.base_url):
                     reply = self._client.chat.completions.create(**kwargs)
@@ -149,17 +165,22 @@ class OpenAIBackend:
             calls = getattr(choice.message, "tool_calls", None) or []
             text = calls[0].function.arguments if rung == "tools" and calls else \
                 choice.message.content or ""
-            return Completion(
+            completion = Completion(
                 text=text,
                 tokens_in=getattr(usage, "prompt_tokens", 0) or 0,
                 tokens_out=getattr(usage, "completion_tokens", 0) or 0,
                 finish_reason="length" if choice.finish_reason == "length" else "stop",
                 route=rung, seconds=time.perf_counter() - started,
             )
+            if self.cache is not None and completion.finish_reason == "stop":
+                self.cache.put(key, completion)
+            return completion
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self._client.close()
+        if self.cache is not None:
+            self.cache.close()
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -190,6 +211,9 @@ def _normalized(where: str) -> Iterator[None]:
         raise error from None
     except openai.AuthenticationError:
         raise MissingKeyError(f"{where} refused the API key (401)") from None
+    except (ValueError, openai.APIResponseValidationError):  # a truncated or non-JSON body
+        raise BackendError(f"{where} sent a reply that is not valid JSON", backend="openai",
+                           retryable=True) from None
     except openai.APIStatusError as exc:
         code = exc.status_code
         raise BackendError(

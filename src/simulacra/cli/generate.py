@@ -34,6 +34,8 @@ def generate(
     near: float = typer.Option(None, "--near",
                                help="Reject records this similar (0-100) to an earlier one."),
     max_attempts: int = typer.Option(8, "--max-attempts", help="Tries per record before it fails."),
+    cache: bool = typer.Option(True, "--cache/--no-cache",
+                               help="Endpoint replies cached in SQLite (a rerun never pays twice)."),
     only_estimate: bool = typer.Option(False, "--estimate",
                                        help="Print the run's estimate (tokens, time, cost) and stop."),
     price_in: float = typer.Option(None, "--price-in", help="Endpoint price per 1M prompt tokens."),
@@ -52,7 +54,7 @@ def generate(
     from simulacra.sinks import check_output, open_sink
     from simulacra.sinks.checkpoint import Checkpoint
 
-    sink = ledger_sink = checkpoint = None
+    sink = ledger_sink = checkpoint = generator = None
     try:
         job = load_job(schema) if is_job_file(schema) else Job(schema=schema)
         n = n if n is not None else (job.n or 10)
@@ -72,7 +74,7 @@ def generate(
             seed=seed if seed is not None else job.seed, samplers=job.samplers,
             rules=list(rule or []) + job.rules, near_threshold=near or job.near_duplicates,
             private_rows=job.private_rows, max_attempts=max_attempts,
-            backend_options=backend_options(model, base_url, api_key_env),
+            backend_options=backend_options(model, base_url, api_key_env, cache),
         )
         forecast = estimate(generator.plan, generator.backend, n, price_in=price_in,
                             price_out=price_out)
@@ -103,6 +105,8 @@ def generate(
                     quality.add(outcome.data)
                 progress.advance()
     except SimulacraError as exc:
+        if generator is not None and generator.stats.attempts:  # mid-run: say what was done
+            typer.echo(summary_line(generator.stats, output), err=True)
         raise fail(exc) from None
     finally:
         for opened in (sink, ledger_sink, checkpoint):
@@ -126,10 +130,11 @@ def ledger_path(output: str) -> str:
     return str(path.with_name(path.stem + ".ledger.jsonl"))
 
 
-def backend_options(model: str | None, base_url: str | None, api_key_env: str) -> dict[str, Any]:
+def backend_options(model: str | None, base_url: str | None, api_key_env: str,
+                    cache: bool = True) -> dict[str, Any]:
     """Options for the model's backend; endpoint flags are refused for the embedded model."""
     if model and model.startswith(("openai/", "openai:")):
-        return {"base_url": base_url, "api_key_env": api_key_env}
+        return {"base_url": base_url, "api_key_env": api_key_env, "cache": cache}
     if base_url:
         raise UsageError("--base-url needs an endpoint model: -m openai/MODEL_NAME")
     return {}

@@ -220,6 +220,8 @@ def with_fixed(decoding: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any
 def _accept(plan: Plan, completion: Completion, gate: RecordGate) -> tuple[Outcome | None, str]:
     if completion.finish_reason == "length":
         return None, "truncated: the reply hit the token budget before the record closed"
+    if completion.finish_reason == "error":
+        return None, f"backend: {completion.text}"
     if completion.finish_reason == "repetition":
         return None, "repetition: the reply looped (a token cycle repeated), so it was stopped"
     try:

@@ -1,0 +1,61 @@
+"""A response cache for endpoint backends: a repeated or resumed run never pays twice.
+
+SQLite, keyed by a hash of the endpoint URL, model, messages and every sampling parameter
+(seed included). The API key is neither part of the key nor stored. On by default at
+$SIMULACRA_CACHE_DIR/responses.sqlite (~/.cache/simulacra); `--no-cache` skips it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from simulacra.backends.base import Completion
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SIMULACRA_CACHE_DIR") or Path.home() / ".cache" / "simulacra")
+
+
+class ResponseCache:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else cache_dir() / "responses.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, "
+                         "text TEXT, tokens_in INTEGER, tokens_out INTEGER, route TEXT, "
+                         "created REAL)")
+        self._db.commit()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    @staticmethod
+    def key(endpoint: str, payload: dict[str, Any]) -> str:
+        text = json.dumps({"endpoint": endpoint, **payload}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, key: str) -> Completion | None:
+        with self._lock:
+            row = self._db.execute("SELECT text, tokens_in, tokens_out, route FROM responses "
+                                   "WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        self.hits += 1
+        return Completion(text=row[0], tokens_in=row[1], tokens_out=row[2], route=row[3])
+
+    def put(self, key: str, completion: Completion) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
+                             (key, completion.text, completion.tokens_in, completion.tokens_out,
+                              completion.route, time.time()))
+            self._db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -46,14 +46,44 @@ def fail(exc: SimulacraError) -> typer.Exit:
 
 
 def main() -> None:
+    """The console script. Usage errors (unknown flags, missing arguments) print one line too."""
+    usage_errors, aborts = _click_errors()
     if os.environ.get("SIMULACRA_TRACEBACK"):
         app()
         return
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)
+    except usage_errors as exc:
+        hint = f" (see: simulacra {exc.ctx.info_name} --help)" if exc.ctx else ""
+        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
     except SimulacraError as exc:  # raised outside a command's own handler
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2 if isinstance(exc, UsageError) else 1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, *aborts):
         typer.echo("interrupted; records written so far are kept", err=True)
         sys.exit(130)
+    sys.exit(code or 0)
+
+
+def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Click's UsageError and Abort: recent Typer vendors its own copy of click, so both the
+    vendored and the standalone classes are caught."""
+    usage: list[type] = []
+    abort: list[type] = [typer.Abort]
+    try:
+        from typer._click import exceptions as vendored
+
+        usage.append(vendored.UsageError)
+        if hasattr(vendored, "Abort"):
+            abort.append(vendored.Abort)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        usage.append(click.UsageError)
+        abort.append(click.Abort)
+    except ImportError:
+        pass
+    return tuple(usage), tuple(abort)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import typer
 
 from simulacra.errors import GenerationError, SimulacraError, UsageError
 
+MAX_N = 10**9
 QUALITY_LIMIT = 100_000  # past this many records the closing quality summary is skipped (memory)
 
 
@@ -62,6 +64,8 @@ def generate(
         model = model or job.model
         if n < 1:
             raise UsageError(f"-n must be at least 1, got {n}")
+        if n > MAX_N:
+            raise UsageError(f"-n {n} is more than one run makes ({MAX_N:,}); split the job")
         if output is not None:
             check_output(output, overwrite=True)  # extension and directory
             Checkpoint.precheck(output, overwrite=overwrite)  # exists, and not resumable
@@ -104,6 +108,11 @@ def generate(
                 if quality is not None:
                     quality.add(outcome.data)
                 progress.advance()
+    except OSError as exc:  # the disk filled up, or the output went away mid-run
+        if generator is not None and generator.stats.attempts:
+            typer.echo(summary_line(generator.stats, output), err=True)
+        raise fail(UsageError(f"writing {output or 'stdout'} failed: {exc.strerror or exc}; "
+                              "the records written before are kept")) from None
     except SimulacraError as exc:
         if generator is not None and generator.stats.attempts:  # mid-run: say what was done
             typer.echo(summary_line(generator.stats, output), err=True)
@@ -111,7 +120,8 @@ def generate(
     finally:
         for opened in (sink, ledger_sink, checkpoint):
             if opened is not None:
-                opened.close()
+                with contextlib.suppress(OSError):  # a full disk fails the close too
+                    opened.close()
     stats = generator.stats
     typer.echo(summary_line(stats, output), err=True)
     typer.echo(f"actual: {stats.seconds:.0f} s (estimated {forecast.seconds:.0f} s) · "

@@ -1,0 +1,127 @@
+"""Bad input across every command: exit 2, one line naming the problem, no traceback,
+existing files unchanged. (generate's own cases are in test_generate.py.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from simulacra.cli.app import app
+from tests.conftest import EXAMPLES, ROOT
+
+SPEC = f"{EXAMPLES}/medical_billing.py:MedicalBilling"
+
+
+def write(tmp, name, text):
+    path = tmp / name
+    path.write_text(text)
+    return str(path)
+
+
+CASES = [
+    ("text: missing file", lambda t: ["text", str(t / "nope.jsonl")], "input file not found"),
+    ("text: not JSONL", lambda t: ["text", write(t, "r.jsonl", "{broken\n")], "is not valid JSON"),
+    ("text: empty file", lambda t: ["text", write(t, "r.jsonl", "\n")], "holds no records"),
+    ("text: record not an object", lambda t: ["text", write(t, "r.jsonl", "[1, 2]\n")],
+     "must be a non-empty JSON object"),
+    ("text: record missing required fields",
+     lambda t: ["text", write(t, "r.jsonl", '{"patient_id": 1}\n'), "--schema", SPEC],
+     "does not match MedicalBilling: patient_name"),
+    ("text: negative min length",
+     lambda t: ["text", write(t, "r.jsonl", '{"a": "b"}\n'), "--min-length", "-3"],
+     "--min-length must be 0 or more"),
+    ("extract: empty text", lambda t: ["extract", write(t, "t.jsonl", '{"text": "  "}\n'),
+                                       "--schema", SPEC], "has an empty text"),
+    ("extract: text not a string", lambda t: ["extract", write(t, "t.jsonl", '{"text": 5}\n'),
+                                              "--schema", SPEC], 'must be {"text": "..."}'),
+    ("extract: schema mismatch", lambda t: ["extract", write(t, "t.jsonl", '"hi"\n'),
+                                            "--schema", f"{EXAMPLES}/medical_billing.py:Nope"],
+     "no class 'Nope'"),
+    ("extract: binary file", lambda t: ["extract", str(binary(t)), "--schema", SPEC],
+     "is not UTF-8 text"),
+    ("report: missing data", lambda t: ["report", str(t / "none.jsonl"), "--schema", SPEC],
+     "data file not found"),
+    ("report: not html", lambda t: ["report", write(t, "d.jsonl", "{}\n"), "--schema", SPEC,
+                                    "-o", str(t / "r.pdf")], "the report is HTML"),
+    ("report: bad rule", lambda t: ["report", write(t, "d.jsonl", "{}\n"), "--schema", SPEC,
+                                    "--rule", "total_charge <"], "is not a valid expression"),
+    ("report: rule names no field", lambda t: ["report", write(t, "d.jsonl", "{}\n"),
+                                               "--schema", SPEC, "--rule", "x > 1"],
+     "'x', which is not a field"),
+    ("roundtrip: n below 1", lambda t: ["roundtrip", SPEC, "-n", "0", "-m", "fake-fill"],
+     "-n must be at least 1"),
+    ("score: malformed row", lambda t: ["score", write(t, "l.jsonl", '{"text": "x"}\n'),
+                                        "--schema", SPEC], 'must be {"text": "...", "gold"'),
+    ("check: missing schema", lambda t: ["check", str(t / "none.json")], "schema file not found"),
+    ("generate: malformed YAML job", lambda t: ["generate", write(t, "job.yaml", "schema: [x")],
+     "is not valid YAML"),
+    ("generate: job with unknown key", lambda t: ["generate", write(t, "job.yaml",
+                                                                    f"schema: {SPEC}\nn_rows: 3")],
+     "unknown setting 'n_rows'"),
+    ("generate: huge n", lambda t: ["generate", SPEC, "-n", str(10**12)], "split the job"),
+    ("generate: negative n", lambda t: ["generate", SPEC, "-n", "-5"], "-n must be at least 1"),
+    ("generate: output in a missing directory",
+     lambda t: ["generate", SPEC, "-o", str(t / "no" / "out.jsonl")], "does not exist"),
+    ("generate: bad sampler", lambda t: ["generate", write(
+        t, "job.yaml", f"schema: {SPEC}\nsamplers:\n  patient_name: {{faker: nonsense}}")],
+     "Faker has no provider 'nonsense'"),
+]
+
+
+def binary(tmp):
+    path = tmp / "b.jsonl"
+    path.write_bytes(b"\xff\xfe\x00\x01")
+    return path
+
+
+@pytest.mark.parametrize("case, make_args, message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(tmp_path, case, make_args, message):
+    args = make_args(tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 2, (case, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert message in lines[0]
+    assert "Traceback" not in result.output
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert {p: after[p] for p in before} == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", SPEC, "--colour", "blue"], "No such option: --colour"),
+    (["generate"], "Missing argument 'schema'"),
+    (["extract", "x.jsonl"], "Missing option '--schema'"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+])
+def test_usage_errors_through_the_console_script_are_one_line(args, message):
+    result = subprocess.run([sys.executable, "-c", "from simulacra.cli.app import main; main()",
+                             *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_disk_full_mid_run_keeps_what_was_written(tmp_path, monkeypatch):
+    from simulacra.sinks.jsonl import JsonlSink
+
+    real_write = JsonlSink.write
+    calls = {"n": 0}
+
+    def write_until_full(self, record):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError(28, "No space left on device")
+        real_write(self, record)
+
+    monkeypatch.setattr(JsonlSink, "write", write_until_full)
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["generate", SPEC, "-n", "10", "-m", "fake-fill", "--no-ledger",
+                                      "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "No space left on device" in result.stderr.strip().splitlines()[-1]
+    assert len([json.loads(x) for x in out.read_text().splitlines()]) == 3

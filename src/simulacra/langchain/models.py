@@ -29,7 +29,7 @@ from langchain_core.language_models import BaseChatModel, BaseLLM
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult, Generation, LLMResult
 from langchain_core.runnables import RunnableLambda
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from simulacra.backends.base import Backend, Request
 from simulacra.backends.registry import get_backend, known_models
@@ -70,8 +70,15 @@ def messages_to_prompt(messages: list[BaseMessage]) -> str:
     return head + "\n".join(turns) + "\nAssistant:"
 
 
-class _SimulacraBase:
-    """What both wrappers share: the backend, sampling settings and structured decoding."""
+class _SimulacraBase(BaseModel):
+    """What both wrappers share: the model name, sampling settings, structured decoding."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+    model: str | None = Field(default=None, alias="model_name")
+    temperature: float = 0.7
+    max_tokens: int = 256
+    seed: int = 0
+    _calls: int = PrivateAttr(default=0)
 
     def simulacra_backend(self) -> Backend:
         return shared_backend(resolve_model(self.model))
@@ -104,12 +111,6 @@ class _SimulacraBase:
 class ChatSimulacra(_SimulacraBase, BaseChatModel):
     """A LangChain chat model on simulacra: `ChatSimulacra()` or `ChatSimulacra(temperature=1)`."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    model: str | None = Field(default=None, alias="model_name")
-    temperature: float = 0.7
-    max_tokens: int = 256
-    seed: int = 0
-    _calls: int = PrivateAttr(default=0)
 
     @property
     def _llm_type(self) -> str:
@@ -144,12 +145,6 @@ class SimulacraLLM(_SimulacraBase, BaseLLM):
     reply is decoded under that schema, extracting from the text after the instructions.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    model: str | None = Field(default=None, alias="model_name")
-    temperature: float = 0.7
-    max_tokens: int = 256
-    seed: int = 0
-    _calls: int = PrivateAttr(default=0)
 
     @property
     def _llm_type(self) -> str:

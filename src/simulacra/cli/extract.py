@@ -23,7 +23,7 @@ def extract(
     from simulacra.extract import Extractor
     from simulacra.sinks import check_output, open_sink
 
-    sink, written = None, 0
+    sink, ledger, written = None, None, 0
     try:
         items = []
         for number, row in read_jsonl(texts):
@@ -39,18 +39,26 @@ def extract(
             check_output(output, overwrite=overwrite)
         extractor = Extractor(schema, model=model)
         sink = open_sink(output, extractor.schema.json_schema, overwrite=overwrite)
+        if output is not None:  # one ledger row per input text, failures included
+            ledger = open_sink(str(Path(output).with_suffix("")) + ".ledger.jsonl", overwrite=True)
+        index = 0
         for batch in chunks(items, extractor.backend.capabilities.batch):
             for result in extractor.extract_batch(batch, many=many):
-                if isinstance(result, Exception):
-                    continue
-                for record in result if many else [result]:
+                found = [] if isinstance(result, Exception) else (result if many else [result])
+                for record in found:
                     sink.write(extractor.schema.dump(record))
                     written += 1
+                if ledger is not None:
+                    ledger.write({"index": index, "records": len(found),
+                                  "outcome": f"failed: {result}" if isinstance(result, Exception)
+                                  else "ok"})
+                index += 1
     except SimulacraError as exc:
         raise fail(exc) from None
     finally:
-        if sink is not None:
-            sink.close()
+        for opened in (sink, ledger):
+            if opened is not None:
+                opened.close()
     s = extractor.stats
     typer.echo(f"{written} records written from {s.texts} texts · parsed {s.parsed}/{s.texts} "
                f"({100 * s.parsed / s.texts:.0f}%) · valid {s.valid}/{s.texts} "

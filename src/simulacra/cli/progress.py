@@ -39,9 +39,11 @@ class RecordProgress:
 def summary_line(stats: RunStats, output: str | None) -> str:
     where = f" to {output}" if output else ""
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(stats.rejected.items())) or "none"
+    routes = ", ".join(f"{k} {v}" for k, v in sorted(stats.routes.items())) or "none"
     return (
         f"{stats.valid} records written{where} · {stats.valid}/{stats.requested} valid · "
         f"{stats.valid} unique · {stats.attempts} attempts (rejected: {rejected}) · "
         f"{len(stats.failed)} failed · {stats.seconds:.1f} s · {stats.records_per_second:.2f} "
-        f"records/s · {stats.tokens_in} prompt + {stats.tokens_out} generated tokens"
+        f"records/s · {stats.tokens_in} prompt + {stats.tokens_out} generated tokens · "
+        f"served by: {routes}"
     )

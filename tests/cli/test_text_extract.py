@@ -1,0 +1,48 @@
+"""`simulacra text` and `simulacra extract` on a scripted backend: outputs and ledgers."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from simulacra.backends import registry
+from simulacra.backends.fake import ScriptedBackend
+from simulacra.cli.app import app
+from tests.conftest import EXAMPLES
+
+ACTOR = f"{EXAMPLES}/actor.py:Actor"
+
+
+def invoke(fake, args):
+    registry.register("scripted", lambda **options: fake)
+    try:
+        return CliRunner().invoke(app, [*args, "-m", "scripted"], catch_exceptions=False)
+    finally:
+        registry.unregister("scripted")
+
+
+def test_extract_writes_records_and_one_ledger_row_per_text(tmp_path):
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('{"text": "Tom Hanks was in Big."}\n"Nobody here."\n')
+    fake = ScriptedBackend(['{"Actor": "Tom Hanks", "Film": ["Big"]}', "no json", "still none"])
+    result = invoke(fake, ["extract", str(texts), "--schema", ACTOR, "-o", str(tmp_path / "r.jsonl")])
+    assert result.exit_code == 1  # one text failed: said, not hidden
+    assert "parsed 1/2 (50%)" in result.stderr
+    assert [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()] == [
+        {"Actor": "Tom Hanks", "Film": ["Big"]}]
+    rows = [json.loads(x) for x in (tmp_path / "r.ledger.jsonl").read_text().splitlines()]
+    assert [(r["index"], r["records"]) for r in rows] == [(0, 1), (1, 0)]
+    assert rows[0]["outcome"] == "ok" and rows[1]["outcome"].startswith("failed: no JSON object")
+
+
+def test_text_writes_one_row_per_record_with_its_grounding(tmp_path):
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"Actor": "Tom Hanks", "Film": ["Big"]}\n')
+    fake = ScriptedBackend(["Tom Hanks shines in Big."])
+    result = invoke(fake, ["text", str(records), "--style", "informal", "-o",
+                           str(tmp_path / "t.jsonl")])
+    assert result.exit_code == 0 and "1/1 grounded" in result.stderr
+    [row] = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert row["text"] == "Tom Hanks shines in Big." and row["grounded"] and row["missing"] == []
+    assert row["preferences"] == {"style": "informal"}

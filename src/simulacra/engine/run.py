@@ -20,6 +20,7 @@ from typing import Any
 
 from simulacra.backends.base import Backend, Completion, Request
 from simulacra.checks.gate import RecordGate
+from simulacra.estimate import count_tokens, typical_record
 from simulacra.parse import ReplyParseError, parse_reply
 from simulacra.plan import Plan
 from simulacra.schema import RecordInvalid
@@ -141,7 +142,9 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     stats.requested += n - len(skip)
     schema = plan.schema
     decoding = schema.decoding_schema()
-    budget = token_budget(decoding)
+    # The schema's bound, or three times a typical record if that is smaller: endpoints do
+    # not bound numbers' digits, and a looping reply should cost little before it is cut.
+    budget = min(token_budget(decoding), max(64, 3 * count_tokens(typical_record(plan))))
     gate = RecordGate(plan.rules, examples=plan.examples, private_rows=plan.private_rows,
                       near_threshold=plan.near_threshold)
     stats.gate = gate

@@ -33,7 +33,7 @@ from simulacra.engine.run import derive_seed
 from simulacra.errors import UsageError
 from simulacra.parse import ReplyParseError, parse_reply
 from simulacra.schema import RecordInvalid, Schema, load_schema
-from simulacra.schema.model import SUBSCHEMA_LISTS, SUBSCHEMA_MAPS
+from simulacra.schema.model import subschemas
 
 MAX_SPAN_WORDS = 8
 # Logits taken from `null` where the grammar allows a value or null: the 270M model otherwise
@@ -100,13 +100,8 @@ def require_all(node: Any) -> None:
         return
     if isinstance(node.get("properties"), dict):
         node["required"] = list(node["properties"])
-    for key in SUBSCHEMA_MAPS:
-        for sub in (node.get(key) or {}).values():
-            require_all(sub)
-    for key in SUBSCHEMA_LISTS:
-        for sub in node.get(key) or []:
-            require_all(sub)
-    require_all(node.get("items"))
+    for sub in subschemas(node):
+        require_all(sub)
 
 
 def _restrict(node: Any, spans: list[str], numbers: list[float]) -> None:
@@ -126,13 +121,8 @@ def _restrict(node: Any, spans: list[str], numbers: list[float]) -> None:
         allowed = [x for x in numbers if lo <= x <= hi and (node["type"] == "number" or x.is_integer())]
         if allowed:
             node["enum"] = [int(x) if x.is_integer() else x for x in allowed]
-    for key in SUBSCHEMA_MAPS:
-        for sub in (node.get(key) or {}).values():
-            _restrict(sub, spans, numbers)
-    for key in SUBSCHEMA_LISTS:
-        for sub in node.get(key) or []:
-            _restrict(sub, spans, numbers)
-    _restrict(node.get("items"), spans, numbers)
+    for sub in subschemas(node):
+        _restrict(sub, spans, numbers)
 
 
 @dataclass

@@ -207,18 +207,23 @@ def _bound(node: Any) -> None:
             node["minimum"] = hi - INT_SPAN
     if "array" in kinds and "maxItems" not in node:
         node["maxItems"] = max(MAX_ITEMS, node.get("minItems", 0))
-    for key in SUBSCHEMA_MAPS:
-        for sub in (node.get(key) or {}).values():
-            _bound(sub)
-    for key in SUBSCHEMA_LISTS:
-        for sub in node.get(key) or []:
-            _bound(sub)
-    for key in SUBSCHEMA_ONE:
-        _bound(node.get(key))
+    for sub in subschemas(node):
+        _bound(sub)
 
 
-# Where JSON Schema nests subschemas: walked by the bounding above and by the support check.
+# Where JSON Schema nests subschemas.
 SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
 SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 SUBSCHEMA_ONE = ("items", "additionalProperties", "not", "contains", "if", "then", "else",
                  "propertyNames", "unevaluatedProperties", "unevaluatedItems")
+
+
+def subschemas(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schemas nested one level inside `node` (properties, $defs, anyOf, items...)."""
+    out: list[Any] = []
+    for key in SUBSCHEMA_MAPS:
+        out.extend((node.get(key) or {}).values())
+    for key in SUBSCHEMA_LISTS:
+        out.extend(node.get(key) or [])
+    out.extend(node.get(key) for key in SUBSCHEMA_ONE)
+    return [sub for sub in out if isinstance(sub, dict)]

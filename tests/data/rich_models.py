@@ -35,3 +35,11 @@ class Customer(BaseModel):
     address: Address
     tags: list[str] = Field(min_length=1, max_length=3)
     referrer: str | None = Field(default=None, max_length=20)
+
+
+class Pet(BaseModel):
+    """A small record: fast to decode through llama.cpp's server, for the fault tests."""
+
+    name: str = Field(min_length=2, max_length=16)
+    kind: Literal["cat", "dog", "bird", "fish"]
+    age: int = Field(ge=0, le=30)

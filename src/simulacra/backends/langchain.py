@@ -16,7 +16,8 @@ from simulacra.backends.base import Capabilities, Completion, Request
 from simulacra.errors import BackendError
 
 # with_structured_output methods, best first; a model that refuses one is not asked again.
-METHODS = ("json_schema", "json_mode")
+# "json_mode+schema" is JSON mode with the schema in the body, as llama.cpp's server takes it.
+METHODS = ("json_schema", "json_mode+schema", "json_mode")
 
 
 def is_langchain_chat_model(obj: Any) -> bool:
@@ -68,8 +69,14 @@ class LangChainBackend:
             try:
                 runnable = self.chat_model.with_structured_output(
                     {"title": "record", "description": "one record", **request.json_schema},
-                    method=method)
-                value = runnable.invoke(messages, **options)
+                    method=method.removesuffix("+schema"))
+                call = options
+                if method == "json_mode+schema":
+                    if "extra_body" not in options:
+                        raise ValueError("this model takes no extra request body")
+                    call = {"extra_body": {**options["extra_body"], "response_format": {
+                        "type": "json_object", "schema": request.json_schema}}}
+                value = runnable.invoke(messages, **call)
                 return Completion(text=json.dumps(value), route=method,
                                   seconds=time.perf_counter() - started)
             except Exception:  # noqa: BLE001 - any refusal means: try the next method

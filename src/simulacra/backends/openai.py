@@ -61,9 +61,16 @@ class OpenAIBackend:
         self.requests = 0
         self.retries = 0
         self._endpoint = base_url or "openai"
-        self.cache = ResponseCache() if cache else None
+        self._use_cache = cache
+        self._cache: ResponseCache | None = None  # opened on first use: a refused run writes nothing
         if check:
             self._check_reachable()
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        if self._use_cache and self._cache is None:
+            self._cache = ResponseCache()
+        return self._cache
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIBackend(model={self.model_id!r}, base_url={self.base_url!r})"
@@ -179,8 +186,8 @@ class OpenAIBackend:
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self._client.close()
-        if self.cache is not None:
-            self.cache.close()
+        if self._cache is not None:
+            self._cache.close()
 
 
 def _retry_after(exc: Exception) -> float | None:

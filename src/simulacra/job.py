@@ -18,13 +18,13 @@
 
 from __future__ import annotations
 
-import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from simulacra.errors import UsageError
+from simulacra.rows import read_rows
 from simulacra.samplers import Sampler, from_spec
 
 JOB_SUFFIXES = (".yaml", ".yml", ".toml")
@@ -97,7 +97,7 @@ def load_job(path: str | Path) -> Job:
         samplers={name: from_spec(name, _relative_paths(spec, base))
                   for name, spec in samplers.items()},
         rules=[str(r) for r in rules], near_duplicates=data.get("near_duplicates"),
-        private_rows=_rows(base / data["private_data"]) if data.get("private_data") else [],
+        private_rows=read_rows(base / data["private_data"]) if data.get("private_data") else [],
         model=data.get("model"), seed=data.get("seed"),
         output=str(base / data["output"]) if data.get("output") else None,
         temperature=data.get("temperature"),
@@ -117,29 +117,4 @@ def _examples(value: Any, base: Path) -> list[dict[str, Any]]:
         return []
     if isinstance(value, list):
         return value
-    return _rows(base / str(value))
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL, CSV or Parquet file."""
-    if not path.is_file():
-        raise UsageError(f"data file not found: {path}")
-    if path.suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise UsageError(f"{path}:{number} is not valid JSON: {exc.msg}") from None
-        return rows
-    if path.suffix == ".csv":
-        import csv
-
-        with path.open(newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    raise UsageError(f"{path}: data files must be .jsonl, .csv or .parquet")
+    return read_rows(base / str(value))

@@ -19,7 +19,6 @@ Job-file specs (YAML/TOML), one per field:
 from __future__ import annotations
 
 import datetime as dt
-import math
 import random
 import uuid
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from simulacra.errors import UsageError
+from simulacra.rows import read_rows
 
 Draw = Callable[[random.Random, int], Any]
 
@@ -120,29 +120,10 @@ def column(path: str, column: str) -> Sampler:
 
 
 def read_column(path: Path, column: str) -> list[Any]:
-    import csv
-    import json
-
-    if not path.is_file():
-        raise UsageError(f"seed data file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        if column not in table.column_names:
-            raise UsageError(f"{path} has no column '{column}' (columns: {', '.join(table.column_names)})")
-        values = table.column(column).to_pylist()
-    elif suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        if rows and column not in rows[0]:
-            raise UsageError(f"{path} has no column '{column}' (columns: {', '.join(rows[0])})")
-        values = [r[column] for r in rows]
-    elif suffix == ".jsonl":
-        values = [json.loads(line).get(column) for line in path.read_text().splitlines() if line.strip()]
-    else:
-        raise UsageError(f"seed data must be .csv, .jsonl or .parquet, not {path.suffix}")
+    rows = read_rows(path, "seed data file")
+    if rows and column not in rows[0]:
+        raise UsageError(f"{path} has no column '{column}' (columns: {', '.join(rows[0])})")
+    values = [row.get(column) for row in rows]
     values = [v for v in values if v not in (None, "")]
     if not values:
         raise UsageError(f"column '{column}' of {path} holds no values")
@@ -186,8 +167,3 @@ def from_spec(field: str, spec: dict[str, Any]) -> Sampler:
     except (TypeError, ValueError) as exc:
         raise UsageError(f"sampler for '{field}' is malformed: {exc}") from None
     raise UsageError(f"sampler for '{field}': {kind} needs a list or a mapping of arguments")
-
-
-def entropy(counts: list[int]) -> float:
-    total = sum(counts)
-    return -sum(c / total * math.log2(c / total) for c in counts if c) if total else 0.0

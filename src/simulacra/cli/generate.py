@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from simulacra.errors import GenerationError, SimulacraError, UsageError
+from simulacra.rows import read_rows
 
 MAX_N = 10**9
 QUALITY_LIMIT = 100_000  # past this many records the closing quality summary is skipped (memory)
@@ -151,20 +151,5 @@ def backend_options(model: str | None, base_url: str | None, api_key_env: str,
 
 
 def read_examples(path: Path | None) -> list[dict[str, Any]]:
-    """Example records from a JSONL file, one object per line."""
-    if path is None:
-        return []
-    if not path.is_file():
-        raise UsageError(f"examples file not found: {path}")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{number} is not valid JSON: {exc.msg}") from None
-        if not isinstance(row, dict):
-            raise UsageError(f"{path}:{number} must be a JSON object, one record per line")
-        rows.append(row)
-    return rows
+    """Example records from a JSONL (or CSV/Parquet) file."""
+    return read_rows(path, "examples file") if path is not None else []

@@ -23,15 +23,15 @@ def report(
     from simulacra.checks.rules import parse_rules
     from simulacra.cli.app import fail
     from simulacra.cli.generate import read_examples
-    from simulacra.job import _rows
     from simulacra.report.quality import QualityReport
+    from simulacra.rows import read_rows
     from simulacra.schema import load_schema
 
     try:
         if output.suffix.lower() != ".html":
             raise UsageError(f"the report is HTML: name it something.html, not {output.name}")
         loaded = load_schema(schema)
-        rows = _rows(data)
+        rows = read_rows(data)
         if not rows:
             raise UsageError(f"{data} holds no records")
         quality = QualityReport(loaded, examples=read_examples(examples),

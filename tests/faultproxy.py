@@ -4,8 +4,9 @@
     ...
     proxy.stop(); proxy.injected   # Counter of faults by kind
 
-POST requests are faulted at `rate` (after the first `healthy` ones), with a fault drawn
-from KINDS; GETs (model listing) always pass. Everything stays on 127.0.0.1.
+POST requests are faulted at `rate`, with a fault drawn from KINDS, once `healthy` requests
+have been answered successfully by the upstream server (a refused response format does not
+count); GETs (model listing) always pass. Everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -67,7 +68,6 @@ class FaultProxy:
     def _pick(self) -> str | None:
         with self._lock:
             if self.healthy > 0:
-                self.healthy -= 1
                 return None
             if self._rng.random() >= self.rate:
                 return None
@@ -117,7 +117,10 @@ class FaultProxy:
 
     def _forward(self, handler: BaseHTTPRequestHandler, body: bytes | None) -> None:
         status, headers, data = self._upstream(handler, body)
-        self.forwarded += 1
+        with self._lock:
+            self.forwarded += 1
+            if body is not None and status < 300:
+                self.healthy = max(0, self.healthy - 1)
         handler.send_response(status)
         handler.send_header("content-type", headers.get("Content-Type", "application/json"))
         handler.send_header("content-length", str(len(data)))

@@ -50,11 +50,12 @@ class BackendError(SimulacraError):
     """The backend failed to answer. `retryable` says whether trying again may help."""
 
     def __init__(self, message: str, *, backend: str, retryable: bool = False,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.backend = backend
         self.retryable = retryable
         self.retry_after = retry_after  # seconds the server asked us to wait, if it said
+        self.status = status  # the HTTP status, when the server answered with an error
 
 
 class GenerationError(SimulacraError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from simulacra.backends.base import Backend
@@ -49,6 +50,11 @@ class Generator:
                  near_threshold: float | None = None, private_rows: Iterable[dict] = (),
                  backend_options: dict[str, Any] | None = None) -> None:
         self.schema: Schema = load_schema(schema)
+        self._schema_arg, self._model_arg = schema, model
+        self._options = {"examples": list(examples), "subject": subject, "extra": extra,
+                         "samplers": samplers, "rules": list(rules), "near_threshold": near_threshold,
+                         "private_rows": list(private_rows)}
+        self._backend_options = dict(backend_options or {})
         self.plan = Plan.build(self.schema, examples, subject=subject, extra=extra,
                                samplers=samplers, rules=rules, near_threshold=near_threshold,
                                private_rows=private_rows)
@@ -98,6 +104,32 @@ class Generator:
                 f"{self.max_attempts} attempts; last: record {index}: {reason}",
                 attempts=self.max_attempts, last_output="", errors=[r for _, r in self.stats.failed],
             )
+
+    def generate_ray(self, n: int, output: str, *, fmt: str = "parquet", address: str | None = None,
+                     actors: int | None = None, cpus_per_actor: float | None = None,
+                     shard_size: int | None = None, overwrite: bool = False, log=None):
+        """Make `n` records on Ray Data into shard files under the directory `output`
+        (see simulacra.engine.ray_data); a rerun of the same job makes only missing shards.
+        `address`: a Ray cluster ("auto", "ray://host:port"), or None for a local one."""
+        from simulacra.engine.ray_data import Recipe, recipe_schema, run_on_ray
+
+        if n < 1:
+            raise UsageError(f"the number of records must be at least 1, got {n}")
+        if self._model_arg is not None and not isinstance(self._model_arg, str):
+            raise UsageError("on Ray each actor opens its own model: pass a model name "
+                             "(gemma-270m, PATH.gguf, openai/NAME), not a backend object")
+        model = self._model_arg
+        if isinstance(model, str) and model.endswith(".gguf"):
+            model = str(Path(model).resolve())  # actors may run in another directory
+        recipe = Recipe(schema=recipe_schema(self.schema), model=model,
+                        options={**self._options, "temperature": self.temperature,
+                                 "seed": self.seed, "max_attempts": self.max_attempts},
+                        backend_options=self._backend_options,
+                        embedded=self.backend.name == "llamacpp")
+        return run_on_ray(recipe, n, output, fmt=fmt, address=address, actors=actors,
+                          cpus_per_actor=cpus_per_actor, shard_size=shard_size,
+                          fingerprint=self.fingerprint(n), overwrite=overwrite,
+                          json_schema=self.schema.json_schema, log=log)
 
     def close(self) -> None:
         self.backend.close()

@@ -38,8 +38,12 @@ class Customer(BaseModel):
 
 
 class Pet(BaseModel):
-    """A small record: fast to decode through llama.cpp's server, for the fault tests."""
+    """A small record: fast to decode through llama.cpp's server, for the fault tests.
+
+    Every constraint is one the server's JSON grammar enforces (it does not enforce numeric
+    bounds: with `age <= 30` the 270M model wrote ages above 30 on 14 of 50 records through
+    all 8 attempts), so the faults, not the model, are what these tests exercise."""
 
     name: str = Field(min_length=2, max_length=16)
     kind: Literal["cat", "dog", "bird", "fish"]
-    age: int = Field(ge=0, le=30)
+    age: int

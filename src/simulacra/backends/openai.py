@@ -11,6 +11,7 @@ environment variable and never appears in reprs, errors or anything stored.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,8 @@ class OpenAIBackend:
                                      timeout=timeout)
         self._rung = 0
         self._rung_confirmed = False  # once a rung has answered, errors are real, not format refusals
+        self._server_errors: dict[str, int] = {}  # 500s seen per rung before one answered
+        self._ladder_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency)
         # Concurrency adapts (AIMD) between 1 and `concurrency`; without `adaptive` it is fixed.
         self.limit = AdaptiveLimit(start=min(16, concurrency) if adaptive else concurrency,
@@ -158,11 +161,8 @@ class OpenAIBackend:
             try:
                 with _normalized(self.base_url):
                     reply = self._client.chat.completions.create(**kwargs)
-            except BackendError:
-                # Servers refuse an unknown response format with a 400, 422 or even a 500
-                # (llama.cpp server): step down until one rung answers, then stay there.
-                if rung != "prompt" and not self._rung_confirmed and self._rung < len(RUNGS) - 1:
-                    self._rung = max(self._rung, RUNGS.index(rung) + 1)
+            except BackendError as exc:
+                if rung != "prompt" and not self._rung_confirmed and self._refuses(rung, exc):
                     continue
                 raise
             if request.json_schema is not None:
@@ -182,6 +182,26 @@ class OpenAIBackend:
             if self.cache is not None and completion.finish_reason == "stop":
                 self.cache.put(key, completion)
             return completion
+
+    def _refuses(self, rung: str, exc: BackendError) -> bool:
+        """Whether `exc` means the endpoint does not take this rung's format, and if so step
+        down. Servers refuse an unknown format with a 400 or 422, llama.cpp's server with a
+        500; a lost connection, a timeout, a 429 or 503 or a broken body says nothing about
+        the format, so it is retried on the same rung. A 500 counts as a refusal only the
+        second time in a row on one rung: one transient 500 must not cost the schema."""
+        with self._ladder_lock:
+            if RUNGS.index(rung) < self._rung:  # another request already stepped past it
+                return True
+            if exc.status is None or exc.status in (401, 403, 408, 429) or exc.status > 500:
+                return False
+            if exc.status == 500:
+                self._server_errors[rung] = self._server_errors.get(rung, 0) + 1
+                if self._server_errors[rung] < 2:
+                    return False
+            if self._rung >= len(RUNGS) - 1:
+                return False
+            self._rung = RUNGS.index(rung) + 1
+            return True
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -225,5 +245,5 @@ def _normalized(where: str) -> Iterator[None]:
         code = exc.status_code
         raise BackendError(
             f"{where} rejected the request ({code})" if code < 500 else f"{where} failed ({code})",
-            backend="openai", retryable=code >= 500,
+            backend="openai", retryable=code >= 500, status=code,
         ) from None

@@ -8,6 +8,7 @@ tracebacks instead.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import typer
@@ -48,6 +49,7 @@ def fail(exc: SimulacraError) -> typer.Exit:
 def main() -> None:
     """The console script. Usage errors (unknown flags, missing arguments) print one line too."""
     usage_errors, aborts = _click_errors()
+    sys.argv[1:] = optional_value(sys.argv[1:], "--ray", "local", is_ray_address)
     if os.environ.get("SIMULACRA_TRACEBACK"):
         app()
         return
@@ -64,6 +66,22 @@ def main() -> None:
         typer.echo("interrupted; records written so far are kept", err=True)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def is_ray_address(token: str) -> bool:
+    return token in ("auto", "local") or token.startswith("ray://") or bool(
+        re.fullmatch(r"[\w.-]+:\d+", token))
+
+
+def optional_value(args: list[str], flag: str, default: str, is_value) -> list[str]:
+    """Let `flag` stand alone (`--ray`) or take a value (`--ray auto`): a bare flag gets
+    `default`, since Click options cannot have an optional value."""
+    out = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == flag and (i + 1 == len(args) or not is_value(args[i + 1])):
+            out.append(default)
+    return out
 
 
 def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:

@@ -29,6 +29,9 @@ def generate(
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint URL."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env",
                                     help="Environment variable holding the API key."),
+    concurrency: int = typer.Option(None, "--concurrency",
+                                    help="Endpoint requests in flight at most (default 64; adapts "
+                                    "below it to 429s and latency)."),
     seed: int = typer.Option(None, "--seed", help="Seed for a repeatable run."),
     temperature: float = typer.Option(0.9, "--temperature", help="Sampling temperature."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
@@ -45,6 +48,14 @@ def generate(
                                     help="Endpoint price per 1M generated tokens."),
     ledger: bool = typer.Option(True, "--ledger/--no-ledger",
                                 help="With -o, write OUTPUT.ledger.jsonl: one row per requested record."),
+    ray: str = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                            help="Run on Ray Data: a local cluster, or the one at ADDRESS (auto, "
+                            "ray://host:10001); -o is then a directory of shards."),
+    actors: int = typer.Option(None, "--actors", help="With --ray: actors (default: from the "
+                               "cluster's CPUs, up to 4 CPUs per embedded-model actor)."),
+    shard_size: int = typer.Option(None, "--shard-size",
+                                   help="With --ray: records per shard (default: ~4 shards per actor)."),
+    shard_format: str = typer.Option("parquet", "--format", help="With --ray: parquet or jsonl shards."),
 ) -> None:
     """Generate N valid, distinct records of SCHEMA (or run a job file)."""
     from simulacra.cli.app import fail
@@ -66,7 +77,9 @@ def generate(
             raise UsageError(f"-n must be at least 1, got {n}")
         if n > MAX_N:
             raise UsageError(f"-n {n} is more than one run makes ({MAX_N:,}); split the job")
-        if output is not None:
+        if ray is not None:
+            check_ray_options(output, actors, shard_size)
+        elif output is not None:
             check_output(output, overwrite=True)  # extension and directory
             Checkpoint.precheck(output, overwrite=overwrite)  # exists, and not resumable
         if seed is None and job.seed is None and output is not None:
@@ -78,8 +91,12 @@ def generate(
             seed=seed if seed is not None else job.seed, samplers=job.samplers,
             rules=list(rule or []) + job.rules, near_threshold=near or job.near_duplicates,
             private_rows=job.private_rows, max_attempts=max_attempts,
-            backend_options=backend_options(model, base_url, api_key_env, cache),
+            backend_options=backend_options(model, base_url, api_key_env, cache, concurrency),
         )
+        if ray is not None:
+            run_ray(generator, n, output, address=ray, fmt=shard_format, actors=actors,
+                    shard_size=shard_size, overwrite=overwrite)
+            return
         forecast = estimate(generator.plan, generator.backend, n, price_in=price_in,
                             price_out=price_out)
         typer.echo(forecast.line(), err=True)
@@ -134,6 +151,26 @@ def generate(
             attempts=generator.max_attempts, last_output="", errors=[r for _, r in stats.failed]))
 
 
+def check_ray_options(output: str | None, actors: int | None, shard_size: int | None) -> None:
+    if output is None:
+        raise UsageError("--ray writes shards to a directory: pass -o DIRECTORY")
+    for flag, value in (("--actors", actors), ("--shard-size", shard_size)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+
+
+def run_ray(generator: Any, n: int, output: str, **options: Any) -> None:
+    """The --ray branch: shards on Ray Data, a summary line, exit 1 if records are missing."""
+    summary = generator.generate_ray(n, output, log=lambda line: typer.echo(line, err=True),
+                                     **options)
+    typer.echo(summary.line(output), err=True)
+    if summary.records < n:
+        raise GenerationError(
+            f"{n - summary.records} of {n} records failed; {summary.records} were kept "
+            "(rerun the same command to try the missing shards again)",
+            attempts=generator.max_attempts, last_output="", errors=[])
+
+
 def ledger_path(output: str) -> str:
     """out.jsonl -> out.ledger.jsonl (beside the output, whatever its format)."""
     path = Path(output)
@@ -141,12 +178,16 @@ def ledger_path(output: str) -> str:
 
 
 def backend_options(model: str | None, base_url: str | None, api_key_env: str,
-                    cache: bool = True) -> dict[str, Any]:
+                    cache: bool = True, concurrency: int | None = None) -> dict[str, Any]:
     """Options for the model's backend; endpoint flags are refused for the embedded model."""
+    if concurrency is not None and concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
     if model and model.startswith(("openai/", "openai:")):
-        return {"base_url": base_url, "api_key_env": api_key_env, "cache": cache}
-    if base_url:
-        raise UsageError("--base-url needs an endpoint model: -m openai/MODEL_NAME")
+        options = {"base_url": base_url, "api_key_env": api_key_env, "cache": cache}
+        return options | ({"concurrency": concurrency} if concurrency else {})
+    for flag, value in (("--base-url", base_url), ("--concurrency", concurrency)):
+        if value:
+            raise UsageError(f"{flag} needs an endpoint model: -m openai/MODEL_NAME")
     return {}
 
 

@@ -127,8 +127,11 @@ Ledger = Callable[[dict[str, Any]], None]
 def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                 temperature: float = 0.8, max_attempts: int = 4,
                 stats: RunStats | None = None, ledger: Ledger | None = None,
-                done: Iterable[int] = (), prior: Iterable[dict[str, Any]] = ()) -> Iterator[Outcome]:
-    """Yield up to `n` valid, distinct records; failures are counted in `stats.failed`.
+                done: Iterable[int] = (), prior: Iterable[dict[str, Any]] = (),
+                start: int = 0) -> Iterator[Outcome]:
+    """Yield up to `n` valid, distinct records (indices `start` to `start + n - 1`); failures
+    are counted in `stats.failed`. A shard of a larger run passes its first index as `start`,
+    so its records get the seeds and sequence values they have in the whole run.
 
     With `ledger`, every requested record gets exactly one ledger row when it is settled: its
     index, sampler values, seeds, attempts (with the rejection reason and raw model text of
@@ -138,7 +141,8 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     (so nothing new duplicates them); the other indices get the seeds they always had.
     """
     stats = stats if stats is not None else RunStats()
-    skip = set(done)
+    indices = range(start, start + n)
+    skip = set(done) & set(indices)
     stats.requested += n - len(skip)
     schema = plan.schema
     decoding = schema.decoding_schema()
@@ -150,7 +154,7 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     stats.gate = gate
     for record in prior:
         gate.admit(record)
-    pending: deque[tuple[int, int, str]] = deque((i, 1, "") for i in range(n) if i not in skip)
+    pending: deque[tuple[int, int, str]] = deque((i, 1, "") for i in indices if i not in skip)
     tries: dict[int, list[dict[str, Any]]] = {}
     batch_size = max(1, backend.capabilities.batch)
     try:

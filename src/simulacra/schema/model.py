@@ -169,12 +169,35 @@ def describe_type(schema: Schema, sub: dict[str, Any]) -> str:
     if isinstance(kind, list):
         return " or ".join(kind)
     if kind == "array":
-        return f"list of {describe_type(schema, sub.get('items', {})) or 'any'}"
-    if kind == "object":
-        return "object"
-    if kind == "string" and "format" in sub:
-        return f"string ({sub['format']})"
-    return kind
+        label = f"list of {describe_type(schema, sub.get('items', {})) or 'any'}"
+    elif kind == "string" and "format" in sub:
+        label = f"string ({sub['format']})"
+    else:
+        label = kind
+    limits = describe_limits(sub)
+    return f"{label}, {limits}" if limits else label
+
+
+def describe_limits(sub: dict[str, Any]) -> str:
+    """The bounds a value must keep, in words, for models that are not held to them while
+    decoding (endpoints in JSON mode, prompt-only routes): `0 to 30`, `2 to 16 characters`."""
+    def span(low: Any, high: Any, unit: str = "") -> str:
+        unit = f" {unit}" if unit else ""
+        if low is not None and high is not None:
+            return f"{low} to {high}{unit}"
+        if low is not None:
+            return f"at least {low}{unit}"
+        return f"at most {high}{unit}" if high is not None else ""
+
+    parts = [
+        span(sub.get("minimum"), sub.get("maximum")),
+        f"above {sub['exclusiveMinimum']}" if "exclusiveMinimum" in sub else "",
+        f"below {sub['exclusiveMaximum']}" if "exclusiveMaximum" in sub else "",
+        span(sub.get("minLength"), sub.get("maxLength"), "characters"),
+        span(sub.get("minItems"), sub.get("maxItems"), "items"),
+        f"matching {sub['pattern']}" if "pattern" in sub else "",
+    ]
+    return ", ".join(p for p in parts if p)
 
 
 def bound_for_decoding(js: dict[str, Any]) -> dict[str, Any]:

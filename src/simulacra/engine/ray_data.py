@@ -1,0 +1,388 @@
+"""The same job on Ray Data, for runs one machine cannot make in time (`pip install simulacra[ray]`).
+
+    gen = Generator("examples/medical_billing.py:MedicalBilling", examples=EXAMPLES, seed=0)
+    summary = gen.generate_ray(1_000_000, "out/", address="auto")
+
+The run is cut into shards of consecutive record indices. A Ray Data pipeline hands the
+shards that are not on disk yet to a pool of actors (`map_batches` with an actor class; each
+actor builds one backend: the embedded model, or a client of an OpenAI-compatible endpoint
+such as vLLM) and writes each finished shard through a Ray Data datasink as one file,
+`shard-00042.parquet` or `.jsonl`, renamed into place only once complete. Records keep the
+seeds they have in a single-machine run (`derive_seed(seed, index, attempt)`), so a shard made
+twice is the same shard, and a rerun of the same job only makes the shards that are missing.
+
+Samplers, rules, schema checks and dedup within a shard are the engine's own (run_records).
+Exact duplicates across shards are found by a second Ray Data step (a hash per record,
+grouped); a shard that holds a later copy is made again with the earlier copies as prior
+records, so its seeds move on to other records and the count stays exact. Near-duplicate
+search (--near) stays within a shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulacra.errors import UsageError
+
+FORMATS = ("parquet", "jsonl")
+MANIFEST = "_job.json"
+MAX_DEDUP_ROUNDS = 3
+DEFAULT_CPUS_PER_EMBEDDED_ACTOR = 4  # llama.cpp gains little past 4 threads for a 270M model
+
+
+@dataclass
+class Recipe:
+    """Everything an actor needs to build the job's Generator itself (backends are not shipped:
+    each actor opens its own model or endpoint client)."""
+
+    schema: Any
+    model: str | None
+    options: dict[str, Any]
+    backend_options: dict[str, Any]
+    embedded: bool = True  # the model runs in the actor (CPU threads), not behind an endpoint
+
+    def generator(self):
+        from simulacra.generate import Generator
+
+        return Generator(self.schema, self.model, backend_options=self.backend_options,
+                         **self.options)
+
+
+@dataclass
+class RaySummary:
+    """What a Ray run did; `records` is what the shards hold at the end."""
+
+    n: int
+    records: int = 0
+    shards: int = 0
+    shards_made: int = 0
+    shards_kept: int = 0
+    failed: int = 0
+    duplicates_removed: int = 0
+    attempts: int = 0
+    tokens_out: int = 0
+    actors: int = 0
+    seconds: float = 0.0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def line(self, output: str) -> str:
+        rate = self.records / self.seconds if self.seconds else 0.0
+        return (f"{self.records} of {self.n} records in {self.shards} shards in {output} "
+                f"({self.shards_made} made, {self.shards_kept} already there) by {self.actors} "
+                f"actors · {self.failed} failed · {self.duplicates_removed} cross-shard duplicates "
+                f"remade · {self.attempts} attempts · {self.seconds:.0f} s · {rate:.2f} records/s")
+
+
+@dataclass
+class ShardLayout:
+    """Where shard k of a run lives, and which shards are complete."""
+
+    directory: Path
+    fmt: str
+    n: int
+    shard_size: int
+
+    @property
+    def count(self) -> int:
+        return math.ceil(self.n / self.shard_size)
+
+    def span(self, shard: int) -> tuple[int, int]:
+        start = shard * self.shard_size
+        return start, min(self.n, start + self.shard_size)
+
+    def path(self, shard: int) -> Path:
+        return self.directory / f"shard-{shard:05d}.{self.fmt}"
+
+    def rows(self, shard: int) -> int:
+        """Records in shard k's file (0 if absent). Files appear only by rename, so a file
+        that exists is whole; it has fewer rows than its span when records failed."""
+        path = self.path(shard)
+        if not path.exists():
+            return 0
+        if self.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).metadata.num_rows
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip())
+
+    def missing(self) -> list[int]:
+        """Shards to make: no file, or one short of records (a rerun tries failed ones again)."""
+        return [k for k in range(self.count) if self.rows(k) < self.span(k)[1] - self.span(k)[0]]
+
+    def present(self) -> list[int]:
+        return [k for k in range(self.count) if self.path(k).exists()]
+
+
+def recipe_schema(schema: Any) -> Any:
+    """The schema in a form actors can load: a class from a `file.py:Class` spec goes back to
+    that spec with an absolute path (its module exists only in this process), another pydantic
+    class travels by reference, a JSON Schema as its dict."""
+    model = getattr(schema, "model", None)
+    if model is None:
+        return schema.json_schema
+    module = sys.modules.get(model.__module__)
+    if module is not None and module.__name__.startswith("_simulacra_schema_"):
+        return f"{Path(module.__file__).resolve()}:{model.__name__}"
+    return model
+
+
+def plan_size(n: int, total_cpus: float, *, embedded: bool, actors: int | None,
+              cpus_per_actor: float | None, shard_size: int | None) -> tuple[int, float, int]:
+    """Actors, CPUs per actor and shard size from the cluster's CPUs, unless given.
+
+    The embedded model gets up to 4 CPUs (threads) per actor; an endpoint client needs little
+    CPU, so it gets one actor per CPU. Shards default to about four per actor, so a slow actor
+    or a lost shard costs a quarter of an actor's share, and at most 10,000 records each.
+    """
+    total = max(1.0, total_cpus)
+    if cpus_per_actor is None:
+        cpus_per_actor = (total / actors if actors else min(DEFAULT_CPUS_PER_EMBEDDED_ACTOR, total)) \
+            if embedded else 1.0
+    if actors is None:
+        actors = max(1, int(total // cpus_per_actor))
+    if shard_size is None:
+        shard_size = max(1, min(10_000, math.ceil(n / (actors * 4))))
+    return actors, cpus_per_actor, shard_size
+
+
+class ShardMaker:
+    """The actor class of the pipeline: one Generator (so one backend) per actor, kept warm."""
+
+    def __init__(self, recipe: Recipe, threads: int) -> None:
+        if threads:  # the embedded model's threads follow the CPUs Ray gave the actor
+            recipe.backend_options.setdefault("n_threads", threads)
+        self.generator = recipe.generator()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        from simulacra.engine.run import RunStats, run_records
+
+        out: dict[str, list[Any]] = {k: [] for k in (
+            "shard", "records", "failed", "attempts", "tokens_out", "rejected")}
+        gen = self.generator
+        for shard, start, stop, prior in zip(batch["shard"], batch["start"], batch["stop"],
+                                             batch["prior"], strict=True):
+            stats = RunStats()
+            rows = [o.data for o in run_records(
+                gen.backend, gen.plan, int(stop - start), seed=gen.seed,
+                temperature=gen.temperature, max_attempts=gen.max_attempts, stats=stats,
+                prior=json.loads(prior), start=int(start))]
+            out["shard"].append(int(shard))
+            out["records"].append("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            out["failed"].append(len(stats.failed))
+            out["attempts"].append(stats.attempts)
+            out["tokens_out"].append(stats.tokens_out)
+            out["rejected"].append(json.dumps(dict(stats.rejected)))
+        return out
+
+
+def shard_sink(layout: ShardLayout, json_schema: dict[str, Any]):
+    """A Ray Data datasink that writes each shard row as one file, renamed into place whole."""
+    from ray.data import Datasink
+
+    class ShardFiles(Datasink):
+        def write(self, blocks, ctx) -> list[dict[str, Any]]:
+            from ray.data.block import BlockAccessor
+
+            from simulacra.sinks import open_sink
+
+            written = []
+            for block in blocks:
+                for row in BlockAccessor.for_block(block).iter_rows(public_row_format=False):
+                    final = layout.path(int(row["shard"]))
+                    partial = final.with_name(f".{final.stem}.partial{final.suffix}")
+                    sink = open_sink(partial, json_schema, overwrite=True)
+                    for line in row["records"].splitlines():
+                        sink.write(json.loads(line))
+                    sink.close()
+                    os.replace(partial, final)  # readers see no shard, or the whole shard
+                    written.append({k: row[k] for k in ("shard", "failed", "attempts",
+                                                        "tokens_out", "rejected")})
+            return written
+
+        def on_write_complete(self, result) -> None:
+            self.results = [r for task in result.write_returns for r in task]
+
+    return ShardFiles()
+
+
+def duplicate_shards(layout: ShardLayout, shards: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The Ray Data dedup step: hash every record of the shards, group by hash, and for each
+    hash held more than once name the later shards, with the earlier copy as their prior."""
+    import ray.data
+
+    paths = [str(layout.path(k)) for k in shards]
+    if layout.fmt == "parquet":
+        ds = ray.data.read_parquet(paths, include_paths=True)
+    else:
+        ds = ray.data.read_json(paths, lines=True, include_paths=True)
+
+    def keyed(batch):
+        import pandas as pd
+
+        records = batch.drop(columns=["path"]).to_dict("records")
+        return pd.DataFrame({"key": [record_key(r) for r in records], "path": batch["path"],
+                             "record": [json.dumps(r, default=str) for r in records]})
+
+    hashed = ds.map_batches(keyed, batch_format="pandas").materialize()
+    counts = hashed.groupby("key", num_partitions=max(1, min(200, len(shards) // 4))).count()
+    repeated = {row["key"] for row in counts.filter(lambda r: r["count()"] > 1).take_all()}
+    if not repeated:
+        return {}
+    by_key: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for row in hashed.filter(lambda r: r["key"] in repeated).take_all():
+        shard = int(Path(row["path"]).name.split("-")[1].split(".")[0])
+        by_key.setdefault(row["key"], []).append((shard, json.loads(row["record"])))
+    remake: dict[int, list[dict[str, Any]]] = {}
+    for copies in by_key.values():
+        copies.sort(key=lambda c: c[0])
+        first_shard, record = copies[0]
+        for shard, _ in copies[1:]:
+            if shard != first_shard:
+                remake.setdefault(shard, []).append(record)
+    return remake
+
+
+def record_key(record: dict[str, Any]) -> str:
+    """Exact-duplicate identity of a record, independent of how a reader typed its columns."""
+    def plain(value: Any) -> Any:
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    text = json.dumps(plain(record), sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at `address` ("auto", "ray://host:port"), or start a local one."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--ray needs Ray Data: pip install 'simulacra[ray]'") from None
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines
+    if ray.is_initialized():
+        return
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
+    try:
+        if address in (None, "", "local"):
+            ray.init(num_cpus=os.cpu_count(), object_store_memory=256 * 2**20, **quiet)
+        else:
+            ray.init(address=address, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"cannot reach the Ray cluster at {address}: {exc}".splitlines()[0]) \
+            from None
+
+
+def run_on_ray(recipe: Recipe, n: int, output: str | Path, *, fmt: str = "parquet",
+               address: str | None = None, actors: int | None = None,
+               cpus_per_actor: float | None = None, shard_size: int | None = None,
+               fingerprint: str = "", overwrite: bool = False, json_schema: dict | None = None,
+               log=None) -> RaySummary:
+    """Make the shards of `output` that are missing, then remake cross-shard duplicates."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    directory = Path(output)
+    if directory.suffix.lower() in (".jsonl", ".csv", ".parquet"):
+        raise UsageError(f"with --ray, -o names a directory for the shards, not a file: {output}")
+    if not directory.parent.is_dir():
+        raise UsageError(f"output directory {directory.parent} does not exist; create it first")
+    connect(address)
+    import ray
+    import ray.data
+
+    started = time.perf_counter()
+    embedded = recipe.embedded
+    actors, cpus, shard_size = plan_size(
+        n, ray.cluster_resources().get("CPU", 1), embedded=embedded, actors=actors,
+        cpus_per_actor=cpus_per_actor, shard_size=shard_size)
+    layout = _open_layout(directory, fmt, n, shard_size, fingerprint, overwrite)
+    summary = RaySummary(n=n, shards=layout.count, actors=actors)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = sys.stderr.isatty()
+    todo: dict[int, list[dict[str, Any]]] = {k: [] for k in layout.missing()}
+    summary.shards_kept = layout.count - len(todo)
+    if log and summary.shards_kept:
+        log(f"resuming: {summary.shards_kept} of {layout.count} shards already in {directory}")
+    for round_ in range(MAX_DEDUP_ROUNDS + 1):
+        if todo:
+            _make(recipe, layout, todo, actors, cpus, embedded, json_schema or {}, summary)
+        if round_ == MAX_DEDUP_ROUNDS:
+            break
+        remake = duplicate_shards(layout, layout.present())
+        if not remake:
+            break
+        for shard, copies in remake.items():
+            summary.duplicates_removed += len(copies)
+            layout.path(shard).unlink()
+        todo = remake
+    summary.records = sum(layout.rows(k) for k in range(layout.count))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _open_layout(directory: Path, fmt: str, n: int, shard_size: int, fingerprint: str,
+                 overwrite: bool) -> ShardLayout:
+    """Create the directory, or check that it holds this job's shards (else refuse)."""
+    manifest = directory / MANIFEST
+    job = {"fingerprint": fingerprint, "n": n, "format": fmt}
+    if directory.exists() and overwrite:
+        for stale in list(directory.glob("shard-*")) + [manifest]:
+            stale.unlink(missing_ok=True)
+    if manifest.exists():
+        try:
+            saved = json.loads(manifest.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise UsageError(f"{manifest} is damaged; pass --overwrite to start again") from None
+        if {k: saved.get(k) for k in job} != job:
+            raise UsageError(f"{directory} holds shards of a different job (schema, prompt, model, "
+                             "seed, N or format differ); pass --overwrite or use another directory")
+        return ShardLayout(directory, fmt, n, int(saved["shard_size"]))
+    if directory.exists() and any(directory.iterdir()):
+        raise UsageError(f"{directory} exists and is not a simulacra shard directory; "
+                         "pass --overwrite or use another directory")
+    directory.mkdir(exist_ok=True)
+    manifest.write_text(json.dumps({**job, "shard_size": shard_size}) + "\n", encoding="utf-8")
+    return ShardLayout(directory, fmt, n, shard_size)
+
+
+def _make(recipe: Recipe, layout: ShardLayout, todo: dict[int, list[dict[str, Any]]],
+          actors: int, cpus: float, embedded: bool, json_schema: dict[str, Any],
+          summary: RaySummary) -> None:
+    import ray.data
+
+    for stale in layout.directory.glob(".shard-*.partial.*"):  # a killed run's half shard
+        stale.unlink()
+    items = []
+    for shard, prior in sorted(todo.items()):
+        start, stop = layout.span(shard)
+        items.append({"shard": shard, "start": start, "stop": stop, "prior": json.dumps(prior)})
+    pool = min(actors, len(items))
+    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        ShardMaker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool),
+        num_cpus=cpus, fn_constructor_args=(recipe, max(1, int(cpus)) if embedded else 0))
+    sink = shard_sink(layout, json_schema)
+    # Writing is light: it must not wait for a CPU the actors hold.
+    ds.write_datasink(sink, ray_remote_args={"num_cpus": 0})
+    for result in sink.results:
+        summary.shards_made += 1
+        summary.failed += result["failed"]
+        summary.attempts += result["attempts"]
+        summary.tokens_out += result["tokens_out"]
+        for reason, count in json.loads(result["rejected"]).items():
+            summary.rejected[reason] = summary.rejected.get(reason, 0) + count

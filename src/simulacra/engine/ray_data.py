@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class RaySummary:
     attempts: int = 0
     tokens_out: int = 0
     actors: int = 0
+    actor_processes: set[int] = field(default_factory=set)  # the actors that made shards
     seconds: float = 0.0
     rejected: dict[str, int] = field(default_factory=dict)
 
@@ -118,6 +120,14 @@ class ShardLayout:
     def missing(self) -> list[int]:
         """Shards to make: no file, or one short of records (a rerun tries failed ones again)."""
         return [k for k in range(self.count) if self.rows(k) < self.span(k)[1] - self.span(k)[0]]
+
+    def rewrite(self, shard: int, drop: list[dict[str, Any]], json_schema: dict[str, Any]) -> None:
+        """Shard k without the records in `drop` (it is then short, and a rerun remakes it)."""
+        from simulacra.rows import read_rows
+
+        unwanted = {record_key(r) for r in drop}
+        write_shard(self, shard, (r for r in read_rows(self.path(shard), f"shard {shard}")
+                                  if record_key(r) not in unwanted), json_schema)
 
     def present(self) -> list[int]:
         return [k for k in range(self.count) if self.path(k).exists()]
@@ -167,7 +177,7 @@ class ShardMaker:
         from simulacra.engine.run import RunStats, run_records
 
         out: dict[str, list[Any]] = {k: [] for k in (
-            "shard", "records", "failed", "attempts", "tokens_out", "rejected")}
+            "shard", "records", "failed", "attempts", "tokens_out", "rejected", "actor")}
         gen = self.generator
         for shard, start, stop, prior in zip(batch["shard"], batch["start"], batch["stop"],
                                              batch["prior"], strict=True):
@@ -182,6 +192,7 @@ class ShardMaker:
             out["attempts"].append(stats.attempts)
             out["tokens_out"].append(stats.tokens_out)
             out["rejected"].append(json.dumps(dict(stats.rejected)))
+            out["actor"].append(os.getpid())
         return out
 
 
@@ -193,20 +204,13 @@ def shard_sink(layout: ShardLayout, json_schema: dict[str, Any]):
         def write(self, blocks, ctx) -> list[dict[str, Any]]:
             from ray.data.block import BlockAccessor
 
-            from simulacra.sinks import open_sink
-
             written = []
             for block in blocks:
                 for row in BlockAccessor.for_block(block).iter_rows(public_row_format=False):
-                    final = layout.path(int(row["shard"]))
-                    partial = final.with_name(f".{final.stem}.partial{final.suffix}")
-                    sink = open_sink(partial, json_schema, overwrite=True)
-                    for line in row["records"].splitlines():
-                        sink.write(json.loads(line))
-                    sink.close()
-                    os.replace(partial, final)  # readers see no shard, or the whole shard
+                    write_shard(layout, int(row["shard"]),
+                                map(json.loads, row["records"].splitlines()), json_schema)
                     written.append({k: row[k] for k in ("shard", "failed", "attempts",
-                                                        "tokens_out", "rejected")})
+                                                        "tokens_out", "rejected", "actor")})
             return written
 
         def on_write_complete(self, result) -> None:
@@ -215,10 +219,26 @@ def shard_sink(layout: ShardLayout, json_schema: dict[str, Any]):
     return ShardFiles()
 
 
+def write_shard(layout: ShardLayout, shard: int, records: Iterable[dict[str, Any]],
+                json_schema: dict[str, Any]) -> None:
+    """Write a hidden partial file and rename it into place: readers, and a rerun, see no
+    shard or the whole shard."""
+    from simulacra.sinks import open_sink
+
+    final = layout.path(shard)
+    partial = final.with_name(f".{final.stem}.partial{final.suffix}")
+    sink = open_sink(partial, json_schema, overwrite=True)
+    for record in records:
+        sink.write(record)
+    sink.close()
+    os.replace(partial, final)
+
+
 def duplicate_shards(layout: ShardLayout, shards: list[int]) -> dict[int, list[dict[str, Any]]]:
     """The Ray Data dedup step: hash every record of the shards, group by hash, and for each
     hash held more than once name the later shards, with the earlier copy as their prior."""
     import ray.data
+    from ray.data.expressions import col
 
     paths = [str(layout.path(k)) for k in shards]
     if layout.fmt == "parquet":
@@ -235,11 +255,11 @@ def duplicate_shards(layout: ShardLayout, shards: list[int]) -> dict[int, list[d
 
     hashed = ds.map_batches(keyed, batch_format="pandas").materialize()
     counts = hashed.groupby("key", num_partitions=max(1, min(200, len(shards) // 4))).count()
-    repeated = {row["key"] for row in counts.filter(lambda r: r["count()"] > 1).take_all()}
+    repeated = {row["key"] for row in counts.filter(expr=col("count()") > 1).take_all()}
     if not repeated:
         return {}
     by_key: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for row in hashed.filter(lambda r: r["key"] in repeated).take_all():
+    for row in hashed.filter(expr=col("key").is_in(sorted(repeated))).take_all():
         shard = int(Path(row["path"]).name.split("-")[1].split(".")[0])
         by_key.setdefault(row["key"], []).append((shard, json.loads(row["record"])))
     remake: dict[int, list[dict[str, Any]]] = {}
@@ -275,6 +295,8 @@ def connect(address: str | None) -> None:
         import ray
     except ImportError:
         raise UsageError("--ray needs Ray Data: pip install 'simulacra[ray]'") from None
+    import ray.data  # noqa: F401 - sets up its logger, quieted below
+
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines
     if ray.is_initialized():
         return
@@ -322,14 +344,15 @@ def run_on_ray(recipe: Recipe, n: int, output: str | Path, *, fmt: str = "parque
     for round_ in range(MAX_DEDUP_ROUNDS + 1):
         if todo:
             _make(recipe, layout, todo, actors, cpus, embedded, json_schema or {}, summary)
-        if round_ == MAX_DEDUP_ROUNDS:
-            break
         remake = duplicate_shards(layout, layout.present())
         if not remake:
             break
         for shard, copies in remake.items():
             summary.duplicates_removed += len(copies)
-            layout.path(shard).unlink()
+            if round_ == MAX_DEDUP_ROUNDS:  # out of rounds: keep the shard, minus the copies
+                layout.rewrite(shard, copies, json_schema or {})
+            else:
+                layout.path(shard).unlink()
         todo = remake
     summary.records = sum(layout.rows(k) for k in range(layout.count))
     summary.seconds = time.perf_counter() - started
@@ -384,5 +407,6 @@ def _make(recipe: Recipe, layout: ShardLayout, todo: dict[int, list[dict[str, An
         summary.failed += result["failed"]
         summary.attempts += result["attempts"]
         summary.tokens_out += result["tokens_out"]
+        summary.actor_processes.add(int(result["actor"]))
         for reason, count in json.loads(result["rejected"]).items():
             summary.rejected[reason] = summary.rejected.get(reason, 0) + count

@@ -69,6 +69,18 @@ CASES = [
     ("generate: bad sampler", lambda t: ["generate", write(
         t, "job.yaml", f"schema: {SPEC}\nsamplers:\n  patient_name: {{faker: nonsense}}")],
      "Faker has no provider 'nonsense'"),
+    ("generate: --ray without -o", lambda t: ["generate", SPEC, "--ray", "local"],
+     "--ray writes shards to a directory"),
+    ("generate: --ray into a file", lambda t: ["generate", SPEC, "--ray", "local", "-o",
+                                               str(t / "out.parquet")], "not a file"),
+    ("generate: --ray unknown format", lambda t: ["generate", SPEC, "--ray", "local", "-o",
+                                                  str(t / "shards"), "--format", "csv"],
+     "--format must be one of parquet, jsonl"),
+    ("generate: --ray zero actors", lambda t: ["generate", SPEC, "--ray", "local", "-o",
+                                               str(t / "shards"), "--actors", "0"],
+     "--actors must be at least 1"),
+    ("generate: --concurrency on the embedded model",
+     lambda t: ["generate", SPEC, "--concurrency", "8"], "--concurrency needs an endpoint model"),
 ]
 
 
@@ -97,6 +109,7 @@ def test_bad_input(tmp_path, case, make_args, message):
     (["generate"], "Missing argument 'schema'"),
     (["extract", "x.jsonl"], "Missing option '--schema'"),
     (["frobnicate"], "No such command 'frobnicate'"),
+    (["generate", SPEC, "--ray"], "--ray writes shards to a directory"),  # a bare --ray
 ])
 def test_usage_errors_through_the_console_script_are_one_line(args, message):
     result = subprocess.run([sys.executable, "-c", "from simulacra.cli.app import main; main()",

@@ -78,7 +78,7 @@ def generate(
         if n > MAX_N:
             raise UsageError(f"-n {n} is more than one run makes ({MAX_N:,}); split the job")
         if ray is not None:
-            check_ray_options(output, actors, shard_size)
+            check_ray_options(output, actors, shard_size, shard_format)
         elif output is not None:
             check_output(output, overwrite=True)  # extension and directory
             Checkpoint.precheck(output, overwrite=overwrite)  # exists, and not resumable
@@ -151,12 +151,16 @@ def generate(
             attempts=generator.max_attempts, last_output="", errors=[r for _, r in stats.failed]))
 
 
-def check_ray_options(output: str | None, actors: int | None, shard_size: int | None) -> None:
+def check_ray_options(output: str | None, actors: int | None, shard_size: int | None,
+                      shard_format: str) -> None:
+    from simulacra.engine.ray_data import check_shard_output
+
     if output is None:
         raise UsageError("--ray writes shards to a directory: pass -o DIRECTORY")
     for flag, value in (("--actors", actors), ("--shard-size", shard_size)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
+    check_shard_output(output, shard_format)
 
 
 def run_ray(generator: Any, n: int, output: str, **options: Any) -> None:

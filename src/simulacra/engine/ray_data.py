@@ -289,6 +289,18 @@ def record_key(record: dict[str, Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+def check_shard_output(output: str | Path, fmt: str) -> Path:
+    """Refuse a shard directory or format that cannot work, before anything is loaded."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    directory = Path(output)
+    if directory.suffix.lower() in (".jsonl", ".csv", ".parquet"):
+        raise UsageError(f"with --ray, -o names a directory for the shards, not a file: {output}")
+    if not directory.parent.is_dir():
+        raise UsageError(f"output directory {directory.parent} does not exist; create it first")
+    return directory
+
+
 def connect(address: str | None) -> None:
     """Join the cluster at `address` ("auto", "ray://host:port"), or start a local one."""
     try:
@@ -317,13 +329,7 @@ def run_on_ray(recipe: Recipe, n: int, output: str | Path, *, fmt: str = "parque
                fingerprint: str = "", overwrite: bool = False, json_schema: dict | None = None,
                log=None) -> RaySummary:
     """Make the shards of `output` that are missing, then remake cross-shard duplicates."""
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    directory = Path(output)
-    if directory.suffix.lower() in (".jsonl", ".csv", ".parquet"):
-        raise UsageError(f"with --ray, -o names a directory for the shards, not a file: {output}")
-    if not directory.parent.is_dir():
-        raise UsageError(f"output directory {directory.parent} does not exist; create it first")
+    directory = check_shard_output(output, fmt)
     connect(address)
     import ray
     import ray.data

@@ -113,7 +113,8 @@ def generate(
                                                          overwrite=overwrite)
             if done:
                 typer.echo(f"resuming: {len(done)} of {n} records already in {output}", err=True)
-        sink = open_sink(output, generator.schema.json_schema, append=output is not None)
+        sink = open_sink(output, generator.schema.json_schema, append=output is not None,
+                         on_durable=checkpoint.commit if checkpoint is not None else None)
         if ledger and output is not None:
             ledger_sink = open_sink(ledger_path(output), append=True)
         with RecordProgress(n - len(done), generator.stats) as progress:

@@ -223,14 +223,18 @@ def write_shard(layout: ShardLayout, shard: int, records: Iterable[dict[str, Any
                 json_schema: dict[str, Any]) -> None:
     """Write a hidden partial file and rename it into place: readers, and a rerun, see no
     shard or the whole shard."""
-    from simulacra.sinks import open_sink
+    from simulacra.sinks.jsonl import JsonlSink
+    from simulacra.sinks.parquet import arrow_table, write_whole
 
     final = layout.path(shard)
+    if layout.fmt == "parquet":
+        write_whole(arrow_table(list(records), json_schema), final)
+        return
     partial = final.with_name(f".{final.stem}.partial{final.suffix}")
-    sink = open_sink(partial, json_schema, overwrite=True)
-    for record in records:
-        sink.write(record)
-    sink.close()
+    with partial.open("w", encoding="utf-8") as handle:
+        sink = JsonlSink(handle)
+        for record in records:
+            sink.write(record)
     os.replace(partial, final)
 
 

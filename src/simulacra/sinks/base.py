@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -36,7 +37,7 @@ def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
 
 def open_sink(path: str | Path | None, json_schema: dict[str, Any] | None = None, *,
               overwrite: bool = False, stdout: TextIO | None = None,
-              append: bool = False) -> Sink:
+              append: bool = False, on_durable: Callable[[], None] | None = None) -> Sink:
     """A sink for `path` (`.jsonl`, `.csv`, `.parquet`), or JSONL on stdout when `path` is None.
 
     Checks happen before the file is created, so a refused run leaves no file behind and an
@@ -51,7 +52,7 @@ def open_sink(path: str | Path | None, json_schema: dict[str, Any] | None = None
     path = Path(path) if append else check_output(path, overwrite=overwrite)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return ParquetSink(path, json_schema or {})
+        return ParquetSink(path, json_schema or {}, on_durable=on_durable)
     try:
         resumed = append and path.exists() and path.stat().st_size > 0
         handle = path.open("a" if append else "w", encoding="utf-8", newline="")

@@ -8,8 +8,10 @@ lists (a half-written last line goes too), and only the missing indices are gene
 per-record seeds make them the records the first run would have made. A different job on
 the same output is refused unless --overwrite.
 
-JSONL and CSV resume this way; Parquet output is written whole or not at all (the file is
-only valid once closed), so it is refused for resume rather than half-resumed.
+JSONL and CSV resume this way. A Parquet file is valid only once closed, so Parquet output
+is written as part files (sinks.parquet) and its indices are listed when their part is
+renamed into place (`record` holds them until `commit`); a resumed run cuts the parts back
+to the records the checkpoint lists, and the close merges them into the output file.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from simulacra.errors import UsageError
+from simulacra.sinks.parquet import parts_dir, reopen_parts
 
 
 def fingerprint(**job: Any) -> str:
@@ -31,9 +35,11 @@ def fingerprint(**job: Any) -> str:
 
 
 class Checkpoint:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, deferred: bool = False) -> None:
         self.path = path
         self._fd: int | None = None
+        self.deferred = deferred  # indices wait for `commit` (Parquet: until their part is whole)
+        self._held: list[int] = []
 
     @staticmethod
     def path_for(output: Path) -> Path:
@@ -47,8 +53,6 @@ class Checkpoint:
             return
         if output.exists() and not cls.path_for(output).exists():
             raise UsageError(f"output file {output} exists; pass --overwrite to replace it")
-        if cls.path_for(output).exists() and output.suffix.lower() == ".parquet":
-            raise UsageError(f"{output}: Parquet output cannot be resumed; pass --overwrite")
 
     @classmethod
     def prepare(cls, output: str | Path, job_fingerprint: str, n: int, *,
@@ -57,9 +61,12 @@ class Checkpoint:
         output = Path(output)
         path = cls.path_for(output)
         cls.precheck(output, overwrite=overwrite)
+        parquet = output.suffix.lower() == ".parquet"
         if overwrite:
             for stale in (output, path):
                 stale.unlink(missing_ok=True)
+        if parquet and not path.exists():  # a fresh start: no parts of another run
+            shutil.rmtree(parts_dir(output), ignore_errors=True)
         done: list[int] = []
         kept: list[dict[str, Any]] = []
         if path.exists():
@@ -74,18 +81,30 @@ class Checkpoint:
                     "differ); pass --overwrite to replace it, or write to another file")
             complete = lines[1:-1]  # the last piece has no newline: a half-written index
             done = [int(x) for x in complete if x.strip()]
-            kept = _truncate(output, len(done))
+            kept = reopen_parts(output, len(done)) if parquet else _truncate(output, len(done))
             path.write_text(lines[0] + "\n" + "".join(f"{i}\n" for i in done), encoding="utf-8")
         else:
             path.write_text(json.dumps({"fingerprint": job_fingerprint, "n": n}) + "\n",
                             encoding="utf-8")
-        return cls(path), done, kept
+        return cls(path, deferred=parquet), done, kept
 
     def record(self, index: int) -> None:
         """Note that record `index` is in the output (one small append: atomic on POSIX)."""
+        if self.deferred:
+            self._held.append(index)
+            return
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         os.write(self._fd, f"{index}\n".encode())
+
+    def commit(self) -> None:
+        """The held indices' records are now on disk for good: list them."""
+        held, self._held, self.deferred = self._held, [], False
+        try:
+            for index in held:
+                self.record(index)
+        finally:
+            self.deferred = True
 
     def close(self) -> None:
         if self._fd is not None:

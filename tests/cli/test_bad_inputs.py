@@ -4,8 +4,12 @@ existing files unchanged. (generate's own cases are in test_generate.py.)"""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -117,6 +121,39 @@ def test_usage_errors_through_the_console_script_are_one_line(args, message):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="runs the CLI as an unprivileged user, which needs root and setpriv")
+@pytest.mark.parametrize("target", ["dir", "file"])
+def test_read_only_output_as_an_unprivileged_user(target):
+    # Root ignores permissions, so the CLI runs as `nobody` (uid 65534) here, in a directory
+    # it can reach (pytest's own tmp directories are private to root).
+    base = Path(tempfile.mkdtemp(prefix="simulacra-ro-"))
+    base.chmod(0o755)
+    place = base / "ro"
+    place.mkdir()
+    out = place / "out.jsonl"
+    if target == "file":  # a read-only file in a writable directory
+        out.write_text('{"kept": true}\n')
+        out.chmod(0o444)
+        place.chmod(0o777)
+    else:
+        place.chmod(0o555)
+    args = ["generate", SPEC, "-n", "2", "-m", "fake-fill", "-o", str(out)]
+    if target == "file":
+        args.append("--overwrite")
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             sys.executable, "-c", "from simulacra.cli.app import main; main()",
+                             *args], capture_output=True, text=True, cwd="/", timeout=120,
+                            env={**os.environ, "HOME": "/tmp", "SIMULACRA_CACHE_DIR": "/tmp"})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert ("is read-only" if target == "file" else "is not writable") in lines[0]
+    assert (out.read_text() == '{"kept": true}\n') if target == "file" else not out.exists()
+    place.chmod(0o755)
+    shutil.rmtree(base)
 
 
 def test_disk_full_mid_run_keeps_what_was_written(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,11 @@ def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
         raise UsageError(f"output file {path} exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
         raise UsageError(f"output directory {path.parent} does not exist; create it first")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"output directory {path.parent} is not writable; choose another -o "
+                         "or fix its permissions")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"output file {path} is read-only; fix its permissions or use another -o")
     return path
 
 

@@ -45,7 +45,10 @@ def lines_parse(path: Path) -> list[dict]:
 
 
 def run_until_done(out: Path, n: int, model_args: list[str], kills: int, env: dict,
-                   rng: random.Random, window: tuple[float, float]) -> int:
+                   rng: random.Random, window: tuple[float, float],
+                   kept: list[int] | None = None) -> int:
+    """Start the run, SIGKILL it `kills` times at random moments, then let it finish. `kept`
+    gets the number of records on disk after each kill."""
     survived = 0
     while True:
         proc = subprocess.Popen(cli("generate", SPEC, "-n", str(n), "-o", str(out), *model_args),
@@ -57,29 +60,37 @@ def run_until_done(out: Path, n: int, model_args: list[str], kills: int, env: di
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
                 survived += 1
-                lines_parse(out)  # the state a kill leaves behind parses
+                on_disk = lines_parse(out)  # the state a kill leaves behind parses
+                if kept is not None:
+                    kept.append(len(on_disk))
                 continue
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err.decode()[-500:]
         return survived
 
 
-def test_sigkill_at_ten_points_with_the_fake_backend(tmp_path):
+def killed_runs_match_a_clean_run(out: Path, n: int, seed: int, kills: int,
+                                  window: tuple[float, float]) -> list[int]:
+    """Kill the fake-backend run `kills` times, finish it, and check it holds exactly the
+    records an uninterrupted run of the same job makes (same seed, so the same set).
+    Returns the records on disk after each kill."""
     env = {**os.environ, "SIMULACRA_FAKE_DELAY": "0.02"}
-    out = tmp_path / "out.jsonl"
-    kills = run_until_done(out, 600, ["-m", "fake-fill", "--seed", "5"], 10, env,
-                           random.Random(3), (1.0, 2.0))
-    assert kills == 10
+    args = ["-m", "fake-fill", "--seed", str(seed)]
+    kept: list[int] = []
+    assert run_until_done(out, n, args, kills, env, random.Random(seed), window, kept) == kills
     records = lines_parse(out)
-    assert len(records) == 600
-    assert len({json.dumps(r, sort_keys=True) for r in records}) == 600
+    assert len(records) == n and len({json.dumps(r, sort_keys=True) for r in records}) == n
+    clean = out.with_name("clean" + out.suffix)
+    subprocess.run(cli("generate", SPEC, "-n", str(n), "-o", str(clean), *args), env=env,
+                   check=True, capture_output=True, cwd=ROOT)
+    assert sorted(map(json.dumps, lines_parse(clean))) == sorted(map(json.dumps, records))
+    return kept
+
+
+def test_sigkill_at_ten_points_with_the_fake_backend(tmp_path):
+    killed_runs_match_a_clean_run(tmp_path / "out.jsonl", 600, seed=5, kills=10, window=(1.0, 2.0))
     checkpoint = (tmp_path / "out.jsonl.checkpoint").read_text().splitlines()
     assert sorted(map(int, checkpoint[1:])) == list(range(600))
-    # Same job, same seed: an uninterrupted run makes exactly the same set of records.
-    clean = tmp_path / "clean.jsonl"
-    subprocess.run(cli("generate", SPEC, "-n", "600", "-o", str(clean), "-m", "fake-fill",
-                       "--seed", "5"), env=env, check=True, capture_output=True, cwd=ROOT)
-    assert sorted(map(json.dumps, lines_parse(clean))) == sorted(map(json.dumps, records))
 
 
 def test_a_different_job_on_the_same_output_is_refused(tmp_path):
@@ -106,18 +117,12 @@ def test_csv_output_resumes_too(tmp_path):
 
 
 def test_parquet_output_resumes_from_its_part_files(tmp_path):
-    env = {**os.environ, "SIMULACRA_FAKE_DELAY": "0.02"}
-    out = tmp_path / "out.parquet"
-    kills = run_until_done(out, 800, ["-m", "fake-fill", "--seed", "7"], 4, env,
-                           random.Random(5), (2.5, 5.0))
-    assert kills == 4
-    records = lines_parse(out)
-    assert len(records) == 800 and len({json.dumps(r, sort_keys=True) for r in records}) == 800
-    assert not out.with_name("out.parquet.parts").exists()  # merged into one file at the end
-    clean = tmp_path / "clean.parquet"
-    subprocess.run(cli("generate", SPEC, "-n", "800", "-o", str(clean), "-m", "fake-fill",
-                       "--seed", "7"), env=env, check=True, capture_output=True, cwd=ROOT)
-    assert sorted(map(json.dumps, lines_parse(clean))) == sorted(map(json.dumps, records))
+    # A part is 256 records (~5 s of this run, after ~1.5 s of start-up); kills 7.5-10 s into
+    # each run leave whole parts, and later runs add parts to the ones they found.
+    kept = killed_runs_match_a_clean_run(tmp_path / "out.parquet", 1200, seed=7, kills=4,
+                                         window=(7.5, 10.0))
+    assert kept[-1] >= 512 and all(k % 256 == 0 for k in kept), kept
+    assert not (tmp_path / "out.parquet.parts").exists()  # merged into one file at the end
 
 
 @pytest.mark.embedded

@@ -92,19 +92,20 @@ class Checkpoint:
         """Note that record `index` is in the output (one small append: atomic on POSIX)."""
         if self.deferred:
             self._held.append(index)
+        else:
+            self._append([index])
+
+    def commit(self) -> None:
+        """The held indices' records are now on disk for good: list them, in one write."""
+        held, self._held = self._held, []
+        self._append(held)
+
+    def _append(self, indices: list[int]) -> None:
+        if not indices:
             return
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        os.write(self._fd, f"{index}\n".encode())
-
-    def commit(self) -> None:
-        """The held indices' records are now on disk for good: list them."""
-        held, self._held, self.deferred = self._held, [], False
-        try:
-            for index in held:
-                self.record(index)
-        finally:
-            self.deferred = True
+        os.write(self._fd, "".join(f"{i}\n" for i in indices).encode())
 
     def close(self) -> None:
         if self._fd is not None:

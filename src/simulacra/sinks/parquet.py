@@ -83,9 +83,11 @@ class ParquetSink:
         self._next = len(part_files(self._parts))
 
     def write(self, record: dict[str, Any]) -> None:
-        self._rows.append(_fit(record, self._schema))
+        # A full part is written when the next record comes (or at close), so the caller has
+        # noted every record of the part (checkpoint.record) before `on_durable` fires.
         if len(self._rows) >= ROW_GROUP:
             self._flush()
+        self._rows.append(_fit(record, self._schema))
 
     def _flush(self) -> None:
         if not self._rows:

@@ -50,10 +50,12 @@ class Generator:
                  near_threshold: float | None = None, private_rows: Iterable[dict] = (),
                  backend_options: dict[str, Any] | None = None) -> None:
         self.schema: Schema = load_schema(schema)
-        self._schema_arg, self._model_arg = schema, model
-        self._options = {"examples": list(examples), "subject": subject, "extra": extra,
-                         "samplers": samplers, "rules": list(rules), "near_threshold": near_threshold,
-                         "private_rows": list(private_rows)}
+        examples, rules, private_rows = list(examples), list(rules), list(private_rows)
+        # What a Ray actor needs to build this same Generator itself (see generate_ray).
+        self._model_arg = model
+        self._options = {"examples": examples, "subject": subject, "extra": extra,
+                         "samplers": samplers, "rules": rules, "near_threshold": near_threshold,
+                         "private_rows": private_rows}
         self._backend_options = dict(backend_options or {})
         self.plan = Plan.build(self.schema, examples, subject=subject, extra=extra,
                                samplers=samplers, rules=rules, near_threshold=near_threshold,

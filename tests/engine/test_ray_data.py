@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,8 +65,9 @@ def test_a_killed_run_resumes_by_shard_and_the_count_stays_exact(tmp_path):
     while not list(out.glob("shard-*.jsonl")) and time.monotonic() < deadline:
         assert first.poll() is None, first.stderr.read().decode()[-2000:]
         time.sleep(0.5)
-    os.killpg(first.pid, signal.SIGKILL)  # the driver, the local cluster and its actors
+    os.killpg(first.pid, signal.SIGKILL)  # the driver and the local cluster it started
     first.wait()
+    time.sleep(3)  # a write task already running may still land its (whole) shard
     survived = shard_rows(out)
     assert 1 <= len(survived) < 8
     assert all(len(rows) == 5 for rows in survived.values())  # whole shards only
@@ -73,7 +75,8 @@ def test_a_killed_run_resumes_by_shard_and_the_count_stays_exact(tmp_path):
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert f"resuming: {len(survived)} of 8 shards already in {out}" in second.stderr
+    resumed = re.search(r"resuming: (\d+) of 8 shards already in ", second.stderr)
+    assert resumed and len(survived) <= int(resumed.group(1)) < 8, second.stderr[-2000:]
     rows = [r for shard in shard_rows(out).values() for r in shard]
     sys.path.insert(0, str(EXAMPLES))
     from medical_billing import MedicalBilling

@@ -156,8 +156,12 @@ def plan_size(n: int, total_cpus: float, *, embedded: bool, actors: int | None,
     """
     total = max(1.0, total_cpus)
     if cpus_per_actor is None:
-        cpus_per_actor = (total / actors if actors else min(DEFAULT_CPUS_PER_EMBEDDED_ACTOR, total)) \
-            if embedded else 1.0
+        if not embedded:
+            cpus_per_actor = 1.0
+        elif actors:
+            cpus_per_actor = total / actors
+        else:
+            cpus_per_actor = min(DEFAULT_CPUS_PER_EMBEDDED_ACTOR, total)
     if actors is None:
         actors = max(1, int(total // cpus_per_actor))
     if shard_size is None:
@@ -209,8 +213,9 @@ def shard_sink(layout: ShardLayout, json_schema: dict[str, Any]):
                 for row in BlockAccessor.for_block(block).iter_rows(public_row_format=False):
                     write_shard(layout, int(row["shard"]),
                                 map(json.loads, row["records"].splitlines()), json_schema)
-                    written.append({k: row[k] for k in ("shard", "failed", "attempts",
-                                                        "tokens_out", "rejected", "actor")})
+                    written.append({"rejected": str(row["rejected"]), **{
+                        k: int(row[k]) for k in ("shard", "failed", "attempts", "tokens_out",
+                                                 "actor")}})
             return written
 
         def on_write_complete(self, result) -> None:

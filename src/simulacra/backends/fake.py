@@ -106,11 +106,10 @@ def _fill(node: dict, root: dict, rng) -> object:
     import string
     import uuid
 
+    from simulacra.schema.model import ref_target
+
     if "$ref" in node:
-        target = root
-        for part in node["$ref"][2:].split("/"):
-            target = target.get(part, {})
-        return _fill(target, root, rng)
+        return _fill(ref_target(root, node["$ref"]), root, rng)
     if "const" in node:
         return node["const"]
     if "enum" in node:

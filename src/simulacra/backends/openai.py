@@ -233,9 +233,8 @@ def _normalized(where: str) -> Iterator[None]:
         raise BackendError(f"lost the connection to {where}", backend="openai",
                            retryable=True) from None
     except openai.RateLimitError as exc:
-        error = BackendError(f"{where} is rate limiting (429)", backend="openai", retryable=True)
-        error.retry_after = _retry_after(exc)
-        raise error from None
+        raise BackendError(f"{where} is rate limiting (429)", backend="openai", retryable=True,
+                           retry_after=_retry_after(exc)) from None
     except openai.AuthenticationError:
         raise MissingKeyError(f"{where} refused the API key (401)") from None
     except (ValueError, openai.APIResponseValidationError):  # a truncated or non-JSON body

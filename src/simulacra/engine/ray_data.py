@@ -229,13 +229,13 @@ def write_shard(layout: ShardLayout, shard: int, records: Iterable[dict[str, Any
     """Write a hidden partial file and rename it into place: readers, and a rerun, see no
     shard or the whole shard."""
     from simulacra.sinks.jsonl import JsonlSink
-    from simulacra.sinks.parquet import arrow_table, write_whole
+    from simulacra.sinks.parquet import arrow_table, hidden, write_whole
 
     final = layout.path(shard)
     if layout.fmt == "parquet":
         write_whole(arrow_table(list(records), json_schema), final)
         return
-    partial = final.with_name(f".{final.stem}.partial{final.suffix}")
+    partial = hidden(final)
     with partial.open("w", encoding="utf-8") as handle:
         sink = JsonlSink(handle)
         for record in records:
@@ -302,11 +302,12 @@ def check_shard_output(output: str | Path, fmt: str) -> Path:
     """Refuse a shard directory or format that cannot work, before anything is loaded."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    from simulacra.sinks.base import SUFFIXES, check_directory
+
     directory = Path(output)
-    if directory.suffix.lower() in (".jsonl", ".csv", ".parquet"):
+    if directory.suffix.lower() in SUFFIXES:
         raise UsageError(f"with --ray, -o names a directory for the shards, not a file: {output}")
-    if not directory.parent.is_dir():
-        raise UsageError(f"output directory {directory.parent} does not exist; create it first")
+    check_directory(directory.parent)
     return directory
 
 

@@ -24,6 +24,7 @@ from simulacra.estimate import count_tokens, typical_record
 from simulacra.parse import ReplyParseError, parse_reply
 from simulacra.plan import Plan
 from simulacra.schema import RecordInvalid
+from simulacra.schema.model import ref_target
 
 
 @dataclass
@@ -94,10 +95,7 @@ def _max_tokens(node: Any, root: dict[str, Any], depth: int) -> int:
     if not isinstance(node, dict) or depth > 12:
         return 8
     if "$ref" in node:
-        target: Any = root
-        for part in node["$ref"][2:].split("/"):
-            target = target.get(part, {}) if isinstance(target, dict) else {}
-        return _max_tokens(target, root, depth + 1)
+        return _max_tokens(ref_target(root, node["$ref"]), root, depth + 1)
     if "const" in node or "enum" in node:
         values = node.get("enum", [node.get("const")])
         return 2 + max(len(json.dumps(v)) for v in values)

@@ -110,9 +110,7 @@ class Schema:
             ref = sub["$ref"]
             if not ref.startswith("#/"):
                 raise SchemaError(f"only local $ref are supported, got {ref!r}")
-            target: Any = self.json_schema
-            for part in ref[2:].split("/"):
-                target = target.get(part, {}) if isinstance(target, dict) else {}
+            target = ref_target(self.json_schema, ref)
             sub = {**target, **{k: v for k, v in sub.items() if k != "$ref"}}
             seen += 1
         return sub
@@ -152,6 +150,14 @@ class Schema:
     def decoding_schema(self) -> dict[str, Any]:
         """The JSON Schema handed to the constrained decoder: the user's, with bounds added."""
         return bound_for_decoding(self.json_schema)
+
+
+def ref_target(root: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The subschema a local `$ref` (`#/$defs/X`) points at in `root`; {} if it is missing."""
+    target: Any = root
+    for part in ref[2:].split("/"):
+        target = target.get(part, {}) if isinstance(target, dict) else {}
+    return target if isinstance(target, dict) else {}
 
 
 def describe_type(schema: Schema, sub: dict[str, Any]) -> str:

@@ -31,14 +31,19 @@ def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
         )
     if path.exists() and not overwrite:
         raise UsageError(f"output file {path} exists; pass --overwrite to replace it")
-    if not path.parent.is_dir():
-        raise UsageError(f"output directory {path.parent} does not exist; create it first")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise UsageError(f"output directory {path.parent} is not writable; choose another -o "
-                         "or fix its permissions")
+    check_directory(path.parent)
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"output file {path} is read-only; fix its permissions or use another -o")
     return path
+
+
+def check_directory(directory: Path) -> None:
+    """The directory an output goes into must exist and be writable."""
+    if not directory.is_dir():
+        raise UsageError(f"output directory {directory} does not exist; create it first")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"output directory {directory} is not writable; choose another -o "
+                         "or fix its permissions")
 
 
 def open_sink(path: str | Path | None, json_schema: dict[str, Any] | None = None, *,

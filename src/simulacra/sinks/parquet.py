@@ -11,16 +11,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from simulacra.schema.model import ref_target
+
 ROW_GROUP = 256  # records buffered before a row group is written
 
 
 def arrow_type(node: dict[str, Any], root: dict[str, Any]) -> pa.DataType:
     """The Arrow type for a JSON Schema node; anything irregular becomes JSON text."""
     while "$ref" in node:
-        target: Any = root
-        for part in node["$ref"][2:].split("/"):
-            target = target.get(part, {})
-        node = target
+        node = ref_target(root, node["$ref"])
     options = node.get("anyOf") or node.get("oneOf")
     if options:
         non_null = [o for o in options if o.get("type") != "null"]

@@ -11,10 +11,17 @@
 # kept in a cache keyed by version and instruction set, so reusing it on
 # another machine is safe whenever that machine has the same flags.
 #
+# The source gets one small patch (scripts/llama-gemma3-hidden-state.patch): a Gemma 3
+# context in embeddings mode returns the final hidden states without computing the
+# 262k-token output layer, so the decoder can compute logits for only the tokens its grammar
+# allows. Nothing else changes; contexts not in embeddings mode behave as upstream.
+#
 # Usage: scripts/install-llama.sh PYTHON   (the venv's python)
 set -euo pipefail
 PY=${1:?usage: install-llama.sh PATH/TO/VENV/python}
 VERSION=0.3.36
+PATCH="$(cd "$(dirname "$0")" && pwd)/llama-gemma3-hidden-state.patch"
+PATCH_ID=hs1   # bump when the patch changes: it is part of the wheel cache key
 CACHE=${SIMULACRA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simulacra/wheels}
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
@@ -35,7 +42,7 @@ fi
 if has avx_vnni; then args="$args -DGGML_AVX_VNNI=ON"; tag="$tag-avxvnni"; fi
 
 marker="$("$PY" -c 'import sys; print(sys.prefix)')/.llama-build"
-want="$VERSION-$tag"
+want="$VERSION-$PATCH_ID-$tag"
 if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]] && "$PY" -c 'import llama_cpp' 2>/dev/null; then
   echo "install-llama: llama-cpp-python $want already installed"
   exit 0
@@ -46,9 +53,13 @@ wheel=$(ls "$dir"/llama_cpp_python-*.whl 2>/dev/null | head -n1 || true)
 if [[ -z "$wheel" ]]; then
   echo "install-llama: building llama-cpp-python $VERSION for $tag (a few minutes on 2 cores)"
   tmp=$(mktemp -d)
+  "$PY" -m pip download --quiet --no-deps --no-cache-dir --no-binary :all: -d "$tmp" \
+    "llama-cpp-python==$VERSION"
+  tar -xzf "$tmp"/llama_cpp_python-"$VERSION".tar.gz -C "$tmp"
+  src="$tmp/llama_cpp_python-$VERSION"
+  patch --quiet -p1 -d "$src" < "$PATCH"
   CMAKE_ARGS="$args" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) FORCE_CMAKE=1 \
-    "$PY" -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
-    -w "$tmp" "llama-cpp-python==$VERSION"
+    "$PY" -m pip wheel --quiet --no-deps --no-cache-dir -w "$tmp" "$src"
   mkdir -p "$dir"
   mv "$tmp"/llama_cpp_python-*.whl "$dir"/
   rm -rf "$tmp"

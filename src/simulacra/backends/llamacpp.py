@@ -50,12 +50,18 @@ JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separ
 
 
 class LlamaCppBackend:
-    """A GGUF model in-process. `batch` sequences are decoded together."""
+    """A GGUF model in-process. `batch` sequences are decoded together.
+
+    `few_token_logits=False` makes llama.cpp compute every token's logits at every step, as
+    without the patched build; it exists to measure what computing only the allowed tokens'
+    logits saves (bench/throughput.py).
+    """
 
     name = "llamacpp"
 
     def __init__(self, model_path: str | Path | None = None, *, batch: int = 32,
-                 n_ctx: int = 8192, n_threads: int | None = None, seed: int = 0) -> None:
+                 n_ctx: int = 8192, n_threads: int | None = None, seed: int = 0,
+                 few_token_logits: bool = True) -> None:
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
             raise UnknownModelError(f"GGUF file not found: {path}")
@@ -68,7 +74,8 @@ class LlamaCppBackend:
         from simulacra.backends._decode import BatchDecoder
 
         self._decoder = BatchDecoder(str(path), n_seq=batch, n_ctx=n_ctx,
-                                     n_threads=n_threads or min(os.cpu_count() or 1, 4))
+                                     n_threads=n_threads or min(os.cpu_count() or 1, 4),
+                                     few_token_logits=few_token_logits)
         self._decoder.warm_up()
 
     def __repr__(self) -> str:

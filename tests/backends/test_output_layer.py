@@ -1,0 +1,94 @@
+"""Logits from the hidden state: the GGUF reader's rows, and llama.cpp's own logits matched."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from simulacra.backends._output_layer import OutputLayer
+
+
+def _gguf(path, kind: int, rows: np.ndarray, payload: bytes, arch: str = "testarch") -> None:
+    """A minimal GGUF v3 file: two metadata keys (one an array to skip) and one tensor."""
+    def string(text: str) -> bytes:
+        raw = text.encode()
+        return struct.pack("<Q", len(raw)) + raw
+
+    n_vocab, n_embd = rows.shape
+    meta = string("general.architecture") + struct.pack("<I", 8) + string(arch)
+    meta += string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 2) + string("a") + string("b")
+    info = string("token_embd.weight") + struct.pack("<I2QIQ", 2, n_embd, n_vocab, kind, 0)
+    head = b"GGUF" + struct.pack("<IQQ", 3, 1, 2) + meta + info
+    head += b"\0" * (-len(head) % 32)
+    path.write_bytes(head + payload)
+
+
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16", "q8_0"])
+def test_rows_are_read_and_dequantized(tmp_path, kind):
+    rng = np.random.default_rng(0)
+    rows = rng.normal(0, 0.1, (5, 64)).astype(np.float32)
+    if kind == "f32":
+        code, payload, expected = 0, rows.tobytes(), rows
+    elif kind == "f16":
+        code, payload, expected = 1, rows.astype(np.float16).tobytes(), rows.astype(np.float16)
+    elif kind == "bf16":
+        bits = (rows.view(np.uint32) >> 16).astype(np.uint16)
+        code, payload = 30, bits.tobytes()
+        expected = (bits.astype(np.uint32) << 16).view(np.float32)
+    else:
+        blocks = rows.reshape(5, 2, 32)
+        scale = (np.abs(blocks).max(axis=2, keepdims=True) / 127).astype(np.float16)
+        quants = np.round(blocks / scale.astype(np.float32)).astype(np.int8)
+        payload = b"".join(s.tobytes() + q.tobytes()
+                           for s, q in zip(scale.reshape(-1), quants.reshape(-1, 32), strict=True))
+        code, expected = 8, (quants * scale.astype(np.float32)).reshape(5, 64)
+    path = tmp_path / "m.gguf"
+    _gguf(path, code, rows, payload)
+    layer = OutputLayer.from_gguf(path)
+    assert layer.arch == "testarch" and layer.n_embd == 64
+    np.testing.assert_allclose(layer.weights(np.array([3, 0])), np.asarray(expected, np.float32)[[3, 0]],
+                               rtol=0, atol=1e-6)
+    hidden = rng.normal(size=64).astype(np.float32)
+    np.testing.assert_allclose(layer.logits(hidden, np.array([1, 4])),
+                               np.asarray(expected, np.float32)[[1, 4]] @ hidden, rtol=1e-5)
+
+
+def test_unknown_type_or_file_is_declined(tmp_path):
+    path = tmp_path / "q4.gguf"
+    _gguf(path, 12, np.zeros((2, 256), np.float32), b"\0" * 512)   # Q4_K: not read here
+    assert OutputLayer.from_gguf(path) is None
+    other = tmp_path / "x.gguf"
+    other.write_bytes(b"not a gguf file at all, just text" * 2)
+    assert OutputLayer.from_gguf(other) is None
+
+
+@pytest.mark.embedded
+def test_hidden_state_logits_match_llama_cpp_on_the_real_model():
+    """The same context decoded twice: once for llama.cpp's logits, once for the hidden state
+    (the patched build's embeddings mode). The rows times the state give the same numbers."""
+    from simulacra.backends._decode import BatchDecoder
+    from simulacra.backends.llamacpp import default_model_path
+
+    dec = BatchDecoder(str(default_model_path()), n_seq=2, n_ctx=512, n_threads=2)
+    try:
+        assert dec._output is not None, "the Gemma 3 GGUF's output layer was not read"
+        tokens = dec.tokenize('{"patient_id": 4')
+        *context, last = tokens
+        dec._eval([(None, i, t, False) for i, t in enumerate(context)], 0)
+        dec._ll.llama_memory_seq_cp(dec.ctx.memory, 0, 1, -1, -1)
+        dec._eval([(None, len(context), last, True)], 0)
+        full = np.ctypeslib.as_array(dec._ll.llama_get_logits_ith(dec.ctx.ctx, 0),
+                                     shape=(dec.n_vocab,)).copy()
+        dec._eval([(None, len(context), last, True)], 1, hidden=True)
+        state = np.ctypeslib.as_array(dec._ll.llama_get_embeddings_ith(dec.ctx.ctx, 0),
+                                      shape=(dec._output.n_embd,)).copy()
+        digits = np.array([dec.tokenize(str(d))[1] for d in range(10)])
+    finally:
+        dec.close()
+    ours = dec._output.logits(state, digits)
+    # llama.cpp quantizes the state to 8 bits for its product; we keep float32
+    np.testing.assert_allclose(ours, full[digits], atol=0.15)
+    assert np.argmax(ours) == np.argmax(full[digits])
+    assert np.corrcoef(ours, full[digits])[0, 1] > 0.99

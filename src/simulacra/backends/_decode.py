@@ -213,6 +213,7 @@ class BatchDecoder:
             self._output = None
         self._embeddings = False   # llama.cpp context mode: hidden states instead of logits
         self._prefix: list[int] = []
+        self._openings: dict[str, list[int]] = {}
         self._tokenizer = None
         self._executor = None
         self._pieces: list[bytes] | None = None
@@ -278,8 +279,13 @@ class BatchDecoder:
         if not requests:
             return []
         prompts = [self.tokenize(r.prompt) for r in requests]
-        shared = _common_prefix(prompts)
-        shared = shared[:min(len(p) for p in prompts) - 1]  # each sequence evaluates >= 1 token
+        # What every sequence starts with: its prompt, then the tokens its grammar forces
+        # before the first choice (`{"patient_id":`). Where those are the same for all, they
+        # join the shared prefix too, evaluated once instead of once per sequence.
+        heads = [p + self._opening(g) if g and not (r.must_include or r.min_chars) else p
+                 for p, g, r in zip(prompts, grammars, requests, strict=True)]
+        shared = _common_prefix(heads)
+        shared = shared[:min(len(h) for h in heads) - 1]  # each sequence evaluates >= 1 token
         self._load_prefix(shared)
         waiting = list(range(len(requests)))[::-1]
         results: list[Completion | None] = [None] * len(requests)
@@ -289,9 +295,9 @@ class BatchDecoder:
         # tokens, or its budget if smaller) fit beside the shared prefix. A reply that grows
         # past its reservation uses the slack; if the cache would still overflow, the longest
         # reply is cut as "length" (a looping record; the engine rejects and retries it).
-        need = [len(p) - len(shared) + min(r.max_tokens, RESERVE) + 8
-                for p, r in zip(prompts, requests, strict=True)]
-        budget = [len(p) - len(shared) + r.max_tokens + 8 for p, r in zip(prompts, requests, strict=True)]
+        need = [len(h) - len(shared) + min(r.max_tokens, RESERVE) + 8
+                for h, r in zip(heads, requests, strict=True)]
+        budget = [len(h) - len(shared) + r.max_tokens + 8 for h, r in zip(heads, requests, strict=True)]
         room = self.n_ctx - len(shared)
         if max(budget) > room:
             raise RuntimeError(f"a request needs {max(budget)} KV cells but the context has {room}; "
@@ -341,7 +347,7 @@ class BatchDecoder:
             self._vocab_tables()
         seq = _Seq(slot=slot, request=request, matcher=matcher, index=index,
                    rng=np.random.default_rng(request.seed), pos=shared,
-                   pending=prompt[shared:], tokens_in=len(prompt), started=time.perf_counter())
+                   tokens_in=len(prompt), started=time.perf_counter())
         for text, bias in request.extra.get("penalize", {}).items():
             for token in set(self.model.tokenize(text.encode(), add_bos=False, special=False)[:1]):
                 seq.bias.append((token, -float(bias)))
@@ -350,7 +356,18 @@ class BatchDecoder:
             self._ground(seq, None)
         if matcher is not None:
             self._force(seq)
+        # pending now holds what grounding or the grammar put after the prompt; the shared
+        # prefix may already cover part of that (see run)
+        seq.pending = (prompt + seq.pending)[shared:]
         return seq
+
+    def _opening(self, grammar: str) -> list[int]:
+        """The tokens a grammar forces before its first choice (the same for every request)."""
+        if grammar not in self._openings:
+            import llguidance
+
+            self._openings[grammar] = llguidance.LLMatcher(self.tokenizer, grammar).compute_ff_tokens()
+        return self._openings[grammar]
 
     def _load_prefix(self, shared: list[int]) -> None:
         keep = len(_common_prefix([self._prefix, shared]))

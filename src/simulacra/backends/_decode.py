@@ -78,7 +78,7 @@ class _Seq:
     done: bool = False
     finish: str = "stop"
     logits: np.ndarray | None = None                 # all tokens', or `choices`' if set
-    allowed: np.ndarray | None = None                # the grammar's mask for the next token
+    mask: np.ndarray | None = None                   # the grammar's next-token bitmask (int32 words)
     choices: np.ndarray | None = None                # the allowed tokens, when they are few
     tokens_in: int = 0
     started: float = 0.0
@@ -254,6 +254,7 @@ class BatchDecoder:
             pieces.append(buf.raw[:max(n, 0)])
         self._pieces = pieces
         self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
+        self._numeric_words = _pack(self._numeric)
         self._breaks = np.array(sorted({i for i, p in enumerate(pieces) if b"\n" in p} | self.eos))
         # Control and user-defined tokens (<start_of_image>, <unused12>...) never belong in
         # free text; end-of-text stays allowed.
@@ -387,9 +388,9 @@ class BatchDecoder:
                 for token, bias in s.bias:
                     logits[choices == token] += bias
             elif s.matcher is not None:
-                logits = np.where(s.allowed, logits, -np.inf)
                 for token, bias in s.bias:
                     logits[token] += bias
+                logits, choices = self._allowed_candidates(logits, s.mask, s.request.temperature)
             else:
                 if self._special is None:
                     self._vocab_tables()
@@ -438,14 +439,34 @@ class BatchDecoder:
         lnp.fill_next_token_bitmask_par(self.executor, [
             (s.matcher, i) for i, s in enumerate(constrained)], masks)
         for s, mask in zip(constrained, masks, strict=True):
-            bits = np.unpackbits(mask.view(np.uint8), bitorder="little")
-            allowed = bits[:self.n_vocab].view(np.bool_)
             if s.lexer.number_is_full:
-                closing = allowed & ~self._numeric
-                allowed = closing if closing.any() else allowed
-            s.allowed, s.choices = allowed, None
-            if self._output is not None and np.count_nonzero(allowed) <= FEW_TOKENS:
-                s.choices = np.flatnonzero(allowed)
+                closing = mask & ~self._numeric_words
+                mask = closing if closing.any() else mask
+            s.mask, s.choices = mask, None
+            if self._output is not None:
+                words = np.flatnonzero(mask)   # each nonzero word holds at least one token
+                if words.size <= FEW_TOKENS:
+                    tokens = _unpack(mask, words)
+                    if tokens.size <= FEW_TOKENS:
+                        s.choices = tokens[tokens < self.n_vocab]
+
+    def _allowed_candidates(self, logits: np.ndarray, mask: np.ndarray,
+                            temperature: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """The logits and ids of the allowed tokens that min-p sampling could pick.
+
+        Usually the model's favourite token is allowed: then the candidates are the tokens
+        near it that the mask allows, found without expanding the 262k-bit mask. Otherwise
+        the mask is applied to every logit, and every allowed token is a candidate.
+        """
+        best = int(np.argmax(logits))
+        if _has(mask, best):
+            if temperature <= 0:
+                return logits[[best]], np.array([best])
+            near = np.flatnonzero(logits >= logits[best] + temperature * np.log(MIN_P))
+            near = near[_has(mask, near)]
+            return logits[near], near
+        allowed = np.unpackbits(mask.view(np.uint8), bitorder="little")[:self.n_vocab].view(np.bool_)
+        return np.where(allowed, logits, -np.inf), None
 
     def _ground(self, s: _Seq, token: int | None) -> None:
         g = s.grounding
@@ -561,6 +582,25 @@ def _looping(tokens: list[int], window: int = 24, period: int = 4) -> bool:
         return False
     tail = tokens[-window:]
     return any(all(tail[i] == tail[i - p] for i in range(p, window)) for p in range(1, period + 1))
+
+
+def _pack(flags: np.ndarray) -> np.ndarray:
+    """A boolean per token as a bitmask of uint32 words, in llguidance's layout."""
+    padded = np.zeros(-(-flags.size // 32) * 32, dtype=np.bool_)
+    padded[:flags.size] = flags
+    return np.packbits(padded, bitorder="little").view(np.int32)  # llguidance masks are int32
+
+
+def _unpack(mask: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """The token ids whose bits are set in the given words of a bitmask."""
+    bits = np.unpackbits(mask[words].view(np.uint8), bitorder="little").reshape(words.size, 32)
+    row, col = np.nonzero(bits)
+    return words[row] * 32 + col
+
+
+def _has(mask: np.ndarray, tokens):
+    """Whether the bitmask allows each token (a bool, or an array of them)."""
+    return (mask[tokens >> 5] >> (tokens & 31)) & 1 == 1
 
 
 def _common_prefix(lists: Sequence[list[int]]) -> list[int]:

@@ -73,7 +73,7 @@ class LlamaCppBackend:
         self._lock = threading.Lock()
         from simulacra.backends._decode import BatchDecoder
 
-        self._decoder = BatchDecoder(str(path), n_seq=batch, n_ctx=n_ctx,
+        self._decoder = BatchDecoder(str(fast_weights(path)), n_seq=batch, n_ctx=n_ctx,
                                      n_threads=n_threads or min(os.cpu_count() or 1, 4),
                                      few_token_logits=few_token_logits)
         self._decoder.warm_up()
@@ -96,6 +96,24 @@ class LlamaCppBackend:
 
     def close(self) -> None:
         self._decoder.close()
+
+
+def fast_weights(path: Path) -> Path:
+    """The same model with its Q5_0 weights stored as Q8_0 (exactly; see `_gguf`), made
+    once into ~/.cache/simulacra/models; `path` itself when there is nothing to convert or
+    the copy cannot be written."""
+    from simulacra.backends._gguf import widen_q5_0
+
+    stat = path.stat()
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    copy = home / "simulacra" / "models" / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}.q8.gguf"
+    if copy.is_file():
+        return copy
+    try:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        return copy if widen_q5_0(path, copy) else path
+    except OSError:
+        return path
 
 
 @lru_cache(maxsize=64)

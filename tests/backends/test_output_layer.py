@@ -50,6 +50,12 @@ def test_rows_are_read_and_dequantized(tmp_path, kind):
     assert layer.arch == "testarch" and layer.n_embd == 64
     np.testing.assert_allclose(layer.weights(np.array([3, 0])), np.asarray(expected, np.float32)[[3, 0]],
                                rtol=0, atol=1e-6)
+    # past the cache's size, rows are still right (read each time, not kept)
+    small = OutputLayer.from_gguf(path)
+    small.MAX_CACHED = 2
+    for tokens in ([4, 1], [3, 0, 1, 4, 3], [2]):
+        np.testing.assert_allclose(small.weights(np.array(tokens)),
+                                   np.asarray(expected, np.float32)[tokens], rtol=0, atol=1e-6)
     hidden = rng.normal(size=64).astype(np.float32)
     np.testing.assert_allclose(layer.logits(hidden, np.array([1, 4])),
                                np.asarray(expected, np.float32)[[1, 4]] @ hidden, rtol=1e-5)
@@ -85,9 +91,9 @@ def test_hidden_state_logits_match_llama_cpp_on_the_real_model():
         state = np.ctypeslib.as_array(dec._ll.llama_get_embeddings_ith(dec.ctx.ctx, 0),
                                       shape=(dec._output.n_embd,)).copy()
         digits = np.array([dec.tokenize(str(d))[1] for d in range(10)])
+        ours = dec._output.logits(state, digits)
     finally:
         dec.close()
-    ours = dec._output.logits(state, digits)
     # llama.cpp quantizes the state to 8 bits for its product; we keep float32
     np.testing.assert_allclose(ours, full[digits], atol=0.15)
     assert np.argmax(ours) == np.argmax(full[digits])

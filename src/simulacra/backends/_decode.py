@@ -572,6 +572,8 @@ class BatchDecoder:
         if self._batch is not None:
             self._ll.llama_batch_free(self._batch)
             self._batch = None
+        if self._output is not None:
+            self._output.close()
         self.ctx.close()
         self.model.close()
 

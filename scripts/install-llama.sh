@@ -57,7 +57,11 @@ if [[ -z "$wheel" ]]; then
     "llama-cpp-python==$VERSION"
   tar -xzf "$tmp"/llama_cpp_python-"$VERSION".tar.gz -C "$tmp"
   src="$tmp/llama_cpp_python-$VERSION"
-  patch --quiet -p1 -d "$src" < "$PATCH"
+  if command -v patch >/dev/null; then
+    patch --quiet -p1 -d "$src" < "$PATCH"
+  else
+    (cd "$src" && git apply "$PATCH")
+  fi
   CMAKE_ARGS="$args" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) FORCE_CMAKE=1 \
     "$PY" -m pip wheel --quiet --no-deps --no-cache-dir -w "$tmp" "$src"
   mkdir -p "$dir"

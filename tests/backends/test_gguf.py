@@ -59,3 +59,23 @@ def test_widened_model_matches_the_shipped_one(tmp_path):
     # same weights; a different kernel may only sum in another order
     np.testing.assert_allclose(widened, shipped, atol=2e-3)
     assert np.argsort(widened)[-20:].tolist() == np.argsort(shipped)[-20:].tolist()
+
+
+@pytest.mark.embedded
+def test_the_backend_makes_the_copy_once_and_replaces_a_stale_one(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from simulacra.backends.llamacpp import default_model_path, fast_weights
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = tmp_path / "model.gguf"
+    shutil.copy(default_model_path(), model)
+    first = fast_weights(model)
+    assert first != model and first.is_file()
+    written = first.stat().st_mtime_ns
+    assert fast_weights(model) == first and first.stat().st_mtime_ns == written  # not rewritten
+    os.utime(model, ns=(1, 1))            # the model file changed: a new copy, the old one gone
+    second = fast_weights(model)
+    assert second != first and second.is_file() and not first.exists()
+    assert [p.name for p in second.parent.iterdir()] == [second.name]

@@ -111,7 +111,12 @@ def fast_weights(path: Path) -> Path:
         return copy
     try:
         copy.parent.mkdir(parents=True, exist_ok=True)
-        return copy if widen_q5_0(path, copy) else path
+        if not widen_q5_0(path, copy):
+            return path
+        for stale in copy.parent.glob(f"{path.stem}-*.q8.gguf"):  # copies of older files
+            if stale != copy:
+                stale.unlink(missing_ok=True)
+        return copy
     except OSError:
         return path
 

@@ -2,7 +2,7 @@
 
 Why rewrite a model file? Gemma 3 270M Q4_K_M keeps most of its transformer weights in
 Q5_0, for which llama.cpp's CPU backend has only a row-by-row kernel; Q8_0 has a batched
-one (about 5% faster per record here). A Q5_0 block is 32 five-bit integers times one
+one (about 4% faster per record here). A Q5_0 block is 32 five-bit integers times one
 float16 scale, so it converts to a Q8_0 block (32 int8 times one float16 scale) exactly:
 same scale, same integers. The model computes the same numbers; only the kernel differs.
 

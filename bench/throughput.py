@@ -1,7 +1,7 @@
 """Records/s on MedicalBilling, in one run: llama-cpp-python's JSON-schema grammar (the
 baseline), free decoding (the bound), and simulacra. Same model, same threads, same prompt.
 
-    .venv/bin/python bench/throughput.py [-n 50] [--json]
+    .venv/bin/python bench/throughput.py [-n 50] [--json] [--all-logits]
 
 Prints records/s, valid %, unique %, peak RSS and the ratios to the baseline and to the
 free-decode bound (free tokens/s divided by tokens per record).

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -123,8 +123,7 @@ def widen_q5_0(src: str | Path, dst: str | Path) -> bool:
     spans = []
     for t, end in zip(order, ends, strict=True):
         if t.kind == Q5_0:
-            blocks = int(np.prod(t.dims)) // BLOCK
-            spans.append((t, blocks * Q5_0_BYTES, _align(blocks * Q8_0_BYTES, align)))
+            spans.append((t, nbytes(t), _align(nbytes(replace(t, kind=Q8_0)), align)))
         else:
             spans.append((t, end - t.offset, end - t.offset))
     offsets, at = {}, 0

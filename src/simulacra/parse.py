@@ -50,3 +50,14 @@ def parse_reply(text: str, *, expect: type = dict) -> Any:
         f"invalid JSON: {first_error.msg} at line {first_error.lineno} column {first_error.colno}"
         f" near {candidate[max(0, first_error.pos - 15):first_error.pos + 15]!r}"
     )
+
+
+def parse_value(text: str) -> Any:
+    """The JSON value (of any type) that `text` starts with, spaces aside."""
+    body = text.strip()
+    try:
+        value, _ = json.JSONDecoder().raw_decode(body)
+        return value
+    except json.JSONDecodeError as exc:
+        raise ReplyParseError(f"invalid JSON: {exc.msg} at column {exc.colno} "
+                              f"near {body[max(0, exc.pos - 15):exc.pos + 15]!r}") from None

@@ -19,6 +19,7 @@ from simulacra.checks.rules import Rule, parse_rules
 from simulacra.errors import UsageError
 from simulacra.samplers import Sampler
 from simulacra.schema import RecordInvalid, Schema
+from simulacra.schema.model import describe_type
 
 MAX_EXAMPLES_IN_PROMPT = 4
 
@@ -78,15 +79,22 @@ class Plan:
         lines = [f"Synthetic data: {what} records ({self.schema.name})."]
         if self.schema.description:
             lines.append(self.schema.description.strip())
-        lines.append("Fields:")
-        for f in self.schema.fields:
+        fields = self.schema.fields
+        if fields:
+            lines.append("Fields:")
+        elif not self.schema.is_object:
+            shape = describe_type(self.schema, self.schema.normalized) if isinstance(
+                self.schema.normalized, dict) else ""
+            lines.append(f"Each record is a JSON value{': ' + shape if shape else ''}.")
+        for f in fields:
             optional = "" if f.required else ", optional"
             desc = f": {f.description}" if f.description else ""
             lines.append(f"- {f.name} ({f.type}{optional}){desc}")
         if self.extra:
             lines.append(f"Instructions: {self.extra.strip()}")
+        per_line = "JSON object" if self.schema.is_object else "JSON value"
         lines.append("Every record is new and made up: different values from the examples and "
-                     "from each other. One JSON object per line.")
+                     f"from each other. One {per_line} per line.")
         return "\n".join(lines)
 
     def prompt(self, rng: random.Random | None = None) -> str:

@@ -63,6 +63,10 @@ MAX_FRACTION_DIGITS = 4
 _NUMBER_BYTES = frozenset(b"0123456789.eE+-")
 MIN_P = 0.05  # drop tokens under 5% of the best one's probability: cuts the small model's noise
 FEW_TOKENS = 4096  # masks allowing at most this many tokens get logits from the hidden state
+# A record past its usual size (Request.close_after) is steered to close: tokens made only of
+# closing quotes, braces and brackets get this many logits more, growing to 4x at the budget.
+CLOSE_BIAS = 4.0
+_CLOSING_BYTES = frozenset(b'"}] ')
 
 
 @dataclass
@@ -257,6 +261,8 @@ class BatchDecoder:
         self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
         self._numeric_words = _pack(self._numeric)
         self._breaks = np.array(sorted({i for i, p in enumerate(pieces) if b"\n" in p} | self.eos))
+        self._closing = np.array([i for i, p in enumerate(pieces)
+                                  if p and set(p) <= _CLOSING_BYTES and set(p) - {0x20}])
         # Control and user-defined tokens (<start_of_image>, <unused12>...) never belong in
         # free text; end-of-text stays allowed.
         special = self._ll.LLAMA_TOKEN_ATTR_CONTROL | self._ll.LLAMA_TOKEN_ATTR_USER_DEFINED | \
@@ -294,10 +300,10 @@ class BatchDecoder:
         live: list[_Seq] = []
         free = list(range(self.n_seq))[::-1]
         # KV cells: a request starts when its prompt tail and a typical reply (RESERVE
-        # tokens, or its budget if smaller) fit beside the shared prefix. A reply that grows
+        # tokens or its usual size, at most its budget) fit beside the shared prefix. A reply that grows
         # past its reservation uses the slack; if the cache would still overflow, the longest
         # reply is cut as "length" (a looping record; the engine rejects and retries it).
-        need = [len(h) - len(shared) + min(r.max_tokens, RESERVE) + 8
+        need = [len(h) - len(shared) + min(r.max_tokens, max(RESERVE, r.close_after or 0)) + 8
                 for h, r in zip(heads, requests, strict=True)]
         budget = [len(h) - len(shared) + r.max_tokens + 8 for h, r in zip(heads, requests, strict=True)]
         room = self.n_ctx - len(shared)
@@ -385,12 +391,17 @@ class BatchDecoder:
         """Sample one token per live sequence, then add the tokens the grammar forces."""
         for s in live:
             logits, choices = s.logits, s.choices
+            closing = self._closing_push(s)
             if choices is not None:
                 for token, bias in s.bias:
                     logits[choices == token] += bias
+                if closing:
+                    logits[np.isin(choices, self._closing)] += closing
             elif s.matcher is not None:
                 for token, bias in s.bias:
                     logits[token] += bias
+                if closing:
+                    logits[self._closing] += closing
                 logits, choices = self._allowed_candidates(logits, s.mask, s.request.temperature)
             else:
                 if self._special is None:
@@ -428,6 +439,15 @@ class BatchDecoder:
                 s.done = True
             if len(s.out) >= s.request.max_tokens and not s.done:
                 s.done, s.finish = True, "length"
+
+    def _closing_push(self, s: _Seq) -> float:
+        """How hard to push a record past its usual size towards closing (0: not yet)."""
+        start, limit = s.request.close_after, s.request.max_tokens
+        if s.matcher is None or start is None or len(s.out) < start:
+            return 0.0
+        if self._pieces is None:
+            self._vocab_tables()
+        return CLOSE_BIAS * (1 + 3 * (len(s.out) - start) / max(1, limit - start))
 
     def _masks(self, live: list[_Seq]) -> None:
         """Each constrained sequence's allowed next tokens (in parallel, in llguidance)."""

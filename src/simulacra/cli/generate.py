@@ -64,7 +64,8 @@ def generate(
     from simulacra.generate import Generator
     from simulacra.job import Job, is_job_file, load_job
     from simulacra.report.quality import QualityReport
-    from simulacra.sinks import check_output, open_sink
+    from simulacra.schema import load_schema
+    from simulacra.sinks import check_output, check_record_shape, open_sink
     from simulacra.sinks.checkpoint import Checkpoint
 
     sink = ledger_sink = checkpoint = generator = None
@@ -82,10 +83,12 @@ def generate(
         elif output is not None:
             check_output(output, overwrite=True)  # extension and directory
             Checkpoint.precheck(output, overwrite=overwrite)  # exists, and not resumable
+        loaded = load_schema(job.schema)
+        check_record_shape(output if ray is None else f"shards.{shard_format}", loaded.is_object)
         if seed is None and job.seed is None and output is not None:
             seed = 0  # a fixed seed makes "run the same command again" resume the same job
         generator = Generator(
-            job.schema, model=model, examples=read_examples(examples) or job.examples,
+            loaded, model=model, examples=read_examples(examples) or job.examples,
             subject=subject or job.subject, extra=extra or job.extra,
             temperature=job.temperature if job.temperature is not None else temperature,
             seed=seed if seed is not None else job.seed, samplers=job.samplers,
@@ -113,7 +116,7 @@ def generate(
                                                          overwrite=overwrite)
             if done:
                 typer.echo(f"resuming: {len(done)} of {n} records already in {output}", err=True)
-        sink = open_sink(output, generator.schema.json_schema, append=output is not None,
+        sink = open_sink(output, generator.schema.columns_schema(), append=output is not None,
                          on_durable=checkpoint.commit if checkpoint is not None else None)
         if ledger and output is not None:
             ledger_sink = open_sink(ledger_path(output), append=True)

@@ -21,10 +21,10 @@ from typing import Any
 from simulacra.backends.base import Backend, Completion, Request
 from simulacra.checks.gate import RecordGate
 from simulacra.estimate import count_tokens, typical_record
-from simulacra.parse import ReplyParseError, parse_reply
+from simulacra.parse import ReplyParseError, parse_reply, parse_value
 from simulacra.plan import Plan
 from simulacra.schema import RecordInvalid
-from simulacra.schema.model import ref_target
+from simulacra.schema.size import longest_tokens, shortest_tokens
 
 
 @dataclass
@@ -81,42 +81,25 @@ def derive_seed(seed: int, index: int, attempt: int) -> int:
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
 
 
-def token_budget(json_schema: dict[str, Any]) -> int:
-    """The most tokens a record of the (bounded) decoding schema can take, plus slack.
+MAX_REPLY_TOKENS = 4096
 
-    Walks the schema: a string costs at most its maxLength in tokens plus quotes, a number
-    its digit bounds, an array maxItems times its items, an object its keys and values. A
-    record that hits this budget was looping, and is rejected as truncated, never emitted.
+
+def token_budgets(plan: Plan, grammar: bool) -> tuple[int, int]:
+    """(hard limit, where to start closing) for one reply, in tokens.
+
+    The hard limit is the longest record the bounded decoding schema allows (a reply that
+    reaches it was looping). A record usually needs far less: a few times the examples' size,
+    or twice the schema's shortest complete instance. A constrained decoder gets the whole
+    hard limit and is steered to close from the usual size on, so a record the schema allows
+    is never cut; an endpoint, which cannot be steered, is cut at the usual size, so a
+    looping reply costs little.
     """
-    return min(4096, 16 + _max_tokens(json_schema, json_schema, 0))
-
-
-def _max_tokens(node: Any, root: dict[str, Any], depth: int) -> int:
-    if not isinstance(node, dict) or depth > 12:
-        return 8
-    if "$ref" in node:
-        return _max_tokens(ref_target(root, node["$ref"]), root, depth + 1)
-    if "const" in node or "enum" in node:
-        values = node.get("enum", [node.get("const")])
-        return 2 + max(len(json.dumps(v)) for v in values)
-    options = node.get("anyOf") or node.get("oneOf")
-    if options:
-        return max(_max_tokens(o, root, depth + 1) for o in options)
-    kind = node.get("type")
-    kinds = kind if isinstance(kind, list) else [kind]
-    cost = 4
-    for k in kinds:
-        if k == "string":
-            cost = max(cost, 2 + node.get("maxLength", 40))  # formats: dates, uuids < 40
-        elif k in ("integer", "number"):
-            cost = max(cost, 22)   # 12 integer + 4 fraction digits, sign, point, exponent
-        elif k == "array":
-            cost = max(cost, 2 + node.get("maxItems", 5) * (2 + _max_tokens(
-                node.get("items", {}), root, depth + 1)))
-        elif k == "object":
-            cost = max(cost, 2 + sum(4 + len(name) // 2 + _max_tokens(sub, root, depth + 1)
-                                     for name, sub in node.get("properties", {}).items()))
-    return cost
+    decoding = plan.schema.decoding_schema()
+    longest = min(MAX_REPLY_TOKENS, 16 + longest_tokens(decoding))
+    usual = max(64, 3 * count_tokens(typical_record(plan)), 2 * shortest_tokens(decoding) + 32)
+    if grammar:
+        return longest, min(usual, longest)
+    return min(longest, usual), min(usual, longest)
 
 
 Ledger = Callable[[dict[str, Any]], None]
@@ -144,9 +127,7 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     stats.requested += n - len(skip)
     schema = plan.schema
     decoding = schema.decoding_schema()
-    # The schema's bound, or three times a typical record if that is smaller: endpoints do
-    # not bound numbers' digits, and a looping reply should cost little before it is cut.
-    budget = min(token_budget(decoding), max(64, 3 * count_tokens(typical_record(plan))))
+    budget, close_after = token_budgets(plan, backend.capabilities.grammar)
     gate = RecordGate(plan.rules, examples=plan.examples, private_rows=plan.private_rows,
                       near_threshold=plan.near_threshold)
     stats.gate = gate
@@ -169,7 +150,8 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                 fixed_values.append(fixed)
                 requests.append(Request(
                     prompt=prompt, json_schema=with_fixed(decoding, fixed) if fixed else decoding,
-                    max_tokens=budget, temperature=temperature, seed=s, stop=("\n",),
+                    max_tokens=budget, close_after=close_after, temperature=temperature,
+                    seed=s, stop=("\n",),
                     feedback=feedback,
                 ))
             completions = backend.complete(requests)
@@ -230,7 +212,8 @@ def _accept(plan: Plan, completion: Completion, gate: RecordGate) -> tuple[Outco
     if completion.finish_reason == "repetition":
         return None, "repetition: the reply looped (a token cycle repeated), so it was stopped"
     try:
-        data = parse_reply(completion.text)
+        data = parse_reply(completion.text) if plan.schema.is_object else parse_value(
+            completion.text)
     except ReplyParseError as exc:
         return None, f"parse: {exc}"
     try:

@@ -29,7 +29,7 @@ def load_schema(spec: SchemaSpec, *, check: bool = True) -> Schema:
         return spec
     if isinstance(spec, type) and issubclass(spec, BaseModel):
         return Schema.from_pydantic(spec, check=check)
-    if isinstance(spec, dict):
+    if isinstance(spec, dict | bool):
         return Schema.from_json_schema(spec, check=check)
     if isinstance(spec, type):
         raise SchemaError(f"{spec.__name__} is not a pydantic model; subclass pydantic.BaseModel")
@@ -88,9 +88,12 @@ def _load_json_file(path: Path, check: bool) -> Schema:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SchemaError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise SchemaError(f"{path} must hold a JSON Schema object, not a {type(data).__name__}")
-    return Schema.from_json_schema(data, name=data.get("title") or path.stem, check=check)
+    if not isinstance(data, dict | bool):
+        raise SchemaError(f"{path} must hold a JSON Schema (an object or a boolean), "
+                          f"not a {type(data).__name__}")
+    title = data.get("title") if isinstance(data, dict) else None
+    return Schema.from_json_schema(data, name=title if isinstance(title, str) and title
+                                   else path.stem, check=check)
 
 
 def load_schema_unchecked(spec: SchemaSpec) -> Schema:

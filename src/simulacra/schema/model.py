@@ -15,6 +15,7 @@ import jsonschema
 from pydantic import BaseModel, ValidationError
 
 from simulacra.errors import SchemaError
+from simulacra.schema.dialect import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE
 
 # Decoding bounds. A record still satisfies the user's schema; these only keep the decoder
 # from looping inside a string or a number until the token limit (measured on Gemma 270M).
@@ -50,6 +51,8 @@ class Schema:
     json_schema: dict[str, Any]
     model: type[BaseModel] | None = None
     _validator: Any = field(default=None, repr=False)
+    _support: Any = field(default=None, repr=False)
+    _normalized: Any = field(default=None, repr=False)
 
     @classmethod
     def from_pydantic(cls, model: type[BaseModel], *, check: bool = True) -> Schema:
@@ -63,36 +66,94 @@ class Schema:
         return cls._checked(schema) if check else schema
 
     @classmethod
-    def from_json_schema(cls, data: dict[str, Any], name: str | None = None, *,
+    def from_json_schema(cls, data: dict[str, Any] | bool, name: str | None = None, *,
                          check: bool = True) -> Schema:
+        """Any JSON Schema of any draft (see `dialect`): an object root gives records with
+        fields, any other root (an array, a string, a `$ref`, `true`) records of that type."""
+        from simulacra.schema.dialect import validator_class
+
+        if not isinstance(data, dict | bool):
+            raise SchemaError(f"a JSON Schema is an object or a boolean, not {type(data).__name__}")
+        validator_cls = validator_class(data)
         try:
-            validator_cls = jsonschema.validators.validator_for(data)
             validator_cls.check_schema(data)
         except jsonschema.SchemaError as exc:
             where = "/".join(str(p) for p in exc.path) or "(root)"
             raise SchemaError(f"invalid JSON Schema at {where}: {exc.message}") from None
-        if data.get("type") != "object" or not isinstance(data.get("properties"), dict):
-            raise SchemaError(
-                "a JSON Schema for records must have \"type\": \"object\" and \"properties\""
-            )
         validator = validator_cls(data, format_checker=validator_cls.FORMAT_CHECKER)
-        schema = cls(name=name or data.get("title") or "Record", json_schema=data,
-                     _validator=validator)
+        title = data.get("title") if isinstance(data, dict) else None
+        schema = cls(name=name or (title if isinstance(title, str) else None) or "Record",
+                     json_schema=data, _validator=validator)
         return cls._checked(schema) if check else schema
 
     @staticmethod
     def _checked(schema: Schema) -> Schema:
-        from simulacra.schema.support import check_support
-
-        check_support(schema.json_schema).raise_if_refused()
+        schema.support.raise_if_refused()
         return schema
+
+    @property
+    def support(self) -> Any:
+        """How every keyword is handled (`schema.support.SupportReport`), computed once."""
+        if self._support is None:
+            from simulacra.schema.support import check_support
+
+            self._support = check_support(self.json_schema)
+        return self._support
+
+    @property
+    def normalized(self) -> dict[str, Any] | bool:
+        """The schema in 2020-12 form without unknown keywords (the decoder's starting point)."""
+        if self._normalized is None:
+            from simulacra.schema.dialect import normalize
+
+            self._normalized = normalize(self.json_schema).schema
+        return self._normalized
+
+    @property
+    def is_object(self) -> bool:
+        """Whether records are JSON objects (CSV and Parquet need that)."""
+        view = self.object_view()
+        return view is not None
+
+    def object_view(self) -> dict[str, Any] | None:
+        """The root as one object schema (`$ref`s followed, `allOf` merged): its properties
+        and required list; None when records are not objects."""
+        root = self.resolve(self.normalized) if isinstance(self.normalized, dict) else None
+        if root is None:
+            return None
+        kinds = root.get("type")
+        kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+        properties = dict(root.get("properties") or {})
+        required = list(root.get("required") or [])
+        for member in root.get("allOf") or []:
+            member = self.resolve(member) if isinstance(member, dict) else {}
+            properties.update(member.get("properties") or {})
+            required += [r for r in member.get("required") or [] if r not in required]
+            if member.get("type") is not None:
+                kinds.add(member["type"] if isinstance(member["type"], str) else None)
+        if "object" not in kinds and not (kinds == {None} and (properties or "additionalProperties"
+                                                                in root)):
+            return None
+        if kinds - {"object", None}:
+            return None   # object or something else: not always an object
+        return {"properties": properties, "required": required}
+
+    def columns_schema(self) -> dict[str, Any]:
+        """The schema a table sink (CSV, Parquet) takes its columns from: the root's
+        properties with `allOf` merged and `$ref` followed; `$defs` kept for nested refs."""
+        root = self.normalized if isinstance(self.normalized, dict) else {}
+        view = self.object_view() or {}
+        return {**root, "properties": view.get("properties", {})}
 
     # -- what the prompt needs ---------------------------------------------------------
     @property
     def fields(self) -> list[Field]:
-        required = set(self.json_schema.get("required", []))
+        view = self.object_view() or {}
+        required = set(view.get("required", []))
         out = []
-        for name, sub in self.json_schema.get("properties", {}).items():
+        for name, sub in (view.get("properties") or {}).items():
+            if not isinstance(sub, dict):
+                sub = {}
             resolved = self.resolve(sub)
             out.append(Field(name, describe_type(self, resolved),
                              resolved.get("description", sub.get("description", "")),
@@ -101,16 +162,18 @@ class Schema:
 
     @property
     def description(self) -> str:
-        return self.json_schema.get("description", "") or ""
+        text = self.json_schema.get("description") if isinstance(self.json_schema, dict) else ""
+        return text if isinstance(text, str) else ""
 
     def resolve(self, sub: dict[str, Any]) -> dict[str, Any]:
-        """Follow a local `$ref` (`#/$defs/X` or `#/definitions/X`)."""
+        """Follow a local `$ref` (`#/$defs/X`, `#/definitions/X`, `#`)."""
         seen = 0
-        while isinstance(sub, dict) and "$ref" in sub and seen < 32:
+        root = self.normalized if isinstance(self.normalized, dict) else {}
+        while isinstance(sub, dict) and isinstance(sub.get("$ref"), str) and seen < 32:
             ref = sub["$ref"]
-            if not ref.startswith("#/"):
+            if not ref.startswith("#"):
                 raise SchemaError(f"only local $ref are supported, got {ref!r}")
-            target = ref_target(self.json_schema, ref)
+            target = ref_target(root, ref)
             sub = {**target, **{k: v for k, v in sub.items() if k != "$ref"}}
             seen += 1
         return sub
@@ -128,7 +191,7 @@ class Schema:
                     f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
                     for e in exc.errors()
                 ]) from None
-        if isinstance(data, str | bytes):
+        if isinstance(data, bytes) or (isinstance(data, str) and self.is_object):
             try:
                 data = json.loads(data)
             except json.JSONDecodeError as exc:
@@ -147,15 +210,17 @@ class Schema:
         return record
 
     # -- decoding ------------------------------------------------------------------------
-    def decoding_schema(self) -> dict[str, Any]:
-        """The JSON Schema handed to the constrained decoder: the user's, with bounds added."""
-        return bound_for_decoding(self.json_schema)
+    def decoding_schema(self) -> dict[str, Any] | bool:
+        """The JSON Schema handed to the constrained decoder: the user's in 2020-12 form,
+        unknown keywords dropped, with bounds added."""
+        return bound_for_decoding(self.normalized)
 
 
 def ref_target(root: dict[str, Any], ref: str) -> dict[str, Any]:
     """The subschema a local `$ref` (`#/$defs/X`) points at in `root`; {} if it is missing."""
     target: Any = root
-    for part in ref[2:].split("/"):
+    for part in ref[2:].split("/") if ref.startswith("#/") else []:
+        part = part.replace("~1", "/").replace("~0", "~")
         target = target.get(part, {}) if isinstance(target, dict) else {}
     return target if isinstance(target, dict) else {}
 
@@ -206,25 +271,81 @@ def describe_limits(sub: dict[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def bound_for_decoding(js: dict[str, Any]) -> dict[str, Any]:
-    """Copy `js` with every string, integer and array bounded and objects closed."""
+def bound_for_decoding(js: dict[str, Any] | bool) -> dict[str, Any] | bool:
+    """Copy `js` with every string, integer and array bounded and objects closed.
+
+    An object is closed (`additionalProperties: false`) only where that cannot change what
+    the schema means: never an `allOf` member, an object beside `allOf`/`anyOf`/`$ref`, or
+    the target of a `$ref` used in such a place, where closing one part would forbid the
+    properties another part adds."""
+    if not isinstance(js, dict):
+        return js
     out = copy.deepcopy(js)
-    _bound(out)
+    open_nodes: set[int] = set()
+    _mark_open(out, out, open_nodes, merged=False)
+    _bound(out, open_nodes)
     return out
 
 
-def _bound(node: Any) -> None:
+_ANNOTATION_KEYS = {"title", "description", "default", "examples", "$comment", "deprecated",
+                    "readOnly", "writeOnly", "$id", "$schema", "$anchor", "$defs", "definitions"}
+_MERGING = ("allOf", "anyOf", "oneOf", "$ref", "if", "then", "else", "dependentSchemas", "not")
+
+
+def _mark_open(node: Any, root: dict[str, Any], open_nodes: set[int], merged: bool) -> None:
+    """Collect (by id) the object schemas that are combined with others and must stay open."""
+    if not isinstance(node, dict) or (id(node) in open_nodes and merged):
+        return
+    combined = merged or any(k in node for k in _MERGING if k != "$ref") or (
+        "$ref" in node and set(node) - _ANNOTATION_KEYS - {"$ref"})
+    if combined:
+        open_nodes.add(id(node))
+    pure_union = not (set(node) - _ANNOTATION_KEYS - {"anyOf", "oneOf"})
+    if isinstance(node.get("$ref"), str) and combined:
+        _mark_open(ref_target(root, node["$ref"]), root, open_nodes, merged=True)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for member in node.get(key) or []:
+            member_merged = key == "allOf" or not pure_union
+            if member_merged:
+                open_nodes.add(id(member)) if isinstance(member, dict) else None
+            if isinstance(member, dict) and isinstance(member.get("$ref"), str) and member_merged:
+                _mark_open(ref_target(root, member["$ref"]), root, open_nodes, merged=True)
+    for sub in subschemas(node):
+        if id(sub) not in open_nodes:
+            _mark_open(sub, root, open_nodes, merged=False)
+
+
+# Formats llguidance has no grammar for, decoded as a pattern every value of it matches.
+FORMAT_PATTERNS = {
+    "uri-reference": r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]{1,80}",
+    "iri-reference": r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]{1,80}",
+    "iri": r"[a-z][a-z0-9+.\-]{1,9}://[A-Za-z0-9\-._~/?#@!$&'()*+,;=%]{1,80}",
+    "uri-template": r"[a-z][a-z0-9+.\-]{1,9}://[A-Za-z0-9\-._~/?#@!$&'()*+,;=%{}]{1,80}",
+    "regex": r"\^?[A-Za-z0-9 _\-]{1,40}\$?",
+    "json-pointer": r"(/[A-Za-z0-9_\-]{1,20}){0,5}",
+    "relative-json-pointer": r"[0-9](/[A-Za-z0-9_\-]{1,20}){0,5}",
+    "idn-email": r"[a-z0-9._\-]{1,30}@[a-z0-9\-]{1,30}\.[a-z]{2,6}",
+    "idn-hostname": r"[a-z0-9]([a-z0-9\-]{0,30}[a-z0-9])?(\.[a-z0-9]([a-z0-9\-]{0,30}[a-z0-9])?){0,3}",
+}
+
+
+def _bound(node: Any, open_nodes: set[int]) -> None:
     if not isinstance(node, dict):
         return
+    if node.get("format") in FORMAT_PATTERNS and "pattern" not in node:
+        node["pattern"] = FORMAT_PATTERNS[node.pop("format")]
     kinds = node.get("type")
     kinds = set(kinds) if isinstance(kinds, list) else {kinds}
-    if "object" in kinds and "additionalProperties" not in node and "properties" in node:
+    closable = "object" in kinds or (kinds == {None} and "properties" in node)
+    if (closable and "additionalProperties" not in node and "properties" in node
+            and "patternProperties" not in node and id(node) not in open_nodes):
         node["additionalProperties"] = False
     if "string" in kinds and not ({"enum", "const", "format", "pattern"} & node.keys()):
         limit = node.get("maxLength", MAX_STRING)
         node["maxLength"] = max(min(limit, STRING_CAP), node.get("minLength", 0))
-    elif "string" in kinds and "pattern" in node and "maxLength" in node:
-        node["maxLength"] = max(min(node["maxLength"], STRING_CAP), node.get("minLength", 0))
+    elif "string" in kinds and "pattern" in node:
+        node["maxLength"] = max(min(node.get("maxLength", STRING_CAP), STRING_CAP),
+                                node.get("minLength", 0))
     if "integer" in kinds:
         lo = node.get("minimum", node.get("exclusiveMinimum"))
         hi = node.get("maximum", node.get("exclusiveMaximum"))
@@ -237,22 +358,17 @@ def _bound(node: Any) -> None:
     if "array" in kinds and "maxItems" not in node:
         node["maxItems"] = max(MAX_ITEMS, node.get("minItems", 0))
     for sub in subschemas(node):
-        _bound(sub)
-
-
-# Where JSON Schema nests subschemas.
-SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
-SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-SUBSCHEMA_ONE = ("items", "additionalProperties", "not", "contains", "if", "then", "else",
-                 "propertyNames", "unevaluatedProperties", "unevaluatedItems")
+        _bound(sub, open_nodes)
 
 
 def subschemas(node: dict[str, Any]) -> list[dict[str, Any]]:
     """The schemas nested one level inside `node` (properties, $defs, anyOf, items...)."""
     out: list[Any] = []
-    for key in SUBSCHEMA_MAPS:
-        out.extend((node.get(key) or {}).values())
-    for key in SUBSCHEMA_LISTS:
-        out.extend(node.get(key) or [])
-    out.extend(node.get(key) for key in SUBSCHEMA_ONE)
+    for key in SCHEMA_MAPS:
+        if isinstance(node.get(key), dict):
+            out.extend(node[key].values())
+    for key in SCHEMA_LISTS:
+        if isinstance(node.get(key), list):
+            out.extend(node[key])
+    out.extend(node.get(key) for key in SCHEMA_ONE)
     return [sub for sub in out if isinstance(sub, dict)]

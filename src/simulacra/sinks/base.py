@@ -37,6 +37,16 @@ def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
     return path
 
 
+def check_record_shape(path: str | Path | None, is_object: bool) -> None:
+    """CSV and Parquet hold objects (one column per field); other records go to JSONL."""
+    if path is None or is_object:
+        return
+    suffix = Path(path).suffix.lower()
+    if suffix in (".csv", ".parquet"):
+        raise UsageError(f"this schema's records are not JSON objects, so they have no columns "
+                         f"for {suffix}; write them to a .jsonl file instead")
+
+
 def check_directory(directory: Path) -> None:
     """The directory an output goes into must exist and be writable."""
     if not directory.is_dir():

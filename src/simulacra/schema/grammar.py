@@ -1,0 +1,234 @@
+"""The one place a decoding schema becomes a grammar, for `simulacra check` and the decoder.
+
+llguidance compiles a JSON Schema to a grammar. What it cannot enforce it names
+("Unimplemented keys: ["uniqueItems"]", "oneOf constraints are not supported", a regex with a
+look-around, a recursive `$ref` with sibling keys); those parts are then *checked*: the
+grammar is compiled without them (llguidance's lenient mode, or the part removed from the
+decoding copy) and every record is validated against the user's schema after decoding, so a
+record that breaks them is retried, never written. A schema is refused only when no grammar
+can be made at all.
+
+`check` and the decoder both call `compile_grammar`, so a schema `check` accepts is never
+refused later.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from simulacra.errors import UnsupportedSchemaError
+
+# Compact JSON, the layout the prompt's examples use.
+JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+
+
+@dataclass(frozen=True)
+class CompiledGrammar:
+    """A grammar and what the decoder does not enforce (checked after decoding instead)."""
+
+    grammar: str
+    unenforced: tuple[str, ...] = field(default=())
+
+
+def compile_grammar(decoding: dict[str, Any] | bool) -> CompiledGrammar:
+    """Compile a decoding schema (see `Schema.decoding_schema`); raise UnsupportedSchemaError
+    with llguidance's reason when no grammar can be made."""
+    return _compile(json.dumps(decoding))
+
+
+@lru_cache(maxsize=128)
+def _compile(schema_json: str) -> CompiledGrammar:
+    import llguidance
+
+    schema = json.loads(schema_json)
+    if schema is True:
+        schema = {}
+    grammar, error = _try(schema, lenient=False)
+    if not error:
+        return CompiledGrammar(grammar)
+    notes = [error]
+    grammar, lenient_error = _try(schema, lenient=True)
+    if lenient_error:
+        repaired, dropped = _without_undecodable(schema, lenient_error, llguidance)
+        if dropped:
+            grammar, lenient_error = _try(repaired, lenient=True)
+            notes.extend(dropped)
+    if lenient_error:
+        raise UnsupportedSchemaError(
+            f"the schema cannot be decoded: {_first_line(lenient_error)}", path="(root)")
+    return CompiledGrammar(grammar, tuple(_first_line(n) for n in notes))
+
+
+def _try(schema: dict[str, Any], *, lenient: bool) -> tuple[str, str]:
+    import llguidance
+
+    options = {**JSON_OPTIONS, "lenient": lenient}
+    try:
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema), defaults=options)
+    except ValueError as exc:
+        return "", str(exc)
+    error = llguidance.LLMatcher.validate_grammar(grammar)
+    if error and not error.startswith("WARNING"):
+        return "", error
+    return grammar, ""
+
+
+def _without_undecodable(schema: dict[str, Any], error: str, llguidance: Any
+                         ) -> tuple[dict[str, Any], list[str]]:
+    """A copy without the parts llguidance cannot compile even leniently: patterns its regex
+    engine refuses (look-arounds, back-references) and keywords beside a recursive `$ref`.
+    Records are still validated against them after decoding."""
+    out = copy.deepcopy(schema)
+    dropped: list[str] = []
+    for path, node in _nodes(out, ""):
+        pattern = node.get("pattern")
+        if isinstance(pattern, str) and not _regex_ok(pattern, llguidance):
+            del node["pattern"]
+            dropped.append(f"{_join(path, 'pattern')} {pattern!r} is checked after decoding "
+                           "(its regex cannot be compiled to a grammar)")
+        for key in ("patternProperties",):
+            for name in list(node.get(key) or {}):
+                if not _regex_ok(name, llguidance):
+                    del node[key][name]
+                    dropped.append(f"{_join(path, key)} {name!r} is checked after decoding")
+    if "circular" in error and unroll_recursion(out, RECURSION_DEPTH):
+        dropped.append(f"recursive $refs unrolled to depth {RECURSION_DEPTH}")
+    return out, dropped
+
+
+RECURSION_DEPTH = 3
+
+
+def unroll_recursion(root: dict[str, Any], depth: int) -> bool:
+    """Replace recursion by `depth` layered copies of each recursive definition; the last
+    layer's recursive refs become `{}` (any value, validated after decoding). Returns
+    whether anything was recursive. llguidance handles plain recursion itself, but not a
+    recursive `$ref` reached through an intersection (sibling keywords)."""
+    targets = {ref for node in _ref_holders(root) if (ref := node["$ref"]).startswith("#")}
+    edges = {ref: {n["$ref"] for n in _ref_holders(_resolve(root, ref), stop_at_refs=True)}
+             for ref in targets}
+    cyclic = {ref for ref in targets if _reaches(ref, ref, edges)}
+    if not cyclic:
+        return False
+    names = {ref: "rec_" + "".join(c if c.isalnum() else "_" for c in ref[1:]) for ref in cyclic}
+    originals = {ref: copy.deepcopy(_resolve(root, ref)) for ref in cyclic}
+    defs = root.setdefault("$defs", {})
+    for level in range(1, depth + 1):
+        for ref in cyclic:
+            layer = copy.deepcopy(originals[ref])
+            _point(layer, cyclic, names, level + 1 if level < depth else None)
+            defs[f"{names[ref]}_{level}"] = layer
+    _point(root, cyclic, names, 1, skip=defs)
+    return True
+
+
+def _point(node: Any, cyclic: set[str], names: dict[str, str], level: int | None,
+           skip: Any = None) -> None:
+    """Point refs to cyclic targets at `level`'s copies (`{}` when level is None)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(value, dict) and value.get("$ref") in cyclic and value is not skip:
+                    target = value.pop("$ref")
+                    if level is None:
+                        value.clear()   # any value: checked against the schema after decoding
+                    else:
+                        value["$ref"] = f"#/$defs/{names[target]}_{level}"
+                if value is not skip:
+                    stack.append(value)
+        elif isinstance(item, list):
+            for i, value in enumerate(item):
+                if isinstance(value, dict) and value.get("$ref") in cyclic:
+                    target = value.pop("$ref")
+                    if level is None:
+                        value.clear()
+                    else:
+                        value["$ref"] = f"#/$defs/{names[target]}_{level}"
+                stack.append(item[i])
+
+
+def _ref_holders(node: Any, stop_at_refs: bool = False) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("$ref"), str):
+                found.append(item)
+                if stop_at_refs:
+                    stack.extend(v for k, v in item.items() if k != "$ref")
+                    continue
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _resolve(root: Any, ref: str) -> Any:
+    target = root
+    for part in ref[2:].split("/") if ref.startswith("#/") else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        target = target.get(part) if isinstance(target, dict) else None
+    return target if target is not None else {}
+
+
+def _reaches(start: str, goal: str, edges: dict[str, set[str]]) -> bool:
+    seen: set[str] = set()
+    stack = list(edges.get(start, ()))
+    while stack:
+        ref = stack.pop()
+        if ref == goal:
+            return True
+        if ref not in seen:
+            seen.add(ref)
+            stack.extend(edges.get(ref, ()))
+    return False
+
+
+def _regex_ok(pattern: str, llguidance: Any) -> bool:
+    try:
+        grammar = llguidance.LLMatcher.grammar_from_regex(pattern)
+    except ValueError:
+        return False
+    error = llguidance.LLMatcher.validate_grammar(grammar)
+    return not error or error.startswith("WARNING")
+
+
+def _nodes(node: Any, path: str):
+    """Every schema object in `node`, with its dotted path (parents before children)."""
+    from simulacra.schema.dialect import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE
+
+    if not isinstance(node, dict):
+        return
+    yield path, node
+    join = (lambda k: f"{path}.{k}" if path else k)
+    for key in SCHEMA_MAPS:
+        if isinstance(node.get(key), dict):
+            for name, sub in node[key].items():
+                yield from _nodes(sub, join(f"{key}.{name}"))
+    for key in SCHEMA_LISTS:
+        if isinstance(node.get(key), list):
+            for i, sub in enumerate(node[key]):
+                yield from _nodes(sub, join(f"{key}.{i}"))
+    for key in SCHEMA_ONE:
+        if key in node:
+            yield from _nodes(node[key], join(key))
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return text
+    # llguidance's regex errors put the reason on the last line, after a caret drawing
+    reason = lines[-1] if lines[-1].startswith("error:") else lines[0]
+    return reason.removeprefix("error: ")

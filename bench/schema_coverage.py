@@ -74,6 +74,8 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
         row["reason"], row["refused_later"] = f"refused after check: {exc}", True
     except SimulacraError as exc:
         row["reason"] = f"run: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a crash is a finding, reported with the rest
+        row["reason"], row["crashed"] = f"CRASH {type(exc).__name__}: {exc}"[:300], True
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row
 

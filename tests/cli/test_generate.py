@@ -62,8 +62,16 @@ def invalid_json_schema(tmp_path):
 
 
 def unsupported_schema(tmp_path):
+    """A schema with no valid instance: the only kind `check` refuses (besides remote refs)."""
     path = tmp_path / "schema.json"
-    path.write_text(json.dumps({"type": "object", "properties": {"a": {"not": {"type": "string"}}}}))
+    path.write_text(json.dumps({"type": "object", "required": ["a"], "properties": {
+        "a": {"type": "integer", "minimum": 3, "maximum": 1}}}))
+    return str(path)
+
+
+def string_schema(tmp_path):
+    path = tmp_path / "strings.json"
+    path.write_text(json.dumps({"type": "string", "format": "email"}))
     return str(path)
 
 
@@ -80,8 +88,10 @@ BAD_INPUTS = [
     ("not a model", lambda t: ["generate", f"{EXAMPLES}/medical_billing.py:SUBJECT"],
      "is not a pydantic model"),
     ("invalid JSON Schema", lambda t: ["generate", invalid_json_schema(t)], "invalid JSON Schema"),
-    ("unsupported feature", lambda t: ["generate", unsupported_schema(t)],
-     "unsupported schema feature 'not' at properties.a.not"),
+    ("schema without a valid instance", lambda t: ["generate", unsupported_schema(t)],
+     "schema refused at properties.a: minimum 3 is above maximum 1"),
+    ("non-object records to CSV", lambda t: ["generate", string_schema(t), "-o", str(t / "o.csv")],
+     "not JSON objects, so they have no columns for .csv; write them to a .jsonl file"),
     ("n below 1", lambda t: ["generate", SPEC, "-n", "0"], "-n must be at least 1"),
     ("output exists", lambda t: ["generate", SPEC, "-o", existing_output(t)],
      "exists; pass --overwrite"),
@@ -127,7 +137,23 @@ def test_check_lists_medical_billing_fields_as_enforced():
 def test_check_refuses_with_the_keyword_path(tmp_path):
     result = run("check", unsupported_schema(tmp_path))
     assert result.exit_code == 2
-    assert "error: refused properties.a.not" in result.stderr
+    assert "error: refused properties.a: minimum 3 is above maximum 1" in result.stderr
+
+
+def test_check_lists_ignored_and_checked_keywords_with_paths(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"$schema": "http://json-schema.org/draft-04/schema#",
+                                "self": {"vendor": "x"}, "type": "object", "properties": {
+                                    "tags": {"type": "array", "uniqueItems": True,
+                                             "decription": "typo"}}}))
+    result = run("check", str(path))
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "JSON Schema draft-04" in out
+    ignored = out.split("ignored (")[1]
+    assert "  self - not a JSON Schema keyword" in ignored
+    assert "  properties.tags.decription" in ignored
+    assert "  properties.tags.uniqueItems - validated after decoding" in out.split("checked (")[1]
 
 
 def test_models_lists_the_default_model_and_its_file():

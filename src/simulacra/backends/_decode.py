@@ -66,6 +66,11 @@ FEW_TOKENS = 4096  # masks allowing at most this many tokens get logits from the
 # A record past its usual size (Request.close_after) is steered to close: tokens made only of
 # closing quotes, braces and brackets get this many logits more, growing to 4x at the budget.
 CLOSE_BIAS = 4.0
+# A constrained record that loops gets its cycle's tokens penalized this much, at most
+# MAX_ESCAPES times; after that the loop ends it as "repetition".
+LOOP_PENALTY = 8.0
+LOOP_WINDOW = 24
+MAX_ESCAPES = 3
 _CLOSING_BYTES = frozenset(b'"}] ')
 
 
@@ -91,6 +96,9 @@ class _Seq:
     grounding: _Grounding | None = None
     request_end: int = 0   # grounded text: stop at this many tokens once satisfied
     bias: list[tuple[int, float]] = field(default_factory=list)  # (token, logit bias)
+    escapes: int = 0          # times a loop was broken by penalizing it (see _step)
+    close_now: bool = False   # steer to close from now on, whatever the size
+    loop_from: int = 0        # where loop detection looks from (after the last escape)
 
 
 class _Grounding:
@@ -423,9 +431,15 @@ class BatchDecoder:
                 continue
             s.out.append(token)
             s.pending = [token]
-            if _looping(s.out):
-                s.done, s.finish = True, "repetition"
-                continue
+            if _looping(s.out[s.loop_from:]):
+                if s.matcher is None or s.escapes >= MAX_ESCAPES:
+                    s.done, s.finish = True, "repetition"
+                    continue
+                # A constrained record caught in a cycle (`----`, `0000`) is pushed out of
+                # it: the cycle's tokens are penalized and the record steered to close.
+                s.escapes += 1
+                s.bias.extend((t, -LOOP_PENALTY) for t in set(s.out[-LOOP_WINDOW:]))
+                s.close_now, s.loop_from = True, len(s.out)
             if s.matcher is not None:
                 self._force(s, token)
             elif s.grounding is not None and not s.grounding.satisfied:
@@ -443,6 +457,8 @@ class BatchDecoder:
     def _closing_push(self, s: _Seq) -> float:
         """How hard to push a record past its usual size towards closing (0: not yet)."""
         start, limit = s.request.close_after, s.request.max_tokens
+        if s.close_now:
+            start = min(start or len(s.out), len(s.out))
         if s.matcher is None or start is None or len(s.out) < start:
             return 0.0
         if self._pieces is None:
@@ -599,7 +615,7 @@ class BatchDecoder:
         self.model.close()
 
 
-def _looping(tokens: list[int], window: int = 24, period: int = 4) -> bool:
+def _looping(tokens: list[int], window: int = LOOP_WINDOW, period: int = 4) -> bool:
     """True when the last `window` tokens repeat a cycle of at most `period` tokens."""
     if len(tokens) < window:
         return False

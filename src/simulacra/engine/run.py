@@ -10,7 +10,6 @@ they are valid, so sinks can write them at once.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import time
 from collections import Counter, deque

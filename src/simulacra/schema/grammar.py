@@ -132,25 +132,17 @@ def _point(node: Any, cyclic: set[str], names: dict[str, str], level: int | None
     stack = [node]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if isinstance(value, dict) and value.get("$ref") in cyclic and value is not skip:
-                    target = value.pop("$ref")
-                    if level is None:
-                        value.clear()   # any value: checked against the schema after decoding
-                    else:
-                        value["$ref"] = f"#/$defs/{names[target]}_{level}"
-                if value is not skip:
-                    stack.append(value)
-        elif isinstance(item, list):
-            for i, value in enumerate(item):
-                if isinstance(value, dict) and value.get("$ref") in cyclic:
-                    target = value.pop("$ref")
-                    if level is None:
-                        value.clear()
-                    else:
-                        value["$ref"] = f"#/$defs/{names[target]}_{level}"
-                stack.append(item[i])
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if child is skip:
+                continue
+            if isinstance(child, dict) and child.get("$ref") in cyclic:
+                target = child.pop("$ref")
+                if level is None:
+                    child.clear()   # any value: checked against the schema after decoding
+                else:
+                    child["$ref"] = f"#/$defs/{names[target]}_{level}"
+            stack.append(child)
 
 
 def _ref_holders(node: Any, stop_at_refs: bool = False) -> list[dict[str, Any]]:
@@ -207,18 +199,17 @@ def _nodes(node: Any, path: str):
     if not isinstance(node, dict):
         return
     yield path, node
-    join = (lambda k: f"{path}.{k}" if path else k)
     for key in SCHEMA_MAPS:
         if isinstance(node.get(key), dict):
             for name, sub in node[key].items():
-                yield from _nodes(sub, join(f"{key}.{name}"))
+                yield from _nodes(sub, _join(path, f"{key}.{name}"))
     for key in SCHEMA_LISTS:
         if isinstance(node.get(key), list):
             for i, sub in enumerate(node[key]):
-                yield from _nodes(sub, join(f"{key}.{i}"))
+                yield from _nodes(sub, _join(path, f"{key}.{i}"))
     for key in SCHEMA_ONE:
         if key in node:
-            yield from _nodes(node[key], join(key))
+            yield from _nodes(node[key], _join(path, key))
 
 
 def _join(path: str, key: str) -> str:

@@ -225,26 +225,31 @@ def ref_target(root: dict[str, Any], ref: str) -> dict[str, Any]:
     return target if isinstance(target, dict) else {}
 
 
-def describe_type(schema: Schema, sub: dict[str, Any]) -> str:
-    """A short, human type label for the prompt: `integer`, `list of string`, `one of "a", "b"`."""
+def describe_type(schema: Schema, sub: Any, depth: int = 0) -> str:
+    """A short, human type label for the prompt: `integer`, `list of string`, `one of "a", "b"`.
+    Nested unions and lists are described three levels deep (schemas may be recursive)."""
+    if not isinstance(sub, dict):
+        return "any" if sub is True else ""
     sub = schema.resolve(sub)
+    if depth > 3:
+        return "value"
     if "const" in sub:
         return f"always {json.dumps(sub['const'])}"
-    if "enum" in sub:
+    if isinstance(sub.get("enum"), list):
         return "one of " + ", ".join(json.dumps(v) for v in sub["enum"])
     for key in ("anyOf", "oneOf"):
-        if key in sub:
-            parts = [describe_type(schema, s) for s in sub[key]]
+        if isinstance(sub.get(key), list):
+            parts = dict.fromkeys(describe_type(schema, s, depth + 1) for s in sub[key])
             return " or ".join(p for p in parts if p)
     kind = sub.get("type", "")
     if isinstance(kind, list):
-        return " or ".join(kind)
+        return " or ".join(str(k) for k in kind)
     if kind == "array":
-        label = f"list of {describe_type(schema, sub.get('items', {})) or 'any'}"
+        label = f"list of {describe_type(schema, sub.get('items', {}), depth + 1) or 'any'}"
     elif kind == "string" and "format" in sub:
         label = f"string ({sub['format']})"
     else:
-        label = kind
+        label = str(kind)
     limits = describe_limits(sub)
     return f"{label}, {limits}" if limits else label
 
@@ -315,6 +320,8 @@ def _mark_open(node: Any, root: dict[str, Any], open_nodes: set[int], merged: bo
             _mark_open(sub, root, open_nodes, merged=False)
 
 
+_OBJECT_KEYS = {"properties", "required", "additionalProperties", "patternProperties"}
+_COMBINING_KEYS = {"$ref", "allOf", "anyOf", "oneOf", "not", "if", "enum", "const"}
 # Formats llguidance has no grammar for, decoded as a pattern every value of it matches.
 FORMAT_PATTERNS = {
     "uri-reference": r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]{1,80}",
@@ -334,6 +341,10 @@ def _bound(node: Any, open_nodes: set[int]) -> None:
         return
     if node.get("format") in FORMAT_PATTERNS and "pattern" not in node:
         node["pattern"] = FORMAT_PATTERNS[node.pop("format")]
+    if "type" not in node and _OBJECT_KEYS & node.keys() and not _COMBINING_KEYS & node.keys():
+        # `properties` without `type` lets any number or string pass, but the user means an
+        # object; decoding one is still valid.
+        node["type"] = "object"
     kinds = node.get("type")
     kinds = set(kinds) if isinstance(kinds, list) else {kinds}
     closable = "object" in kinds or (kinds == {None} and "properties" in node)

@@ -16,6 +16,8 @@ from simulacra.schema.model import ref_target
 MAX_DEPTH = 12
 NUMBER_TOKENS = 22   # 12 integer + 4 fraction digits, sign, point, exponent
 ANY_TOKENS = 24      # an unconstrained value: what the model usually writes there
+_SHAPE_KEYS = {"type", "properties", "items", "prefixItems", "allOf", "additionalProperties",
+               "patternProperties", "required"}
 
 
 def longest_tokens(schema: Any) -> int:
@@ -42,8 +44,10 @@ def _longest(node: Any, root: Any, depth: int) -> int:
         values = node["enum"] if isinstance(node.get("enum"), list) else [node.get("const")]
         return 2 + max((len(json.dumps(v)) for v in values), default=4)
     options = [o for key in ("anyOf", "oneOf") for o in node.get(key) or []]
-    if options:
-        return max(_longest(o, root, depth + 1) for o in options)
+    if options:   # the node's own keywords apply too: count both, an upper bound
+        rest = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
+        own = _longest(rest, root, depth + 1) if _SHAPE_KEYS & rest.keys() else 0
+        return own + max(_longest(o, root, depth + 1) for o in options)
     if node.get("allOf"):
         merged = dict(node)
         for member in merged.pop("allOf"):
@@ -72,12 +76,25 @@ def _longest(node: Any, root: Any, depth: int) -> int:
             properties = node.get("properties") or {}
             cost = max(cost, 2 + sum(_key_tokens(name) + _longest(sub, root, depth + 1)
                                      for name, sub in properties.items()))
-            extra = node.get("additionalProperties")
-            if extra is not False and (extra is not None or node.get("patternProperties")):
-                cost += 5 * (8 + _longest(extra if isinstance(extra, dict) else {}, root, depth + 1))
+            cost += _longest_extra_properties(node, root, depth)
         elif kind is None:
             cost = max(cost, ANY_TOKENS)
     return cost
+
+
+def _longest_extra_properties(node: dict[str, Any], root: Any, depth: int) -> int:
+    """Keys beyond `properties`: those `patternProperties` or `additionalProperties` allow,
+    counted as `maxProperties` (or 5) of the longest such value."""
+    values = [v for v in (node.get("patternProperties") or {}).values()]
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict) or extra is True:
+        values.append(extra if isinstance(extra, dict) else {})
+    elif extra is None and not node.get("properties") and not values:
+        values.append({})   # an open object with nothing listed: a map of anything
+    if not values:
+        return 0
+    count = node.get("maxProperties", 5) if isinstance(node.get("maxProperties"), int) else 5
+    return min(count, 10) * (8 + max(_longest(v, root, depth + 1) for v in values))
 
 
 def _shortest(node: Any, root: Any, depth: int) -> int:
@@ -91,7 +108,9 @@ def _shortest(node: Any, root: Any, depth: int) -> int:
         return 1 + min((len(json.dumps(v)) // 3 for v in values), default=1)
     options = [o for key in ("anyOf", "oneOf") for o in node.get(key) or []]
     if options:
-        return min(_shortest(o, root, depth + 1) for o in options)
+        rest = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
+        own = _shortest(rest, root, depth + 1) if _SHAPE_KEYS & rest.keys() else 1
+        return max(own, min(_shortest(o, root, depth + 1) for o in options))
     cost = 1
     for member in node.get("allOf") or []:
         cost = max(cost, _shortest(member, root, depth + 1))

@@ -89,6 +89,8 @@ class Plan:
         for f in fields:
             optional = "" if f.required else ", optional"
             desc = f": {f.description}" if f.description else ""
+            if f.examples:
+                desc += f" (e.g. {', '.join(json.dumps(v, ensure_ascii=False) for v in f.examples)})"
             lines.append(f"- {f.name} ({f.type}{optional}){desc}")
         if self.extra:
             lines.append(f"Instructions: {self.extra.strip()}")

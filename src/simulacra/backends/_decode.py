@@ -69,6 +69,9 @@ CLOSE_BIAS = 4.0
 # A constrained record that loops gets its cycle's tokens penalized this much, at most
 # MAX_ESCAPES times; after that the loop ends it as "repetition".
 LOOP_PENALTY = 8.0
+# Past this depth (a recursive schema lets a record nest without end) the record is pushed
+# hard to close; real records are rarely nested half as deep.
+MAX_NESTING = 16
 LOOP_WINDOW = 24
 MAX_ESCAPES = 3
 _CLOSING_BYTES = frozenset(b'"}] ')
@@ -143,13 +146,15 @@ class _Grounding:
 
 
 class _JsonLexer:
-    """Just enough JSON lexing to know whether the output ends inside an over-long number."""
+    """Just enough JSON lexing to know whether the output ends inside an over-long number,
+    and how deeply it is nested."""
 
-    __slots__ = ("in_string", "escape", "in_number", "int_digits", "frac_digits", "in_fraction")
+    __slots__ = ("in_string", "escape", "in_number", "int_digits", "frac_digits", "in_fraction",
+                 "depth")
 
     def __init__(self) -> None:
         self.in_string = self.escape = self.in_number = self.in_fraction = False
-        self.int_digits = self.frac_digits = 0
+        self.int_digits = self.frac_digits = self.depth = 0
 
     def feed(self, data: bytes) -> None:
         for byte in data:
@@ -175,6 +180,10 @@ class _JsonLexer:
                         self.int_digits += 1
             else:
                 self.in_number = False
+                if byte in b"{[":
+                    self.depth += 1
+                elif byte in b"}]":
+                    self.depth -= 1
 
     @property
     def number_is_full(self) -> bool:
@@ -459,10 +468,12 @@ class BatchDecoder:
         start, limit = s.request.close_after, s.request.max_tokens
         if s.close_now:
             start = min(start or len(s.out), len(s.out))
-        if s.matcher is None or start is None or len(s.out) < start:
+        if s.matcher is None:
             return 0.0
-        if self._pieces is None:
-            self._vocab_tables()
+        if s.lexer.depth >= MAX_NESTING:   # a recursive schema nesting without end
+            return 4 * CLOSE_BIAS
+        if start is None or len(s.out) < start:
+            return 0.0
         return CLOSE_BIAS * (1 + 3 * (len(s.out) - start) / max(1, limit - start))
 
     def _masks(self, live: list[_Seq]) -> None:

@@ -215,10 +215,14 @@ def _accept(plan: Plan, completion: Completion, gate: RecordGate) -> tuple[Outco
             completion.text)
     except ReplyParseError as exc:
         return None, f"parse: {exc}"
+    except RecursionError:
+        return None, "parse: the reply is nested too deeply to read"
     try:
         record = plan.schema.validate(data)
     except RecordInvalid as exc:
         return None, "invalid: " + "; ".join(exc.errors[:3])
+    except RecursionError:   # a recursive schema, nested past what a validator can walk
+        return None, "invalid: the record is nested too deeply to validate"
     dumped = plan.schema.dump(record)
     reason = gate.reject_reason(dumped)
     if reason:

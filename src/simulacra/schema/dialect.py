@@ -157,17 +157,14 @@ def _normalize(node: Any, path: str, dialect: str, ignored: list[tuple[str, str]
 def _relocate_referenced(root: dict[str, Any]) -> None:
     """Move subschemas that `$ref`s reach through unknown keywords under `$defs`, and point
     the refs there, so dropping the unknown keyword keeps them resolvable."""
-    for node in _ref_nodes(root):
+    for node in ref_holders(root):
         ref = node["$ref"]
         if not ref.startswith("#/"):
             continue
         parts = ref[2:].split("/")
         if not parts or parts[0] in KNOWN_KEYWORDS:
             continue
-        target: Any = root
-        for part in parts:
-            part = part.replace("~1", "/").replace("~0", "~")
-            target = target.get(part) if isinstance(target, dict) else None
+        target = pointer(root, ref)
         if not isinstance(target, dict | bool):
             continue
         name = "~".join(parts).replace("/", "_")
@@ -175,7 +172,7 @@ def _relocate_referenced(root: dict[str, Any]) -> None:
         node["$ref"] = f"#/$defs/{name}"
 
 
-def _ref_nodes(node: Any) -> list[dict[str, Any]]:
+def ref_holders(node: Any) -> list[dict[str, Any]]:
     """Every dict holding a string `$ref`, anywhere in `node`."""
     found: list[dict[str, Any]] = []
     stack = [node]
@@ -188,6 +185,15 @@ def _ref_nodes(node: Any) -> list[dict[str, Any]]:
         elif isinstance(item, list):
             stack.extend(item)
     return found
+
+
+def pointer(root: Any, ref: str) -> Any:
+    """What a local `$ref` (`#`, `#/$defs/X`, with ~0/~1 escapes) points at; None if nothing."""
+    target = root
+    for part in ref[2:].split("/") if ref.startswith("#/") else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        target = target.get(part) if isinstance(target, dict) else None
+    return target
 
 
 def _uses_boolean_exclusive(node: dict[str, Any]) -> bool:

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from simulacra.errors import UnsupportedSchemaError
+from simulacra.schema.dialect import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE, pointer, ref_holders
 
 # Compact JSON, the layout the prompt's examples use.
 JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
@@ -108,14 +109,13 @@ def unroll_recursion(root: dict[str, Any], depth: int) -> bool:
     layer's recursive refs become `{}` (any value, validated after decoding). Returns
     whether anything was recursive. llguidance handles plain recursion itself, but not a
     recursive `$ref` reached through an intersection (sibling keywords)."""
-    targets = {ref for node in _ref_holders(root) if (ref := node["$ref"]).startswith("#")}
-    edges = {ref: {n["$ref"] for n in _ref_holders(_resolve(root, ref), stop_at_refs=True)}
-             for ref in targets}
+    targets = {ref for node in ref_holders(root) if (ref := node["$ref"]).startswith("#")}
+    edges = {ref: {n["$ref"] for n in ref_holders(pointer(root, ref))} for ref in targets}
     cyclic = {ref for ref in targets if _reaches(ref, ref, edges)}
     if not cyclic:
         return False
     names = {ref: "rec_" + "".join(c if c.isalnum() else "_" for c in ref[1:]) for ref in cyclic}
-    originals = {ref: copy.deepcopy(_resolve(root, ref)) for ref in cyclic}
+    originals = {ref: copy.deepcopy(pointer(root, ref)) for ref in cyclic}
     defs = root.setdefault("$defs", {})
     for level in range(1, depth + 1):
         for ref in cyclic:
@@ -145,31 +145,6 @@ def _point(node: Any, cyclic: set[str], names: dict[str, str], level: int | None
             stack.append(child)
 
 
-def _ref_holders(node: Any, stop_at_refs: bool = False) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if isinstance(item.get("$ref"), str):
-                found.append(item)
-                if stop_at_refs:
-                    stack.extend(v for k, v in item.items() if k != "$ref")
-                    continue
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
-
-
-def _resolve(root: Any, ref: str) -> Any:
-    target = root
-    for part in ref[2:].split("/") if ref.startswith("#/") else []:
-        part = part.replace("~1", "/").replace("~0", "~")
-        target = target.get(part) if isinstance(target, dict) else None
-    return target if target is not None else {}
-
-
 def _reaches(start: str, goal: str, edges: dict[str, set[str]]) -> bool:
     seen: set[str] = set()
     stack = list(edges.get(start, ()))
@@ -194,8 +169,6 @@ def _regex_ok(pattern: str, llguidance: Any) -> bool:
 
 def _nodes(node: Any, path: str):
     """Every schema object in `node`, with its dotted path (parents before children)."""
-    from simulacra.schema.dialect import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE
-
     if not isinstance(node, dict):
         return
     yield path, node

@@ -41,6 +41,7 @@ class Field:
     type: str
     description: str = ""
     required: bool = True
+    examples: tuple[Any, ...] = ()   # the schema's own `examples` for the field
 
 
 @dataclass
@@ -155,9 +156,12 @@ class Schema:
             if not isinstance(sub, dict):
                 sub = {}
             resolved = self.resolve(sub)
+            description = sub.get("description", resolved.get("description", ""))
+            examples = sub.get("examples", resolved.get("examples"))
             out.append(Field(name, describe_type(self, resolved),
-                             resolved.get("description", sub.get("description", "")),
-                             name in required))
+                             description if isinstance(description, str) else "",
+                             name in required,
+                             tuple(examples[:3]) if isinstance(examples, list) else ()))
         return out
 
     @property
@@ -217,11 +221,11 @@ class Schema:
 
 
 def ref_target(root: dict[str, Any], ref: str) -> dict[str, Any]:
-    """The subschema a local `$ref` (`#/$defs/X`) points at in `root`; {} if it is missing."""
-    target: Any = root
-    for part in ref[2:].split("/") if ref.startswith("#/") else []:
-        part = part.replace("~1", "/").replace("~0", "~")
-        target = target.get(part, {}) if isinstance(target, dict) else {}
+    """The subschema a local `$ref` (`#/$defs/X`) points at in `root`; {} if it is missing
+    or a boolean schema."""
+    from simulacra.schema.dialect import pointer
+
+    target = pointer(root, ref)
     return target if isinstance(target, dict) else {}
 
 
@@ -348,7 +352,7 @@ def _bound(node: Any, open_nodes: set[int]) -> None:
     kinds = node.get("type")
     kinds = set(kinds) if isinstance(kinds, list) else {kinds}
     closable = "object" in kinds or (kinds == {None} and "properties" in node)
-    if (closable and "additionalProperties" not in node and "properties" in node
+    if (closable and "additionalProperties" not in node and node.get("properties")
             and "patternProperties" not in node and id(node) not in open_nodes):
         node["additionalProperties"] = False
     if "string" in kinds and not ({"enum", "const", "format", "pattern"} & node.keys()):

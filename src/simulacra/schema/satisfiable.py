@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from simulacra.schema.dialect import pointer
+
 Problem = tuple[str, str, str]   # (path, keyword, why)
 
 
@@ -29,7 +31,8 @@ def _problems(node: Any, path: str, root: Any, refs: frozenset[str]) -> list[Pro
     found = _local(node, here)
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#") and ref not in refs:
-        found += _problems(_target(root, ref), path, root, refs | {ref})
+        target = pointer(root, ref)
+        found += _problems(target if target is not None else {}, path, root, refs | {ref})
     for i, sub in enumerate(node.get("allOf") or []):
         found += _problems(sub, _join(path, f"allOf.{i}"), root, refs)
     for key in ("anyOf", "oneOf"):
@@ -81,16 +84,6 @@ def _local(node: dict[str, Any], here: str) -> list[Problem]:
     if node.get("type") == []:
         found.append((here, "type", "an empty type list allows no value; name a type"))
     return found
-
-
-def _target(root: Any, ref: str) -> Any:
-    if ref == "#":
-        return root
-    target = root
-    for part in ref[2:].split("/") if ref.startswith("#/") else []:
-        part = part.replace("~1", "/").replace("~0", "~")
-        target = target.get(part) if isinstance(target, dict) else None
-    return target if isinstance(target, dict | bool) else {}
 
 
 def _number(value: Any) -> bool:

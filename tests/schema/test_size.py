@@ -74,3 +74,22 @@ def test_steer_to_close_ends_records_near_their_usual_size(embedded):
         schema.validate(json.loads(completion.text))
     steered = [c.tokens_out for r, c in zip(requests, completions, strict=True) if r.close_after]
     assert max(steered) < 20 + 60, steered
+
+
+def test_distinct_instances_counts_small_spaces_and_opens_objects_when_too_few():
+    from simulacra.engine.run import decoding_schema_for
+    from simulacra.errors import UsageError
+    from simulacra.schema.size import INFINITE, distinct_instances
+
+    tiny = load_schema({"type": "object", "properties": {"d": {"enum": ["letter"]}}})
+    assert distinct_instances(tiny.decoding_schema()) == 2          # {} and {"d": "letter"}
+    big = load_schema({"type": "object", "properties": {"d": {"enum": list(range(30))}}})
+    assert decoding_schema_for(big, 10)["additionalProperties"] is False
+    opened = decoding_schema_for(tiny, 2)    # 2 to pick 2 from: open, as the schema leaves it
+    assert "additionalProperties" not in opened
+    assert distinct_instances(opened) == INFINITE
+    closed = load_schema({"type": "object", "properties": {}, "additionalProperties": False})
+    with pytest.raises(UsageError, match="allows only 1 distinct record; ask for at most 1"):
+        decoding_schema_for(closed, 2)
+    flags = load_schema({"type": "array", "items": {"type": "boolean"}, "maxItems": 2})
+    assert distinct_instances(flags.decoding_schema()) == 1 + 2 + 4

@@ -72,9 +72,11 @@ LOOP_PENALTY = 8.0
 # Past this depth (a recursive schema lets a record nest without end) the record is pushed
 # hard to close; real records are rarely nested half as deep.
 MAX_NESTING = 16
-LOOP_WINDOW = 24
+LOOP_WINDOW = 32
+LOOP_PERIOD = 8   # `1600, ` is five tokens
 MAX_ESCAPES = 3
-_CLOSING_BYTES = frozenset(b'"}] ')
+_CLOSING_BYTES = frozenset(b"}] ")       # close objects and arrays
+_ENDING_BYTES = frozenset(b'"}],: ')     # end a string (a value, or a key: `":`)
 
 
 @dataclass
@@ -278,8 +280,12 @@ class BatchDecoder:
         self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
         self._numeric_words = _pack(self._numeric)
         self._breaks = np.array(sorted({i for i, p in enumerate(pieces) if b"\n" in p} | self.eos))
-        self._closing = np.array([i for i, p in enumerate(pieces)
-                                  if p and set(p) <= _CLOSING_BYTES and set(p) - {0x20}])
+        # Closing tokens: inside a string, those that end it (`"`, `"}`, `"]`); outside, those
+        # made of braces and brackets only (inside a string those would be mere text).
+        self._closing_string = np.array([i for i, p in enumerate(pieces)
+                                         if p[:1] == b'"' and set(p) <= _ENDING_BYTES])
+        self._closing_structure = np.array([i for i, p in enumerate(pieces)
+                                            if p and set(p) <= _CLOSING_BYTES and set(p) - {0x20}])
         # Control and user-defined tokens (<start_of_image>, <unused12>...) never belong in
         # free text; end-of-text stays allowed.
         special = self._ll.LLAMA_TOKEN_ATTR_CONTROL | self._ll.LLAMA_TOKEN_ATTR_USER_DEFINED | \
@@ -344,6 +350,9 @@ class BatchDecoder:
             for s in live:
                 if s.done:
                     results[s.index] = self._completion(s)
+                    # its cells go now: a long reply left in the cache until the slot is
+                    # reused would crowd out the ones still running
+                    self._ll.llama_memory_seq_rm(self.ctx.memory, s.slot, -1, -1)
                     free.append(s.slot)
                     room += need[s.index]
             live = [s for s in live if not s.done]
@@ -409,16 +418,17 @@ class BatchDecoder:
         for s in live:
             logits, choices = s.logits, s.choices
             closing = self._closing_push(s)
+            closers = self._closing_string if s.lexer.in_string else self._closing_structure
             if choices is not None:
                 for token, bias in s.bias:
                     logits[choices == token] += bias
                 if closing:
-                    logits[np.isin(choices, self._closing)] += closing
+                    logits[np.isin(choices, closers)] += closing
             elif s.matcher is not None:
                 for token, bias in s.bias:
                     logits[token] += bias
                 if closing:
-                    logits[self._closing] += closing
+                    logits[closers] += closing
                 logits, choices = self._allowed_candidates(logits, s.mask, s.request.temperature)
             else:
                 if self._special is None:
@@ -440,7 +450,7 @@ class BatchDecoder:
                 continue
             s.out.append(token)
             s.pending = [token]
-            if _looping(s.out[s.loop_from:]):
+            if len(s.out) - s.loop_from >= LOOP_WINDOW and _looping(s.out):
                 if s.matcher is None or s.escapes >= MAX_ESCAPES:
                     s.done, s.finish = True, "repetition"
                     continue
@@ -626,7 +636,7 @@ class BatchDecoder:
         self.model.close()
 
 
-def _looping(tokens: list[int], window: int = LOOP_WINDOW, period: int = 4) -> bool:
+def _looping(tokens: list[int], window: int = LOOP_WINDOW, period: int = LOOP_PERIOD) -> bool:
     """True when the last `window` tokens repeat a cycle of at most `period` tokens."""
     if len(tokens) < window:
         return False

@@ -19,11 +19,12 @@ from typing import Any
 
 from simulacra.backends.base import Backend, Completion, Request
 from simulacra.checks.gate import RecordGate
+from simulacra.errors import UsageError
 from simulacra.estimate import count_tokens, typical_record
 from simulacra.parse import ReplyParseError, parse_reply, parse_value
 from simulacra.plan import Plan
-from simulacra.schema import RecordInvalid
-from simulacra.schema.size import longest_tokens, shortest_tokens
+from simulacra.schema import RecordInvalid, Schema
+from simulacra.schema.size import distinct_instances, longest_tokens, shortest_tokens
 
 
 @dataclass
@@ -83,7 +84,26 @@ def derive_seed(seed: int, index: int, attempt: int) -> int:
 MAX_REPLY_TOKENS = 4096
 
 
-def token_budgets(plan: Plan, grammar: bool) -> tuple[int, int]:
+def decoding_schema_for(schema: Schema, n: int) -> dict[str, Any] | bool:
+    """The decoding schema for a run of `n` records. Objects are closed while decoding (the
+    small model otherwise adds fields of its own), unless that leaves too few distinct records
+    to choose `n` from (the model keeps its favourite) and the schema itself leaves them open.
+    A schema that allows fewer than `n` distinct records at all is refused before anything
+    runs."""
+    decoding = schema.decoding_schema()
+    if distinct_instances(decoding) >= max(2 * n, n + 10):   # room to pick from, not just n
+        return decoding
+    decoding = schema.decoding_schema(close_objects=False)
+    possible = distinct_instances(decoding)
+    if possible < n:
+        raise UsageError(f"{schema.name} allows only {possible} distinct record"
+                         f"{'s' if possible != 1 else ''}; ask for at most {possible} or "
+                         "loosen the schema")
+    return decoding
+
+
+def token_budgets(plan: Plan, grammar: bool, decoding: dict[str, Any] | bool | None = None
+                  ) -> tuple[int, int]:
     """(hard limit, where to start closing) for one reply, in tokens.
 
     The hard limit is the longest record the bounded decoding schema allows (a reply that
@@ -93,7 +113,7 @@ def token_budgets(plan: Plan, grammar: bool) -> tuple[int, int]:
     is never cut; an endpoint, which cannot be steered, is cut at the usual size, so a
     looping reply costs little.
     """
-    decoding = plan.schema.decoding_schema()
+    decoding = plan.schema.decoding_schema() if decoding is None else decoding
     longest = min(MAX_REPLY_TOKENS, 16 + longest_tokens(decoding))
     usual = max(64, 3 * count_tokens(typical_record(plan)), 2 * shortest_tokens(decoding) + 32)
     if grammar:
@@ -125,8 +145,8 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     skip = set(done) & set(indices)
     stats.requested += n - len(skip)
     schema = plan.schema
-    decoding = schema.decoding_schema()
-    budget, close_after = token_budgets(plan, backend.capabilities.grammar)
+    decoding = decoding_schema_for(schema, n)
+    budget, close_after = token_budgets(plan, backend.capabilities.grammar, decoding)
     gate = RecordGate(plan.rules, examples=plan.examples, private_rows=plan.private_rows,
                       near_threshold=plan.near_threshold)
     stats.gate = gate

@@ -21,6 +21,7 @@ from simulacra.schema.dialect import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE
 # from looping inside a string or a number until the token limit (measured on Gemma 270M).
 MAX_STRING = 64          # default maxLength when the schema sets none
 STRING_CAP = 400         # any larger maxLength (e.g. 32767 meaning "no limit") is decoded as this
+PATTERN_STRING = 128     # default maxLength of a string with a pattern (room for long formats)
 MAX_ITEMS = 5            # default maxItems
 INT_SPAN = 10**9         # default bounds for integers without minimum/maximum
 
@@ -214,10 +215,10 @@ class Schema:
         return record
 
     # -- decoding ------------------------------------------------------------------------
-    def decoding_schema(self) -> dict[str, Any] | bool:
+    def decoding_schema(self, *, close_objects: bool = True) -> dict[str, Any] | bool:
         """The JSON Schema handed to the constrained decoder: the user's in 2020-12 form,
-        unknown keywords dropped, with bounds added."""
-        return bound_for_decoding(self.normalized)
+        unknown keywords dropped, with bounds added (objects closed unless told not to)."""
+        return bound_for_decoding(self.normalized, close_objects=close_objects)
 
 
 def ref_target(root: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -280,7 +281,8 @@ def describe_limits(sub: dict[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def bound_for_decoding(js: dict[str, Any] | bool) -> dict[str, Any] | bool:
+def bound_for_decoding(js: dict[str, Any] | bool, *,
+                       close_objects: bool = True) -> dict[str, Any] | bool:
     """Copy `js` with every string, integer and array bounded and objects closed.
 
     An object is closed (`additionalProperties: false`) only where that cannot change what
@@ -292,7 +294,7 @@ def bound_for_decoding(js: dict[str, Any] | bool) -> dict[str, Any] | bool:
     out = copy.deepcopy(js)
     open_nodes: set[int] = set()
     _mark_open(out, out, open_nodes, merged=False)
-    _bound(out, open_nodes)
+    _bound(out, open_nodes, close_objects)
     return out
 
 
@@ -340,11 +342,22 @@ FORMAT_PATTERNS = {
 }
 
 
-def _bound(node: Any, open_nodes: set[int]) -> None:
+def _anchored(pattern: str) -> str:
+    if pattern.startswith("^") and pattern.endswith("$"):
+        return pattern
+    return f"^(?:{pattern})$"
+
+
+def _bound(node: Any, open_nodes: set[int], close_objects: bool) -> None:
     if not isinstance(node, dict):
         return
     if node.get("format") in FORMAT_PATTERNS and "pattern" not in node:
         node["pattern"] = FORMAT_PATTERNS[node.pop("format")]
+    if isinstance(node.get("patternProperties"), dict):
+        # A key need only *contain* a match of its pattern, so the grammar lets the model
+        # write a long key until one turns up; a key that *is* a match is valid and ends.
+        node["patternProperties"] = {_anchored(p): sub for p, sub in
+                                     node["patternProperties"].items()}
     if "type" not in node and _OBJECT_KEYS & node.keys() and not _COMBINING_KEYS & node.keys():
         # `properties` without `type` lets any number or string pass, but the user means an
         # object; decoding one is still valid.
@@ -352,14 +365,14 @@ def _bound(node: Any, open_nodes: set[int]) -> None:
     kinds = node.get("type")
     kinds = set(kinds) if isinstance(kinds, list) else {kinds}
     closable = "object" in kinds or (kinds == {None} and "properties" in node)
-    if (closable and "additionalProperties" not in node and node.get("properties")
+    if (close_objects and closable and "additionalProperties" not in node and node.get("properties")
             and "patternProperties" not in node and id(node) not in open_nodes):
         node["additionalProperties"] = False
     if "string" in kinds and not ({"enum", "const", "format", "pattern"} & node.keys()):
         limit = node.get("maxLength", MAX_STRING)
         node["maxLength"] = max(min(limit, STRING_CAP), node.get("minLength", 0))
     elif "string" in kinds and "pattern" in node:
-        node["maxLength"] = max(min(node.get("maxLength", STRING_CAP), STRING_CAP),
+        node["maxLength"] = max(min(node.get("maxLength", PATTERN_STRING), STRING_CAP),
                                 node.get("minLength", 0))
     if "integer" in kinds:
         lo = node.get("minimum", node.get("exclusiveMinimum"))
@@ -373,7 +386,7 @@ def _bound(node: Any, open_nodes: set[int]) -> None:
     if "array" in kinds and "maxItems" not in node:
         node["maxItems"] = max(MAX_ITEMS, node.get("minItems", 0))
     for sub in subschemas(node):
-        _bound(sub, open_nodes)
+        _bound(sub, open_nodes, close_objects)
 
 
 def subschemas(node: dict[str, Any]) -> list[dict[str, Any]]:

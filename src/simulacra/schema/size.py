@@ -89,8 +89,8 @@ def _longest_extra_properties(node: dict[str, Any], root: Any, depth: int) -> in
     extra = node.get("additionalProperties")
     if isinstance(extra, dict) or extra is True:
         values.append(extra if isinstance(extra, dict) else {})
-    elif extra is None and not node.get("properties") and not values:
-        values.append({})   # an open object with nothing listed: a map of anything
+    elif extra is None and node.get("type") == "object":
+        values.append({})   # an open object: the decoder may add keys of its own
     if not values:
         return 0
     count = node.get("maxProperties", 5) if isinstance(node.get("maxProperties"), int) else 5
@@ -139,3 +139,62 @@ def _resolved(node: dict[str, Any], root: Any) -> dict[str, Any]:
         node = {**ref_target(root, node["$ref"]), **{k: v for k, v in node.items() if k != "$ref"}}
         seen += 1
     return node
+
+
+INFINITE = 10**9
+
+
+def distinct_instances(schema: Any) -> int:
+    """How many different records a (decoding) schema allows, up to INFINITE.
+
+    A schema of enums, booleans and closed objects may allow only a handful (`{}` and
+    `{"dropcap": "letter"}`); asking for more distinct records than that cannot succeed.
+    Anything not plainly finite counts as INFINITE."""
+    return min(INFINITE, _count(schema, schema, 0))
+
+
+def _count(node: Any, root: Any, depth: int) -> int:
+    if node is False:
+        return 0
+    if not isinstance(node, dict) or depth > MAX_DEPTH:
+        return INFINITE
+    if isinstance(node.get("$ref"), str):
+        if set(node) - {"$ref", "description", "title", "$comment"}:
+            return INFINITE
+        return _count(ref_target(root, node["$ref"]), root, depth + 1)
+    if isinstance(node.get("enum"), list):
+        return len(node["enum"])
+    if "const" in node:
+        return 1
+    if {"allOf", "not", "if", "dependentSchemas", "patternProperties"} & node.keys():
+        return INFINITE
+    options = [o for key in ("anyOf", "oneOf") for o in node.get(key) or []]
+    if options:
+        return min(INFINITE, sum(_count(o, root, depth + 1) for o in options))
+    kinds = node.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    return min(INFINITE, sum(_count_type(node, kind, root, depth) for kind in kinds))
+
+
+def _count_type(node: dict[str, Any], kind: Any, root: Any, depth: int) -> int:
+    if kind == "boolean":
+        return 2
+    if kind == "null":
+        return 1
+    if kind == "integer" and isinstance(node.get("minimum"), int) and isinstance(
+            node.get("maximum"), int):
+        return max(0, node["maximum"] - node["minimum"] + 1)
+    if kind == "object" and node.get("additionalProperties") is False:
+        total = 1
+        required = set(node.get("required") or [])
+        for name, sub in (node.get("properties") or {}).items():
+            total *= _count(sub, root, depth + 1) + (name not in required)
+            if total >= INFINITE:
+                return INFINITE
+        return total
+    if kind == "array" and isinstance(node.get("maxItems"), int) and not node.get("prefixItems"):
+        per_item = _count(node.get("items", {}), root, depth + 1)
+        low = node.get("minItems", 0) if isinstance(node.get("minItems"), int) else 0
+        total = sum(per_item ** k for k in range(low, min(node["maxItems"], 8) + 1))
+        return min(INFINITE, total) if node["maxItems"] <= 8 or per_item <= 1 else INFINITE
+    return INFINITE

@@ -103,3 +103,11 @@ def test_an_exhausted_script_fails_loudly():
 def test_code_fences_and_prose_around_json_are_tolerated():
     fake = ScriptedBackend().enqueue("Sure! ```json\n" + rec("Fen") + "\n``` hope that helps")
     assert Generator(Bill, model=fake, seed=1).generate(1)[0].name == "Fen"
+
+
+def test_a_retry_after_a_duplicate_samples_hotter():
+    fake = ScriptedBackend().enqueue(rec("Ada"), rec("Ada"), rec("Ada"), rec("Bo"))
+    gen = Generator(Bill, model=fake, seed=1, temperature=0.8)
+    assert [r.name for r in gen.generate(2)] == ["Ada", "Bo"]
+    temperatures = [round(r.temperature, 2) for r in fake.history]
+    assert temperatures == [0.8, 0.8, 1.1, 1.4]   # record 2: try 1, then two duplicates

@@ -78,5 +78,6 @@ def test_check_states_how_each_constraint_keyword_is_handled():
 def test_looping_detection():
     from simulacra.backends._decode import _looping
 
-    assert _looping([5] * 30) and _looping([1, 2, 3] * 10)
-    assert not _looping(list(range(30))) and not _looping([7] * 10)
+    assert _looping([5] * 40) and _looping([1, 2, 3] * 12)
+    assert _looping([9, 1, 6, 0, 0, 11] * 6)                # `1600, ` repeated: six tokens
+    assert not _looping(list(range(40))) and not _looping([7] * 10)

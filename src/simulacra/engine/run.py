@@ -169,7 +169,8 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                 fixed_values.append(fixed)
                 requests.append(Request(
                     prompt=prompt, json_schema=with_fixed(decoding, fixed) if fixed else decoding,
-                    max_tokens=budget, close_after=close_after, temperature=temperature,
+                    max_tokens=budget, close_after=close_after,
+                    temperature=retry_temperature(temperature, attempt, feedback),
                     seed=s, stop=("\n",),
                     feedback=feedback,
                 ))
@@ -204,6 +205,14 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                         ledger(_ledger_row(index, f"failed: {kind}", tries.pop(index, [])))
     finally:
         stats.seconds = time.perf_counter() - stats.started
+
+
+def retry_temperature(temperature: float, attempt: int, feedback: str) -> float:
+    """A retry after a duplicate or a copy of an example samples hotter: where the model has
+    one strong favourite, another try at the same temperature mostly makes the same record."""
+    if feedback.startswith(("duplicate", "near-duplicate", "leak")):
+        return min(2.0, temperature + 0.3 * (attempt - 1))
+    return temperature
 
 
 def _ledger_row(index: int, outcome: str, attempts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -154,6 +154,14 @@ def test_check_lists_ignored_and_checked_keywords_with_paths(tmp_path):
     assert "  self - not a JSON Schema keyword" in ignored
     assert "  properties.tags.decription" in ignored
     assert "  properties.tags.uniqueItems - validated after decoding" in out.split("checked (")[1]
+    assert "distinct record" not in out
+
+
+def test_check_says_when_a_schema_allows_only_a_few_records(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"type": "object", "properties": {}, "additionalProperties": False}))
+    result = run("check", str(path))
+    assert result.exit_code == 0 and "allows 1 distinct record at most" in result.stdout
 
 
 def test_models_lists_the_default_model_and_its_file():

@@ -8,6 +8,7 @@ import typer
 
 from simulacra.errors import SimulacraError
 from simulacra.schema.load import load_schema_unchecked
+from simulacra.schema.size import INFINITE, distinct_instances
 
 
 def check(
@@ -28,6 +29,9 @@ def check(
                               indent=2))
     else:
         typer.echo(f"{loaded.name} (JSON Schema {report.dialect}):")
+        possible = distinct_instances(loaded.decoding_schema(close_objects=False))
+        if possible < INFINITE:
+            typer.echo(f"  allows {possible} distinct record{'s' if possible != 1 else ''} at most")
         for name, how in report.by_field().items():
             typer.echo(f"  {name}: {how}")
         for how in ("enforced", "checked", "ignored", "refused"):

@@ -44,7 +44,7 @@ _ANNOTATIONS = {
     "deprecated", "readOnly", "writeOnly", "contentMediaType", "contentEncoding", "$anchor",
     "$dynamicAnchor", "$recursiveAnchor", "$vocabulary", "$defs", "definitions",
 }
-_PROMPT = {"title", "description", "examples"}
+_PROMPT = {"description", "examples"}   # (the root's `title` names the records too)
 # Formats the grammar knows; any other format is validated after decoding.
 ENFORCED_FORMATS = {"date", "date-time", "time", "duration", "email", "hostname", "ipv4", "ipv6",
                     "uuid", "uri"} | set(FORMAT_PATTERNS)

@@ -383,6 +383,17 @@ def _bound(node: Any, open_nodes: set[int], close_objects: bool) -> None:
             node["maximum"] = lo + INT_SPAN
         elif lo is None:
             node["minimum"] = hi - INT_SPAN
+    if "array" in kinds and isinstance(node.get("contains"), dict) and "prefixItems" not in node:
+        # The grammar cannot count matches, but it can make the first items match: decode
+        # `contains` as that many leading items of `items` and `contains` both.
+        wanted = node.get("minContains", 1)
+        if isinstance(wanted, int) and 1 <= wanted <= MAX_ITEMS:
+            item = node.get("items", {})
+            node["prefixItems"] = [{"allOf": [copy.deepcopy(item), copy.deepcopy(node["contains"])]}
+                                   for _ in range(wanted)]
+            node["minItems"] = max(node.get("minItems", 0), wanted)
+            for key in ("contains", "minContains"):
+                node.pop(key)
     if "array" in kinds and "maxItems" not in node:
         node["maxItems"] = max(MAX_ITEMS, node.get("minItems", 0))
     for sub in subschemas(node):

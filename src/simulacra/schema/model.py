@@ -393,7 +393,7 @@ def _bound(node: Any, open_nodes: set[int], close_objects: bool) -> None:
                                    for _ in range(wanted)]
             node["minItems"] = max(node.get("minItems", 0), wanted)
             for key in ("contains", "minContains"):
-                node.pop(key)
+                node.pop(key, None)
     if "array" in kinds and "maxItems" not in node:
         node["maxItems"] = max(MAX_ITEMS, node.get("minItems", 0))
     for sub in subschemas(node):

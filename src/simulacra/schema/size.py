@@ -63,8 +63,8 @@ def _longest(node: Any, root: Any, depth: int) -> int:
     kinds = kinds if isinstance(kinds, list) else [kinds]
     cost = 4
     for kind in kinds:
-        if kind == "string":
-            cost = max(cost, 2 + node.get("maxLength", 40))
+        if kind == "string":   # formats (emails, URIs) have no length bound of their own
+            cost = max(cost, 2 + node.get("maxLength", 120 if "format" in node else 40))
         elif kind in ("integer", "number"):
             cost = max(cost, NUMBER_TOKENS)
         elif kind == "array":

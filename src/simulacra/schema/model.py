@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import jsonschema
@@ -111,11 +112,11 @@ class Schema:
             self._normalized = normalize(self.json_schema).schema
         return self._normalized
 
-    @property
+    @cached_property
     def is_object(self) -> bool:
-        """Whether records are JSON objects (CSV and Parquet need that)."""
-        view = self.object_view()
-        return view is not None
+        """Whether records are JSON objects (CSV and Parquet need that). Cached: the engine
+        asks for every reply it parses."""
+        return self.object_view() is not None
 
     def object_view(self) -> dict[str, Any] | None:
         """The root as one object schema (`$ref`s followed, `allOf` merged): its properties

@@ -16,7 +16,7 @@ import jsonschema
 from pydantic import BaseModel, ValidationError
 
 from simulacra.errors import SchemaError
-from simulacra.schema.dialect import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE
+from simulacra.schema.dialect import ANNOTATIONS, SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE
 
 # Decoding bounds. A record still satisfies the user's schema; these only keep the decoder
 # from looping inside a string or a number until the token limit (measured on Gemma 270M).
@@ -299,8 +299,7 @@ def bound_for_decoding(js: dict[str, Any] | bool, *,
     return out
 
 
-_ANNOTATION_KEYS = {"title", "description", "default", "examples", "$comment", "deprecated",
-                    "readOnly", "writeOnly", "$id", "$schema", "$anchor", "$defs", "definitions"}
+_ANNOTATION_KEYS = ANNOTATIONS | {"$id", "$schema", "$anchor", "$defs", "definitions"}
 _MERGING = ("allOf", "anyOf", "oneOf", "$ref", "if", "then", "else", "dependentSchemas", "not")
 
 

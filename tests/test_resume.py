@@ -44,17 +44,32 @@ def lines_parse(path: Path) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
+def part_files(out: Path) -> int:
+    return len(list(out.with_name(out.name + ".parts").glob("part-*.parquet")))
+
+
+def wait_for_a_new_part(out: Path, proc: subprocess.Popen, timeout: float = 300.0) -> None:
+    """Block until the run writes one more Parquet part than it found, so a kill that follows
+    always has a whole new part to keep, however slow this machine is today."""
+    start, deadline = part_files(out), time.monotonic() + timeout
+    while part_files(out) == start and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def run_until_done(out: Path, n: int, model_args: list[str], kills: int, env: dict,
                    rng: random.Random, window: tuple[float, float],
-                   kept: list[int] | None = None) -> int:
+                   kept: list[int] | None = None, after_a_new_part: bool = False) -> int:
     """Start the run, SIGKILL it `kills` times at random moments, then let it finish. `kept`
-    gets the number of records on disk after each kill."""
+    gets the number of records on disk after each kill. With `after_a_new_part` the random
+    moment is counted from when the run wrote its first new Parquet part."""
     survived = 0
     while True:
         proc = subprocess.Popen(cli("generate", SPEC, "-n", str(n), "-o", str(out), *model_args),
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 cwd=ROOT)
         if survived < kills:
+            if after_a_new_part:
+                wait_for_a_new_part(out, proc)
             time.sleep(rng.uniform(*window))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
@@ -70,14 +85,16 @@ def run_until_done(out: Path, n: int, model_args: list[str], kills: int, env: di
 
 
 def killed_runs_match_a_clean_run(out: Path, n: int, seed: int, kills: int,
-                                  window: tuple[float, float]) -> list[int]:
+                                  window: tuple[float, float],
+                                  after_a_new_part: bool = False) -> list[int]:
     """Kill the fake-backend run `kills` times, finish it, and check it holds exactly the
     records an uninterrupted run of the same job makes (same seed, so the same set).
     Returns the records on disk after each kill."""
     env = {**os.environ, "SIMULACRA_FAKE_DELAY": "0.02"}
     args = ["-m", "fake-fill", "--seed", str(seed)]
     kept: list[int] = []
-    assert run_until_done(out, n, args, kills, env, random.Random(seed), window, kept) == kills
+    assert run_until_done(out, n, args, kills, env, random.Random(seed), window, kept,
+                          after_a_new_part) == kills
     records = lines_parse(out)
     assert len(records) == n and len({json.dumps(r, sort_keys=True) for r in records}) == n
     clean = out.with_name("clean" + out.suffix)
@@ -117,11 +134,14 @@ def test_csv_output_resumes_too(tmp_path):
 
 
 def test_parquet_output_resumes_from_its_part_files(tmp_path):
-    # A part is 256 records (~5 s of this run, after ~1.5 s of start-up); kills 7.5-10 s into
-    # each run leave whole parts, and later runs add parts to the ones they found.
-    kept = killed_runs_match_a_clean_run(tmp_path / "out.parquet", 1200, seed=7, kills=4,
-                                         window=(7.5, 10.0))
-    assert kept[-1] >= 512 and all(k % 256 == 0 for k in kept), kept
+    # A part is 256 records. Each run is killed at a random moment in the 0-2 s after it wrote
+    # its first new part (how long start-up takes varies a lot on a shared machine), so every
+    # kill leaves whole parts only, one more at least than the run found.
+    kept = killed_runs_match_a_clean_run(tmp_path / "out.parquet", 1400, seed=7, kills=4,
+                                         window=(0.0, 2.0), after_a_new_part=True)
+    assert all(k % 256 == 0 for k in kept), kept
+    assert kept[0] > 0, kept
+    assert all(later > earlier for earlier, later in zip(kept, kept[1:], strict=False)), kept
     assert not (tmp_path / "out.parquet.parts").exists()  # merged into one file at the end
 
 

@@ -72,15 +72,8 @@ FAMILIES = {
 }
 
 
-# Known misses on the embedded model, measured 2026-11-30 (left open on issue #16): an email
-# string root ran into its token budget, and the twelve-format record looped.
-KNOWN_MISSES = {"formats": "the twelve-format record loops on the 270M model (8 tries)",
-                "string root": "an email root string runs into its token budget"}
-
-
 @pytest.mark.embedded
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_MISSES[n]))
-                                  if n in KNOWN_MISSES else n for n in FAMILIES])
+@pytest.mark.parametrize("name", FAMILIES)
 def test_keyword_family_gives_valid_records(embedded, name):
     schema = FAMILIES[name]
     gen = Generator(schema, model=embedded, seed=3, max_attempts=8)
@@ -118,10 +111,7 @@ DIALECTS = {
 
 
 @pytest.mark.embedded
-@pytest.mark.parametrize("dialect", [pytest.param(
-    d, marks=pytest.mark.xfail(reason="if/then is checked, not decoded: the model misses the "
-                               "then-branch minLength in 8 tries")) if d == "draft-07" else d
-    for d in DIALECTS])
+@pytest.mark.parametrize("dialect", DIALECTS)
 def test_each_dialect_gives_records_its_own_validator_accepts(embedded, dialect):
     schema = DIALECTS[dialect]
     loaded = load_schema(schema)

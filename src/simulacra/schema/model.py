@@ -16,6 +16,7 @@ import jsonschema
 from pydantic import BaseModel, ValidationError
 
 from simulacra.errors import SchemaError
+from simulacra.schema.conditionals import conditionals_as_unions
 from simulacra.schema.dialect import ANNOTATIONS, SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE
 
 # Decoding bounds. A record still satisfies the user's schema; these only keep the decoder
@@ -23,6 +24,8 @@ from simulacra.schema.dialect import ANNOTATIONS, SCHEMA_LISTS, SCHEMA_MAPS, SCH
 MAX_STRING = 64          # default maxLength when the schema sets none
 STRING_CAP = 400         # any larger maxLength (e.g. 32767 meaning "no limit") is decoded as this
 PATTERN_STRING = 128     # default maxLength of a string with a pattern (room for long formats)
+FORMAT_STRING = 64       # default maxLength of a formatted string: llguidance's email, hostname,
+                         # uri and date-time (fractional seconds) grammars have no end of their own
 MAX_ITEMS = 5            # default maxItems
 INT_SPAN = 10**9         # default bounds for integers without minimum/maximum
 
@@ -293,6 +296,7 @@ def bound_for_decoding(js: dict[str, Any] | bool, *,
     if not isinstance(js, dict):
         return js
     out = copy.deepcopy(js)
+    conditionals_as_unions(out)
     open_nodes: set[int] = set()
     _mark_open(out, out, open_nodes, merged=False)
     _bound(out, open_nodes, close_objects)
@@ -309,7 +313,7 @@ def _mark_open(node: Any, root: dict[str, Any], open_nodes: set[int], merged: bo
         return
     combined = merged or any(k in node for k in _MERGING if k != "$ref") or (
         "$ref" in node and set(node) - _ANNOTATION_KEYS - {"$ref"})
-    if combined:
+    if merged or (combined and not _parts_name_only_own_properties(node, root)):
         open_nodes.add(id(node))
     pure_union = not (set(node) - _ANNOTATION_KEYS - {"anyOf", "oneOf"})
     if isinstance(node.get("$ref"), str) and combined:
@@ -317,28 +321,75 @@ def _mark_open(node: Any, root: dict[str, Any], open_nodes: set[int], merged: bo
     for key in ("allOf", "anyOf", "oneOf"):
         for member in node.get(key) or []:
             member_merged = key == "allOf" or not pure_union
-            if member_merged:
-                open_nodes.add(id(member)) if isinstance(member, dict) else None
-            if isinstance(member, dict) and isinstance(member.get("$ref"), str) and member_merged:
-                _mark_open(ref_target(root, member["$ref"]), root, open_nodes, merged=True)
+            if member_merged and isinstance(member, dict):
+                _mark_open(member, root, open_nodes, merged=True)
     for sub in subschemas(node):
         if id(sub) not in open_nodes:
             _mark_open(sub, root, open_nodes, merged=False)
 
 
+def _parts_name_only_own_properties(node: dict[str, Any], root: dict[str, Any]) -> bool:
+    """True when every schema combined with `node` (its `allOf`/`anyOf`/`oneOf` members,
+    `if`/`then`/`else`, `$ref`) speaks only of properties `node` itself declares: closing
+    `node` to its own properties then forbids nothing the combination allows."""
+    own = node.get("properties")
+    if not isinstance(own, dict) or not own:
+        return False
+    parts: list[Any] = [node.get(k) for k in ("if", "then", "else", "not") if k in node]
+    for key in ("allOf", "anyOf", "oneOf"):
+        parts.extend(node.get(key) or [])
+    if isinstance(node.get("$ref"), str) or "dependentSchemas" in node:
+        return False
+    seen = 0
+    while parts:
+        part = parts.pop()
+        seen += 1
+        if isinstance(part, bool):
+            continue
+        if not isinstance(part, dict) or seen > 64 or "$ref" in part or (
+                {"additionalProperties", "patternProperties", "propertyNames",
+                 "dependentSchemas"} & part.keys()):
+            return False
+        named = set(part.get("properties") or {}) | set(part.get("required") or [])
+        if not named <= own.keys():
+            return False
+        parts.extend(part.get(k) for k in ("if", "then", "else") if k in part)
+        for key in ("allOf", "anyOf", "oneOf"):
+            parts.extend(part.get(key) or [])
+    return True
+
+
 _OBJECT_KEYS = {"properties", "required", "additionalProperties", "patternProperties"}
 _COMBINING_KEYS = {"$ref", "allOf", "anyOf", "oneOf", "not", "if", "enum", "const"}
-# Formats llguidance has no grammar for, decoded as a pattern every value of it matches.
+# Formats decoded as a pattern: the ones llguidance has no grammar for, and the ones whose
+# grammar lets a small model wander while staying valid (emails made of file paths, 60-digit
+# fractions of a second, 60-digit durations, bare "https://"). Each pattern is an everyday,
+# bounded subset of the format: every value it allows is valid, and the record ends.
+_LABEL = r"[a-z0-9]{1,20}(-[a-z0-9]{1,10})?"
+_HOST = rf"{_LABEL}(\.{_LABEL}){{0,2}}\.[a-z]{{2,6}}"
+_PATH = r"(/[A-Za-z0-9_.~\-]{1,24}){0,4}"
+_URL = rf"https?://{_HOST}{_PATH}(\?[a-z_]{{1,12}}=[A-Za-z0-9_\-]{{1,16}})?"
+_DATE = (r"[12][0-9]{3}-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)"
+         r"|(0[13578]|1[02])-31)")
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+\-]([01][0-9]|2[0-3]):[0-5][0-9])"
 FORMAT_PATTERNS = {
-    "uri-reference": r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]{1,80}",
-    "iri-reference": r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]{1,80}",
-    "iri": r"[a-z][a-z0-9+.\-]{1,9}://[A-Za-z0-9\-._~/?#@!$&'()*+,;=%]{1,80}",
-    "uri-template": r"[a-z][a-z0-9+.\-]{1,9}://[A-Za-z0-9\-._~/?#@!$&'()*+,;=%{}]{1,80}",
+    "date": _DATE,
+    "time": _TIME,
+    "date-time": f"{_DATE}T{_TIME}",
+    "duration": r"P([0-9]{1,3}[YMWD]|[0-9]{1,2}Y[0-9]{1,2}M|[0-9]{1,3}DT[0-9]{1,2}H"
+                r"|T[0-9]{1,3}[HMS]|T[0-9]{1,2}H[0-9]{1,2}M)",
+    "email": r"[a-z0-9]{1,20}([._\-][a-z0-9]{1,12}){0,2}@" + _HOST,
+    "idn-email": r"[a-z0-9]{1,20}([._\-][a-z0-9]{1,12}){0,2}@" + _HOST,
+    "hostname": _HOST,
+    "idn-hostname": _HOST,
+    "uri": _URL,
+    "iri": _URL,
+    "uri-reference": f"{_URL}|{_PATH}",
+    "iri-reference": f"{_URL}|{_PATH}",
+    "uri-template": rf"https?://{_HOST}(/([A-Za-z0-9_\-]{{1,16}}|\{{[a-z_]{{1,12}}\}})){{0,4}}",
     "regex": r"\^?[A-Za-z0-9 _\-]{1,40}\$?",
     "json-pointer": r"(/[A-Za-z0-9_\-]{1,20}){0,5}",
     "relative-json-pointer": r"[0-9](/[A-Za-z0-9_\-]{1,20}){0,5}",
-    "idn-email": r"[a-z0-9._\-]{1,30}@[a-z0-9\-]{1,30}\.[a-z]{2,6}",
-    "idn-hostname": r"[a-z0-9]([a-z0-9\-]{0,30}[a-z0-9])?(\.[a-z0-9]([a-z0-9\-]{0,30}[a-z0-9])?){0,3}",
 }
 
 
@@ -352,7 +403,7 @@ def _bound(node: Any, open_nodes: set[int], close_objects: bool) -> None:
     if not isinstance(node, dict):
         return
     if node.get("format") in FORMAT_PATTERNS and "pattern" not in node:
-        node["pattern"] = FORMAT_PATTERNS[node.pop("format")]
+        node["pattern"] = _anchored(FORMAT_PATTERNS[node.pop("format")])
     if isinstance(node.get("patternProperties"), dict):
         # A key need only *contain* a match of its pattern, so the grammar lets the model
         # write a long key until one turns up; a key that *is* a match is valid and ends.
@@ -373,6 +424,9 @@ def _bound(node: Any, open_nodes: set[int], close_objects: bool) -> None:
         node["maxLength"] = max(min(limit, STRING_CAP), node.get("minLength", 0))
     elif "string" in kinds and "pattern" in node:
         node["maxLength"] = max(min(node.get("maxLength", PATTERN_STRING), STRING_CAP),
+                                node.get("minLength", 0))
+    elif "string" in kinds and "format" in node:
+        node["maxLength"] = max(min(node.get("maxLength", FORMAT_STRING), STRING_CAP),
                                 node.get("minLength", 0))
     if "integer" in kinds:
         lo = node.get("minimum", node.get("exclusiveMinimum"))

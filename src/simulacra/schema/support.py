@@ -30,11 +30,15 @@ _ENFORCED = {
     "type", "properties", "required", "additionalProperties", "items", "prefixItems",
     "minItems", "maxItems", "enum", "const", "anyOf", "allOf", "oneOf", "$ref", "minimum",
     "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength",
-    "pattern", "patternProperties", "minProperties", "maxProperties",
+    "pattern", "patternProperties", "minProperties", "maxProperties", "if", "then", "else",
 }
+# Enforced keywords whose decoding is not the keyword itself (see schema/conditionals.py).
+_HOW_DECODED = {key: "decoded as anyOf [if + then, not-if + else]; not-if is stated for "
+                "conditions on one property's values or presence, otherwise validated after "
+                "decoding" for key in ("if", "then", "else")}
 # Validated after decoding; a record that breaks one is retried.
 _CHECKED = {
-    "uniqueItems", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
+    "uniqueItems", "not", "dependentRequired", "dependentSchemas",
     "dependencies", "propertyNames", "contains", "minContains", "maxContains",
     "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
     "additionalItems", "contentSchema",
@@ -156,7 +160,7 @@ def _classify(key: str, value: Any, path: str) -> Handling | None:
         return Handling(path, key, REFUSED, f"remote $ref {value!r} needs the network; save a "
                         "local copy and put it under $defs with a local \"#/$defs/...\" $ref")
     if key in _ENFORCED:
-        return Handling(path, key, ENFORCED)
+        return Handling(path, key, ENFORCED, _HOW_DECODED.get(key, ""))
     if key in _CHECKED:
         return Handling(path, key, CHECKED, "validated after decoding; failing records are retried")
     if key in _ANNOTATIONS:
@@ -187,7 +191,7 @@ def support_table() -> str:
     """The keyword support table as Markdown; docs/schema-support.md holds it, checked by a test."""
     lines = ["| keyword | handling | note |", "| --- | --- | --- |"]
     for key in sorted(_ENFORCED):
-        lines.append(f"| `{key}` | {ENFORCED} | decoded under the grammar |")
+        lines.append(f"| `{key}` | {ENFORCED} | {_HOW_DECODED.get(key, 'decoded under the grammar')} |")
     lines.append(f"| `format` ({', '.join(sorted(ENFORCED_FORMATS))}) | {ENFORCED} | "
                  "decoded under the grammar |")
     lines.append(f"| `format` (any other) | {CHECKED} | validated after decoding |")

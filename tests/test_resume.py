@@ -44,27 +44,32 @@ def lines_parse(path: Path) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def part_files(out: Path) -> int:
-    return len(list(out.with_name(out.name + ".parts").glob("part-*.parquet")))
+def written(out: Path) -> int:
+    """Parquet part files, or lines of a JSONL file: what grows as a run writes."""
+    if out.suffix == ".parquet":
+        return len(list(out.with_name(out.name + ".parts").glob("part-*.parquet")))
+    return out.read_bytes().count(b"\n") if out.exists() else 0
 
 
 def wait_for_a_new_part(out: Path, proc: subprocess.Popen, timeout: float = 300.0) -> None:
-    """Block until the run writes one more Parquet part than it found, so a kill that follows
-    always has a whole new part to keep, however slow this machine is today."""
-    start, deadline = part_files(out), time.monotonic() + timeout
-    while part_files(out) == start and proc.poll() is None and time.monotonic() < deadline:
+    """Block until the run writes one more Parquet part (or JSONL line) than it found, so a
+    kill that follows always has new output to keep, however slow this machine is today."""
+    start, deadline = written(out), time.monotonic() + timeout
+    while written(out) == start and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
 def run_until_done(out: Path, n: int, model_args: list[str], kills: int, env: dict,
                    rng: random.Random, window: tuple[float, float],
-                   kept: list[int] | None = None, after_a_new_part: bool = False) -> int:
+                   kept: list[int] | None = None, after_a_new_part: bool = False,
+                   command: list[str] | None = None) -> int:
     """Start the run, SIGKILL it `kills` times at random moments, then let it finish. `kept`
     gets the number of records on disk after each kill. With `after_a_new_part` the random
     moment is counted from when the run wrote its first new Parquet part."""
     survived = 0
     while True:
-        proc = subprocess.Popen(cli("generate", SPEC, "-n", str(n), "-o", str(out), *model_args),
+        args = command or ["generate", SPEC, "-n", str(n)]
+        proc = subprocess.Popen(cli(*args, "-o", str(out), *model_args),
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 cwd=ROOT)
         if survived < kills:
@@ -143,6 +148,41 @@ def test_parquet_output_resumes_from_its_part_files(tmp_path):
     assert kept[0] > 0, kept
     assert all(later > earlier for earlier, later in zip(kept, kept[1:], strict=False)), kept
     assert not (tmp_path / "out.parquet.parts").exists()  # merged into one file at the end
+
+
+def killed_task_matches_a_clean_run(tmp_path, command: list[str], kills: int) -> list[dict]:
+    """Kill `simulacra text`/`extract` on the fake backend `kills` times, finish it, and
+    check that the output, checkpoint and ledger equal an uninterrupted run's."""
+    env = {**os.environ, "SIMULACRA_FAKE_DELAY": "0.02"}
+    out = tmp_path / "out.jsonl"
+    kept: list[int] = []
+    assert run_until_done(out, 0, ["-m", "fake-fill"], kills, env, random.Random(3), (0.0, 1.0),
+                          kept, after_a_new_part=True, command=command) == kills
+    clean = tmp_path / "clean.jsonl"
+    subprocess.run(cli(*command, "-o", str(clean), "-m", "fake-fill"), env=env, check=True,
+                   capture_output=True, cwd=ROOT)
+    assert sorted(out.read_text().splitlines()) == sorted(clean.read_text().splitlines())
+    ledger = [json.loads(x) for x in (tmp_path / "out.jsonl.ledger.jsonl").read_text().splitlines()]
+    assert all(row["tries"] and row["seed"] is not None for row in ledger)
+    assert kept[0] > 0 and kept[-1] < len(clean.read_text().splitlines()), kept  # killed mid-run
+    return ledger
+
+
+def test_text_resumes_after_sigkill_and_keeps_a_ledger(tmp_path):
+    records = tmp_path / "records.jsonl"
+    records.write_text("".join(json.dumps({"name": f"Person {i}", "city": f"Town {i}"}) + "\n"
+                               for i in range(300)))
+    ledger = killed_task_matches_a_clean_run(tmp_path, ["text", str(records)], kills=3)
+    assert sorted(row["index"] for row in ledger if row["outcome"] == "ok") == list(range(300))
+
+
+def test_extract_resumes_after_sigkill_and_keeps_a_ledger(tmp_path):
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(json.dumps({"text": f"Actor {i} starred in Film {i}."}) + "\n"
+                             for i in range(300)))
+    ledger = killed_task_matches_a_clean_run(
+        tmp_path, ["extract", str(texts), "--schema", f"{EXAMPLES}/actor.py:Actor"], kills=3)
+    assert sorted(row["index"] for row in ledger if row["outcome"] == "ok") == list(range(300))
 
 
 @pytest.mark.embedded

@@ -7,6 +7,7 @@
     │   ├── UnknownModelError      model name or GGUF path not found (also a KeyError)
     │   └── MissingKeyError        an endpoint needs an API key that is not set
     ├── BackendError               the model or endpoint failed (has .backend, .retryable)
+    ├── OutputError                writing the output failed (a full disk); exits 1
     └── GenerationError            a record could not be made valid within its attempts
 
 Messages are one line and say what to fix; they are shown to users as they are.
@@ -56,6 +57,11 @@ class BackendError(SimulacraError):
         self.retryable = retryable
         self.retry_after = retry_after  # seconds the server asked us to wait, if it said
         self.status = status  # the HTTP status, when the server answered with an error
+
+
+class OutputError(SimulacraError):
+    """Writing the output failed mid-run (a full disk, a removed directory); what was written
+    before is kept, and rerunning the job resumes it."""
 
 
 class GenerationError(SimulacraError):

@@ -24,13 +24,13 @@ import copy
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from simulacra.backends.base import Backend, Request
+from simulacra.backends.base import Backend, Completion, Request
 from simulacra.backends.registry import get_backend
-from simulacra.engine.run import derive_seed
-from simulacra.errors import UsageError
+from simulacra.engine.loop import Ledger, Outcome, RunStats, Try, Verdict, failure_reason, run
+from simulacra.errors import GenerationError, UsageError
 from simulacra.parse import ReplyParseError, parse_reply
 from simulacra.schema import RecordInvalid, Schema, load_schema
 from simulacra.schema.model import subschemas
@@ -125,16 +125,6 @@ def _restrict(node: Any, spans: list[str], numbers: list[float]) -> None:
         _restrict(sub, spans, numbers)
 
 
-@dataclass
-class ExtractStats:
-    texts: int = 0
-    parsed: int = 0
-    valid: int = 0
-    attempts: int = 0
-    failures: list[tuple[int, str]] = field(default_factory=list)
-    routes: dict[str, int] = field(default_factory=dict)
-
-
 class Extractor:
     """Extracts records of `schema` from text with any backend (default: the embedded model).
 
@@ -155,7 +145,8 @@ class Extractor:
         self.seed = seed
         self.max_attempts = max_attempts
         self.null_penalty = null_penalty
-        self.stats = ExtractStats()
+        self.stats = RunStats()
+        self._count = 0
 
     # -- prompt and schema ---------------------------------------------------------------
     def prompt(self, text: str, many: bool) -> str:
@@ -184,13 +175,14 @@ class Extractor:
 
     # -- extraction ----------------------------------------------------------------------
     def extract(self, text: str) -> Any:
-        """The record in `text`; raises GenerationError-like UsageError details on failure."""
+        """The record in `text`; raises GenerationError when every attempt was rejected."""
         [result] = self.extract_batch([text], many=False)
         if isinstance(result, Exception):
             raise result
         return result
 
     def extract_many(self, text: str) -> list[Any]:
+        """Every record in `text` (at least one); raises GenerationError like `extract`."""
         [result] = self.extract_batch([text], many=True)
         if isinstance(result, Exception):
             raise result
@@ -199,50 +191,70 @@ class Extractor:
     __call__ = extract
 
     def extract_batch(self, texts: list[str], *, many: bool = False) -> list[Any]:
-        """One result per text: a record (or list with `many`), or the exception that ended it."""
+        """One result per text, in order: a record (or list with `many`), or the
+        GenerationError that ended it (its `errors` hold the last rejection)."""
+        base = self._count
+        results = {}
+        for outcome in self.outcomes(texts, many=many):
+            results[outcome.index - base] = outcome.value if outcome.ok else GenerationError(
+                f"text {outcome.index}: {outcome.reason}", attempts=outcome.attempts,
+                last_output="", errors=[outcome.reason])
+        return [results[i] for i in range(len(texts))]
+
+    def outcomes(self, texts: list[str], *, many: bool = False, ledger: Ledger | None = None,
+                 done: Iterable[int] = ()) -> Iterator[Outcome]:
+        """Each text's outcome as soon as it is settled (index = the text's position among
+        every text this extractor was given); `done` indices are skipped (a resumed run)."""
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise UsageError(f"text #{i + 1} is empty; there is nothing to extract from")
-        results: list[Any] = [None] * len(texts)
-        feedback = [""] * len(texts)
-        todo = list(range(len(texts)))
-        base = self.stats.texts
-        self.stats.texts += len(texts)
-        for attempt in range(1, self.max_attempts + 1):
-            requests = [Request(
-                prompt=self.prompt(texts[i], many), json_schema=self.decoding_schema(texts[i], many),
-                max_tokens=768 if many else 384, temperature=self.temperature,
-                seed=derive_seed(self.seed, base + i, attempt), stop=("\n",), feedback=feedback[i],
-                extra={"penalize": {"null": self.null_penalty}} if self.null_penalty else {},
-            ) for i in todo]
-            still = []
-            for i, completion in zip(todo, self.backend.complete(requests), strict=True):
-                self.stats.attempts += 1
-                route = completion.route or self.backend.name
-                self.stats.routes[route] = self.stats.routes.get(route, 0) + 1
-                try:
-                    results[i] = self._accept(completion.text, many)
-                except (ReplyParseError, RecordInvalid) as exc:
-                    feedback[i] = str(exc)
-                    results[i] = exc
-                    still.append(i)
-            todo = still
-            if not todo:
-                break
-        for i in todo:
-            self.stats.failures.append((base + i, str(results[i])))
-        return results
+        base, self._count = self._count, self._count + len(texts)
+        task = ExtractTask(self, {base + i: t for i, t in enumerate(texts)}, many)
+        yield from run(self.backend, task, range(base, base + len(texts)), seed=self.seed,
+                       max_attempts=self.max_attempts, stats=self.stats, ledger=ledger,
+                       done=(base + i for i in done))
 
-    def _accept(self, reply: str, many: bool) -> Any:
+    def accept(self, reply: str, many: bool) -> Any:
+        """The record(s) in a reply; raises ReplyParseError or RecordInvalid."""
         data = parse_reply(reply, expect=list if many else dict)
         data = [_distinct_strings(d) for d in data] if many else _distinct_strings(data)
-        self.stats.parsed += 1
         if many:  # the same record found twice is one record
             data = list({json.dumps(d, sort_keys=True): d for d in data}.values())
-        records = ([self.schema.validate(item) for item in data] if many
-                   else self.schema.validate(data))
-        self.stats.valid += 1
-        return records
+        return ([self.schema.validate(item) for item in data] if many
+                else self.schema.validate(data))
+
+
+class ExtractTask:
+    """Extraction as an engine task: one request per text, the reply parsed and validated."""
+
+    def __init__(self, extractor: Extractor, texts: dict[int, str], many: bool) -> None:
+        self.extractor = extractor
+        self.texts = texts
+        self.many = many
+
+    def requests(self, tries: list[Try]) -> list[Request]:
+        x = self.extractor
+        return [Request(
+            prompt=x.prompt(self.texts[t.index], self.many),
+            json_schema=x.decoding_schema(self.texts[t.index], self.many),
+            max_tokens=768 if self.many else 384, temperature=x.temperature, seed=t.seed,
+            stop=("\n",), feedback=t.feedback,
+            extra={"penalize": {"null": x.null_penalty}} if x.null_penalty else {},
+        ) for t in tries]
+
+    def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:
+        reason = failure_reason(completion)
+        if reason:
+            return Verdict(reason=reason)
+        schema = self.extractor.schema
+        try:
+            found = self.extractor.accept(completion.text, self.many)
+        except ReplyParseError as exc:
+            return Verdict(reason=f"parse: {exc}")
+        except RecordInvalid as exc:
+            return Verdict(reason="invalid: " + "; ".join(exc.errors[:3]))
+        data = [schema.dump(r) for r in found] if self.many else schema.dump(found)
+        return Verdict(value=found, data=data)
 
 
 def _distinct_strings(value: Any) -> Any:

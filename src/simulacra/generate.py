@@ -5,12 +5,14 @@
     records = gen.generate(10)         # list of MedicalBilling
     for record in gen.stream(1000):    # one at a time, as they are made
         ...
+    gen.write("billing.parquet", 10_000)   # streamed to disk, resumable, with a ledger
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,22 @@ from simulacra.backends.base import Backend
 from simulacra.backends.registry import get_backend
 from simulacra.engine import Outcome, RunStats, run_records
 from simulacra.engine.run import Ledger
-from simulacra.errors import GenerationError, UsageError
+from simulacra.errors import GenerationError, OutputError, UsageError
 from simulacra.plan import Plan
 from simulacra.samplers import Sampler
 from simulacra.schema import Schema, load_schema
+
+QUALITY_LIMIT = 100_000  # past this many records the quality summary is skipped (memory)
+
+
+@dataclass
+class WriteReport:
+    """What `Generator.write` did: the run's stats, how many records an earlier run of the
+    same job had already written, and the quality summary (None past QUALITY_LIMIT)."""
+
+    stats: RunStats
+    resumed: int
+    quality: Any = None
 
 
 class Generator:
@@ -87,6 +101,40 @@ class Generator:
                            rules=[r.text for r in plan.rules], near=plan.near_threshold,
                            model=self.backend.model_id, seed=self.seed, n=n,
                            temperature=self.temperature)
+
+    def write(self, output: str | Path | None, n: int, *, overwrite: bool = False,
+              ledger: bool = True, on_start: Callable[[int], None] | None = None,
+              on_record: Callable[[Outcome], None] | None = None) -> WriteReport:
+        """Write `n` records to `output` (.jsonl, .csv or .parquet; JSONL on stdout if None)
+        as they are made. Rerunning the same job resumes it: the records already written
+        are kept and only the missing ones are made (see sinks.resumable). `ledger` writes
+        OUTPUT.ledger.jsonl, one row per requested record. `on_start` gets the number already
+        written, `on_record` each new outcome. Failed records are in `report.stats.failed`."""
+        from simulacra.report.quality import QualityReport
+        from simulacra.sinks import check_record_shape
+        from simulacra.sinks.resumable import ResumableOutput
+
+        if n < 1:
+            raise UsageError(f"the number of records must be at least 1, got {n}")
+        check_record_shape(str(output) if output is not None else None, self.schema.is_object)
+        quality = QualityReport(self.schema, examples=self.plan.examples,
+                                rules=self.plan.rules) if n <= QUALITY_LIMIT else None
+        try:
+            with ResumableOutput(output, self.fingerprint(n), n, overwrite=overwrite,
+                                 columns_schema=self.schema.columns_schema(),
+                                 ledger=ledger) as out:
+                if on_start is not None:
+                    on_start(len(out.done))
+                for outcome in self.outcomes(n, out.ledger, done=out.done, prior=out.prior):
+                    out.write(outcome.index, [outcome.data])
+                    if quality is not None:
+                        quality.add(outcome.data)
+                    if on_record is not None:
+                        on_record(outcome)
+        except OSError as exc:  # the disk filled up, or the output went away mid-run
+            raise OutputError(f"writing {output or 'stdout'} failed: {exc.strerror or exc}; "
+                              "the records written before are kept") from None
+        return WriteReport(self.stats, len(out.done), quality)
 
     def stream(self, n: int) -> Iterator[Any]:
         """Yield records as they are made; raise GenerationError at the end if some failed."""

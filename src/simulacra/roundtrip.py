@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulacra.backends.registry import get_backend
-from simulacra.errors import UsageError
+from simulacra.errors import GenerationError, UsageError
 from simulacra.extract import Extractor
 from simulacra.generate import Generator
-from simulacra.parse import ReplyParseError
-from simulacra.schema import RecordInvalid, Schema, load_schema
+from simulacra.schema import Schema, load_schema
 from simulacra.score import compare_field, failure_reason, flatten
 from simulacra.text import TextWriter
 
@@ -57,8 +56,9 @@ def score_records(schema: Schema, golds: list[dict[str, Any]], texts: list[str],
     for gold, text, result in zip(golds, texts, extracted, strict=True):
         gold_flat = flatten(gold)
         if isinstance(result, Exception):
-            reason = "parse error" if isinstance(result, ReplyParseError) else (
-                "validation error" if isinstance(result, RecordInvalid) else "extraction error")
+            last = result.errors[-1] if isinstance(result, GenerationError) and result.errors else ""
+            reason = "parse error" if last.startswith("parse") else (
+                "validation error" if last.startswith("invalid") else "extraction error")
             failures[reason] += 1
             pred_flat: dict[str, Any] = {}
         else:

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulacra.backends.base import Backend, Request
+from simulacra.backends.base import Backend, Completion, Request
 from simulacra.backends.registry import get_backend
-from simulacra.engine.run import derive_seed
+from simulacra.engine.loop import Ledger, Outcome, RunStats, Try, Verdict, run
 from simulacra.errors import UsageError
 
 MIN_LENGTH_KEYS = ("minimal length", "minimum length", "minimal_length", "minimum_length",
@@ -123,6 +123,43 @@ def finish_text(text: str, values: list[str], minimum: int) -> str:
     return text
 
 
+class TextTask:
+    """Text writing as an engine task: a text that misses a value or is too short is
+    rejected and written again; after the last attempt it is handed back as it is."""
+
+    def __init__(self, items: dict[int, Any], preferences: dict[str, Any] | None,
+                 temperature: float) -> None:
+        self.items = items
+        self.preferences = preferences
+        self.minimum = min_length(preferences)
+        self.temperature = temperature
+
+    def requests(self, tries: list[Try]) -> list[Request]:
+        requests = []
+        for t in tries:
+            values = field_values(self.items[t.index])
+            requests.append(Request(
+                prompt=build_prompt(self.items[t.index], self.preferences), stop=("\n",),
+                must_include=tuple(values), min_chars=self.minimum,
+                max_tokens=(self.minimum + sum(len(v) for v in values)) // 3 + 160,
+                temperature=self.temperature, seed=t.seed))
+        return requests
+
+    def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:
+        fields = self.items[attempt.index]
+        values = field_values(fields)
+        text = finish_text(completion.text, values, self.minimum)
+        result = TextResult(fields, self.preferences, text, missing_values(text, values),
+                            len(text) < self.minimum, attempt.attempt)
+        if result.missing:
+            reason = "ungrounded: the text misses " + ", ".join(repr(v) for v in result.missing[:3])
+        elif result.too_short:
+            reason = f"too short: {len(text)} of at least {self.minimum} characters"
+        else:
+            return Verdict(value=result, data=result.as_dict())
+        return Verdict(reason=reason, fallback=result)
+
+
 class TextWriter:
     """Writes grounded text from fields with any backend (default: the embedded model)."""
 
@@ -133,6 +170,7 @@ class TextWriter:
         self.temperature = temperature
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self.max_attempts = max_attempts
+        self.stats = RunStats()
         self._count = 0
 
     def write(self, fields: Any, preferences: dict[str, Any] | None = None) -> TextResult:
@@ -140,41 +178,27 @@ class TextWriter:
         [result] = self.write_many([fields], preferences)
         return result
 
-    def write_many(self, items: list[Any], preferences: dict[str, Any] | None = None) -> list[TextResult]:
+    def write_many(self, items: list[Any], preferences: dict[str, Any] | None = None
+                   ) -> list[TextResult]:
+        """One result per item, in order; a result that stayed ungrounded says what it misses."""
+        base = self._count
+        results = {o.index - base: o.value for o in self.outcomes(items, preferences)}
+        return [results[i] for i in range(len(items))]
+
+    def outcomes(self, items: list[Any], preferences: dict[str, Any] | None = None, *,
+                 ledger: Ledger | None = None, done: Iterable[int] = ()) -> Iterable[Outcome]:
+        """Each item's outcome as soon as it is settled (index = the item's position among
+        every item this writer was given); `done` indices are skipped (a resumed run)."""
         prefs = preferences if preferences is not None else self.preferences
-        if not items:
-            return []
-        minimum = min_length(prefs)
-        todo = list(range(len(items)))
-        results: list[TextResult | None] = [None] * len(items)
-        for attempt in range(1, self.max_attempts + 1):
-            requests = []
-            for i in todo:
-                if items[i] is None or items[i] == {} or items[i] == []:
-                    raise UsageError(f"item #{i + 1} has no fields to write about")
-                values = field_values(items[i])
-                requests.append(Request(
-                    prompt=build_prompt(items[i], prefs), stop=("\n",),
-                    must_include=tuple(values), min_chars=minimum,
-                    max_tokens=(minimum + sum(len(v) for v in values)) // 3 + 160,
-                    temperature=self.temperature,
-                    seed=derive_seed(self.seed, self._count + i, attempt),
-                ))
-            completions = self.backend.complete(requests)
-            still = []
-            for i, completion in zip(todo, completions, strict=True):
-                values = field_values(items[i])
-                text = finish_text(completion.text, values, minimum)
-                result = TextResult(items[i], prefs, text, missing_values(text, values),
-                                    len(text) < minimum, attempt)
-                results[i] = result
-                if not result.grounded:
-                    still.append(i)
-            todo = still
-            if not todo:
-                break
-        self._count += len(items)
-        return [r for r in results if r is not None]
+        for i, item in enumerate(items):
+            if item is None or item == {} or item == []:
+                raise UsageError(f"item #{i + 1} has no fields to write about")
+        min_length(prefs)  # a bad length preference fails before anything runs
+        base, self._count = self._count, self._count + len(items)
+        task = TextTask({base + i: item for i, item in enumerate(items)}, prefs, self.temperature)
+        yield from run(self.backend, task, range(base, base + len(items)), seed=self.seed,
+                       max_attempts=self.max_attempts, stats=self.stats, ledger=ledger,
+                       done=(base + i for i in done))
 
     def __call__(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """The tutorial's chain call: {"fields": ..., "preferences": ...} -> that plus "text"."""

@@ -33,7 +33,7 @@ def test_the_key_appears_nowhere(llama_server, tmp_path):
     assert down.returncode == 2 and "unreachable" in down.stderr
     texts = [p.stdout + p.stderr for p in (ok, again, down)]
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert {p.name for p in files} >= {"out.jsonl", "out.ledger.jsonl", "out.jsonl.checkpoint",
+    assert {p.name for p in files} >= {"out.jsonl", "out.jsonl.ledger.jsonl", "out.jsonl.checkpoint",
                                        "responses.sqlite"}
     for path in files:
         assert SECRET.encode() not in path.read_bytes(), path

@@ -28,12 +28,16 @@ def test_extract_writes_records_and_one_ledger_row_per_text(tmp_path):
     fake = ScriptedBackend(['{"Actor": "Tom Hanks", "Film": ["Big"]}', "no json", "still none"])
     result = invoke(fake, ["extract", str(texts), "--schema", ACTOR, "-o", str(tmp_path / "r.jsonl")])
     assert result.exit_code == 1  # one text failed: said, not hidden
-    assert "parsed 1/2 (50%)" in result.stderr
+    assert "valid 1/2 (50%)" in result.stderr
     assert [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()] == [
         {"Actor": "Tom Hanks", "Film": ["Big"]}]
-    rows = [json.loads(x) for x in (tmp_path / "r.ledger.jsonl").read_text().splitlines()]
-    assert [(r["index"], r["records"]) for r in rows] == [(0, 1), (1, 0)]
-    assert rows[0]["outcome"] == "ok" and rows[1]["outcome"].startswith("failed: no JSON object")
+    rows = [json.loads(x) for x in (tmp_path / "r.jsonl.ledger.jsonl").read_text().splitlines()]
+    assert [(r["index"], r["outcome"], r["attempts"]) for r in rows] == [
+        (0, "ok", 1), (1, "failed: parse", 2)]
+    failed = rows[1]["tries"]
+    assert [t["text"] for t in failed] == ["no json", "still none"]
+    assert all(t["rejected"].startswith("parse: no JSON object") for t in failed)
+    assert failed[0]["seed"] != failed[1]["seed"]  # each attempt its own seed
 
 
 def test_text_writes_one_row_per_record_with_its_grounding(tmp_path):

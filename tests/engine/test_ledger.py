@@ -44,7 +44,7 @@ def test_ledger_has_one_row_per_requested_record(tmp_path):
     assert "1 of 4 records failed; 3 were kept" in result.stderr
     records = [json.loads(line)["name"] for line in out.read_text().splitlines()]
     rows = {r["index"]: r for r in map(json.loads,
-                                       (tmp_path / "out.ledger.jsonl").read_text().splitlines())}
+                                       (tmp_path / "out.jsonl.ledger.jsonl").read_text().splitlines())}
     assert sorted(records) == ["Ann", "Cy", "Dee"]
     assert sorted(rows) == [0, 1, 2, 3]
     assert {i: r["outcome"] for i, r in rows.items()} == {

@@ -69,7 +69,9 @@ class SchemaFillBackend:
     """Fills each request's JSON Schema with seeded random values: no model, valid records.
 
     For tests and benchmarks that need many distinct records fast, from the CLI too
-    (`-m fake-fill`). `delay` seconds are slept per request, to give a run some duration.
+    (`-m fake-fill`). A text request (no schema, values it must include) gets a text that
+    states every value, so text runs can be tested the same way. `delay` seconds are slept
+    per request, to give a run some duration.
     """
 
     name = "fake-fill"
@@ -92,6 +94,11 @@ class SchemaFillBackend:
             if self.delay:
                 time.sleep(self.delay)
             rng = random.Random(request.seed)
+            if request.json_schema is None and request.must_include:  # a text: state the values
+                text = "; ".join(request.must_include) + f" (text {rng.randrange(10**6)})."
+                text += " More." * max(0, (request.min_chars - len(text) + 5) // 6)
+                out.append(Completion(text=text, tokens_out=20, route="fake-fill"))
+                continue
             schema = request.json_schema or {"type": "string", "maxLength": 40}
             value = _fill(schema, schema, rng)
             out.append(Completion(text=json.dumps(value), tokens_out=20, route="fake-fill"))

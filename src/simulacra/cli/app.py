@@ -1,15 +1,19 @@
 """simulacra's CLI: one Typer app, one module per command, one error policy at the edge.
 
-Errors the user can fix (SimulacraError subclasses of UsageError) print one line and exit 2;
-a run that could not finish exits 1 after its summary. Set SIMULACRA_TRACEBACK=1 to see
-tracebacks instead.
+Commands raise; `error_policy` (wrapped around every command) and `main` turn that into
+the exit: errors the user can fix (UsageError) print one line and exit 2; a run that could
+not finish (GenerationError, BackendError, OutputError) exits 1 after its summary; Ctrl-C
+exits 130 and says how to resume. Set SIMULACRA_TRACEBACK=1 to see tracebacks instead.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -24,26 +28,46 @@ app = typer.Typer(
 )
 
 
+
+
+INTERRUPTED = ("interrupted; what was written so far is kept: run the same command again to "
+               "resume")
+
+
+def exit_code(exc: SimulacraError) -> int:
+    return 2 if isinstance(exc, UsageError) else 1
+
+
+def error_policy(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The one place a command's error becomes its exit (see the module docstring)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if os.environ.get("SIMULACRA_TRACEBACK"):
+            return command(*args, **kwargs)
+        try:
+            return command(*args, **kwargs)
+        except SimulacraError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exit_code(exc)) from None
+        except KeyboardInterrupt:
+            typer.echo(INTERRUPTED, err=True)
+            raise typer.Exit(130) from None
+
+    return run
+
+
 def _register() -> None:
     from simulacra.cli import check, extract, generate, models, report, roundtrip, text
 
-    app.command("generate")(generate.generate)
-    app.command("text")(text.text)
-    app.command("extract")(extract.extract)
-    app.command("roundtrip")(roundtrip.roundtrip)
-    app.command("score")(roundtrip.score)
-    app.command("report")(report.report)
-    app.command("models")(models.models)
-    app.command("check")(check.check)
+    for name, command in (("generate", generate.generate), ("text", text.text),
+                          ("extract", extract.extract), ("roundtrip", roundtrip.roundtrip),
+                          ("score", roundtrip.score), ("report", report.report),
+                          ("models", models.models), ("check", check.check)):
+        app.command(name)(error_policy(command))
 
 
 _register()
-
-
-def fail(exc: SimulacraError) -> typer.Exit:
-    """Print the one-line error and give the exit to raise (2 for usage, 1 otherwise)."""
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2 if isinstance(exc, UsageError) else 1)
 
 
 def main() -> None:
@@ -59,11 +83,11 @@ def main() -> None:
         hint = f" (see: simulacra {exc.ctx.info_name} --help)" if exc.ctx else ""
         typer.echo(f"error: {exc.format_message()}{hint}", err=True)
         sys.exit(2)
-    except SimulacraError as exc:  # raised outside a command's own handler
+    except SimulacraError as exc:  # raised outside a command (an option's callback)
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2 if isinstance(exc, UsageError) else 1)
+        sys.exit(exit_code(exc))
     except (KeyboardInterrupt, *aborts):
-        typer.echo("interrupted; records written so far are kept", err=True)
+        typer.echo(INTERRUPTED, err=True)
         sys.exit(130)
     sys.exit(code or 0)
 

@@ -6,7 +6,6 @@ import json
 
 import typer
 
-from simulacra.errors import SimulacraError
 from simulacra.schema.load import load_schema_unchecked
 from simulacra.schema.size import INFINITE, distinct_instances
 
@@ -16,13 +15,9 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Say which schema keywords are enforced while decoding, checked after, ignored or refused."""
-    from simulacra.cli.app import fail
 
-    try:
-        loaded = load_schema_unchecked(schema)
-        report = loaded.support
-    except SimulacraError as exc:
-        raise fail(exc) from None
+    loaded = load_schema_unchecked(schema)
+    report = loaded.support
     if as_json:
         typer.echo(json.dumps({"schema": loaded.name, "dialect": report.dialect,
                                "fields": report.by_field(), "keywords": report.as_dicts()},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from simulacra.errors import SimulacraError, UsageError
+from simulacra.errors import UsageError
 
 
 def extract(
@@ -18,50 +18,40 @@ def extract(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """Extract records of SCHEMA from each text; one record per output line."""
-    from simulacra.cli.app import fail
-    from simulacra.cli.jsonl import chunks, read_jsonl
+    from simulacra.cli.jsonl import input_fingerprint, read_jsonl, refuse_same_file
     from simulacra.extract import Extractor
-    from simulacra.sinks import check_output, open_sink
+    from simulacra.sinks.checkpoint import fingerprint
+    from simulacra.sinks.resumable import ResumableOutput
 
-    sink, ledger, written = None, None, 0
-    try:
-        items = []
-        for number, row in read_jsonl(texts):
-            text = row.get("text") if isinstance(row, dict) else row
-            if not isinstance(text, str):
-                raise UsageError(f'{texts}:{number} must be {{"text": "..."}} or a JSON string')
-            if not text.strip():
-                raise UsageError(f"{texts}:{number} has an empty text")
-            items.append(text)
-        if not items:
-            raise UsageError(f"{texts} holds no texts")
-        if output is not None:
-            check_output(output, overwrite=overwrite)
-        extractor = Extractor(schema, model=model)
-        sink = open_sink(output, extractor.schema.json_schema, overwrite=overwrite)
-        if output is not None:  # one ledger row per input text, failures included
-            ledger = open_sink(str(Path(output).with_suffix("")) + ".ledger.jsonl", overwrite=True)
-        index = 0
-        for batch in chunks(items, extractor.backend.capabilities.batch):
-            for result in extractor.extract_batch(batch, many=many):
-                found = [] if isinstance(result, Exception) else (result if many else [result])
-                for record in found:
-                    sink.write(extractor.schema.dump(record))
-                    written += 1
-                if ledger is not None:
-                    ledger.write({"index": index, "records": len(found),
-                                  "outcome": f"failed: {result}" if isinstance(result, Exception)
-                                  else "ok"})
-                index += 1
-    except SimulacraError as exc:
-        raise fail(exc) from None
-    finally:
-        for opened in (sink, ledger):
-            if opened is not None:
-                opened.close()
+    refuse_same_file(texts, output)
+    items = []
+    for number, row in read_jsonl(texts):
+        text = row.get("text") if isinstance(row, dict) else row
+        if not isinstance(text, str):
+            raise UsageError(f'{texts}:{number} must be {{"text": "..."}} or a JSON string')
+        if not text.strip():
+            raise UsageError(f"{texts}:{number} has an empty text")
+        items.append(text)
+    if not items:
+        raise UsageError(f"{texts} holds no texts")
+    ResumableOutput.precheck(output, overwrite=overwrite)
+    extractor = Extractor(schema, model=model)
+    job = fingerprint(task="extract", inputs=input_fingerprint(items), many=many,
+                      schema=extractor.schema.json_schema, model=extractor.backend.model_id,
+                      seed=extractor.seed)
+    written = 0
+    with ResumableOutput(output, job, len(items), overwrite=overwrite,
+                         columns_schema=extractor.schema.columns_schema()) as out:
+        if out.done:
+            typer.echo(f"resuming: {len(out.done)} of {len(items)} texts already in {output}",
+                       err=True)
+        for outcome in extractor.outcomes(items, many=many, ledger=out.ledger, done=out.done):
+            rows = (outcome.data if many else [outcome.data]) if outcome.ok else []
+            out.write(outcome.index, rows)
+            written += len(rows)
     s = extractor.stats
-    typer.echo(f"{written} records written from {s.texts} texts · parsed {s.parsed}/{s.texts} "
-               f"({100 * s.parsed / s.texts:.0f}%) · valid {s.valid}/{s.texts} "
-               f"({100 * s.valid / s.texts:.0f}%)", err=True)
-    if s.failures:
+    typer.echo(f"{written} records written from {s.requested} texts · valid {s.valid}/"
+               f"{s.requested} ({100 * s.valid / max(s.requested, 1):.0f}%) · {s.attempts} "
+               f"attempts", err=True)
+    if s.failed:
         raise typer.Exit(1)

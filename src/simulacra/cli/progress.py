@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -9,10 +11,16 @@ from simulacra.engine import RunStats
 
 
 class RecordProgress:
-    """A rich progress bar on stderr that shows records/s, attempts and tokens."""
+    """A rich progress bar on stderr that shows records/s, attempts and tokens.
 
-    def __init__(self, total: int, stats: RunStats) -> None:
+    `start(done)` (Generator.write's on_start) says how many an earlier run already wrote;
+    `advance()` moves it by one record."""
+
+    def __init__(self, total: int, stats: RunStats,
+                 on_resume: Callable[[int], None] | None = None) -> None:
         self._stats = stats
+        self._total = total
+        self._on_resume = on_resume
         self._progress = Progress(
             TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
@@ -27,7 +35,12 @@ class RecordProgress:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def advance(self) -> None:
+    def start(self, done: int) -> None:
+        if done and self._on_resume is not None:
+            self._on_resume(done)
+        self._progress.update(self._task, total=self._total - done)
+
+    def advance(self, *_: object) -> None:
         import time
 
         s = self._stats

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from simulacra.errors import SimulacraError, UsageError
+from simulacra.errors import UsageError
 
 
 def report(
@@ -21,28 +21,24 @@ def report(
 ) -> None:
     """Validity, duplicates, diversity per field, leakage and rule violations of a data set."""
     from simulacra.checks.rules import parse_rules
-    from simulacra.cli.app import fail
     from simulacra.cli.generate import read_examples
     from simulacra.report.quality import QualityReport
     from simulacra.rows import read_rows
     from simulacra.schema import load_schema
 
-    try:
-        if output.suffix.lower() != ".html":
-            raise UsageError(f"the report is HTML: name it something.html, not {output.name}")
-        loaded = load_schema(schema)
-        rows = read_rows(data)
-        if not rows:
-            raise UsageError(f"{data} holds no records")
-        quality = QualityReport(loaded, examples=read_examples(examples),
-                                rules=parse_rules(list(rule or []), {f.name for f in loaded.fields}),
-                                near_threshold=near)
-        for row in rows:
-            quality.add(row)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(quality.render(), encoding="utf-8")
-        output.with_suffix(".json").write_text(json.dumps(quality.as_dict(), indent=2, default=str))
-    except SimulacraError as exc:
-        raise fail(exc) from None
+    if output.suffix.lower() != ".html":
+        raise UsageError(f"the report is HTML: name it something.html, not {output.name}")
+    loaded = load_schema(schema)
+    rows = read_rows(data)
+    if not rows:
+        raise UsageError(f"{data} holds no records")
+    quality = QualityReport(loaded, examples=read_examples(examples),
+                            rules=parse_rules(list(rule or []), {f.name for f in loaded.fields}),
+                            near_threshold=near)
+    for row in rows:
+        quality.add(row)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(quality.render(), encoding="utf-8")
+    output.with_suffix(".json").write_text(json.dumps(quality.as_dict(), indent=2, default=str))
     typer.echo(quality.summary(), err=True)
     typer.echo(f"wrote {output} and {output.with_suffix('.json')}", err=True)

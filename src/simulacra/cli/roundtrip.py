@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from simulacra.errors import SimulacraError, UsageError
+from simulacra.errors import UsageError
 
 
 def roundtrip(
@@ -24,20 +24,16 @@ def roundtrip(
                                 help="Directory for report.json and report.html."),
 ) -> None:
     """Generate records, write text from each, extract them back, and score every field."""
-    from simulacra.cli.app import fail
     from simulacra.cli.generate import read_examples
     from simulacra.report import write_report
     from simulacra.report.roundtrip import render
     from simulacra.roundtrip import roundtrip as run
 
-    try:
-        report = run(schema, n, models=model or None, text_model=text_model,
-                     extract_model=extract_model, style=style, min_length=min_length, seed=seed,
-                     examples=read_examples(examples))
-        data = report.as_dict()
-        json_path, html_path = write_report(output, data, render(data))
-    except SimulacraError as exc:
-        raise fail(exc) from None
+    report = run(schema, n, models=model or None, text_model=text_model,
+                 extract_model=extract_model, style=style, min_length=min_length, seed=seed,
+                 examples=read_examples(examples))
+    data = report.as_dict()
+    json_path, html_path = write_report(output, data, render(data))
     _print_summary(data, json_path, html_path)
 
 
@@ -49,25 +45,21 @@ def score(
                                 help="Directory for report.json and report.html."),
 ) -> None:
     """Score extraction on an existing labelled set."""
-    from simulacra.cli.app import fail
     from simulacra.cli.jsonl import read_jsonl
     from simulacra.report import write_report
     from simulacra.report.roundtrip import render
     from simulacra.roundtrip import score_labelled
 
-    try:
-        rows = []
-        for number, row in read_jsonl(labelled):
-            if not (isinstance(row, dict) and isinstance(row.get("text"), str)
-                    and isinstance(row.get("gold"), dict)):
-                raise UsageError(f'{labelled}:{number} must be {{"text": "...", "gold": {{...}}}}')
-            rows.append(row)
-        if not rows:
-            raise UsageError(f"{labelled} holds no rows")
-        data = score_labelled(schema, rows, model=model).as_dict()
-        json_path, html_path = write_report(output, data, render(data))
-    except SimulacraError as exc:
-        raise fail(exc) from None
+    rows = []
+    for number, row in read_jsonl(labelled):
+        if not (isinstance(row, dict) and isinstance(row.get("text"), str)
+                and isinstance(row.get("gold"), dict)):
+            raise UsageError(f'{labelled}:{number} must be {{"text": "...", "gold": {{...}}}}')
+        rows.append(row)
+    if not rows:
+        raise UsageError(f"{labelled} holds no rows")
+    data = score_labelled(schema, rows, model=model).as_dict()
+    json_path, html_path = write_report(output, data, render(data))
     _print_summary(data, json_path, html_path)
 
 

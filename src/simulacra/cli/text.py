@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from simulacra.errors import SimulacraError, UsageError
+from simulacra.errors import UsageError
 from simulacra.schema import RecordInvalid
 
 
@@ -17,51 +17,53 @@ def text(
     schema: str = typer.Option(None, "--schema", help="Validate the records against SCHEMA first."),
     output: str = typer.Option(None, "-o", "--output", help="texts.jsonl; stdout if unset."),
     model: str = typer.Option(None, "-m", "--model", envvar="SIMULACRA_MODEL", help="Model to use."),
-    seed: int = typer.Option(None, "--seed", help="Seed for a repeatable run."),
+    seed: int = typer.Option(None, "--seed", help="Seed for a repeatable run (default 0 with -o, "
+                             "so rerunning the command resumes it)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """Write one grounded text per record: {"fields", "preferences", "text"} per line."""
-    from simulacra.cli.app import fail
-    from simulacra.cli.jsonl import chunks, read_jsonl
+    from simulacra.cli.jsonl import input_fingerprint, read_jsonl, refuse_same_file
     from simulacra.schema import load_schema
-    from simulacra.sinks import check_output, open_sink
+    from simulacra.sinks.checkpoint import fingerprint
+    from simulacra.sinks.resumable import ResumableOutput
     from simulacra.text import TextWriter
 
-    sink, written, grounded = None, 0, 0
-    try:
-        if min_length < 0:
-            raise UsageError(f"--min-length must be 0 or more, got {min_length}")
-        rows = []
-        checker = load_schema(schema) if schema else None
-        for number, row in read_jsonl(records):
-            if not isinstance(row, dict) or not row:
-                raise UsageError(f"{records}:{number} must be a non-empty JSON object (a record)")
-            if checker is not None:
-                try:
-                    checker.validate(row)
-                except RecordInvalid as exc:
-                    raise UsageError(f"{records}:{number} does not match {checker.name}: "
-                                     f"{exc.errors[0]}") from None
-            rows.append(row)
-        if not rows:
-            raise UsageError(f"{records} holds no records")
-        if output is not None:
-            check_output(output, overwrite=overwrite)
-        preferences = {k: v for k, v in (("style", style), ("min_length", min_length)) if v}
-        writer = TextWriter(model, preferences or None, seed=seed)
-        sink = open_sink(output, overwrite=overwrite)
-        for batch in chunks(rows, writer.backend.capabilities.batch):
-            for result in writer.write_many(batch):
-                sink.write(result.as_dict() | {"grounded": result.grounded,
-                                                "missing": result.missing})
-                written += 1
-                grounded += result.grounded
-    except SimulacraError as exc:
-        raise fail(exc) from None
-    finally:
-        if sink is not None:
-            sink.close()
+    if min_length < 0:
+        raise UsageError(f"--min-length must be 0 or more, got {min_length}")
+    refuse_same_file(records, output)
+    rows = []
+    checker = load_schema(schema) if schema else None
+    for number, row in read_jsonl(records):
+        if not isinstance(row, dict) or not row:
+            raise UsageError(f"{records}:{number} must be a non-empty JSON object (a record)")
+        if checker is not None:
+            try:
+                checker.validate(row)
+            except RecordInvalid as exc:
+                raise UsageError(f"{records}:{number} does not match {checker.name}: "
+                                 f"{exc.errors[0]}") from None
+        rows.append(row)
+    if not rows:
+        raise UsageError(f"{records} holds no records")
+    ResumableOutput.precheck(output, overwrite=overwrite)
+    preferences = {k: v for k, v in (("style", style), ("min_length", min_length)) if v}
+    writer = TextWriter(model, preferences or None,
+                        seed=seed if seed is not None or output is None else 0)
+    job = fingerprint(task="text", inputs=input_fingerprint(rows), preferences=preferences,
+                      model=writer.backend.model_id, seed=writer.seed)
+    written = grounded = 0
+    with ResumableOutput(output, job, len(rows), overwrite=overwrite) as out:
+        if out.done:
+            typer.echo(f"resuming: {len(out.done)} of {len(rows)} texts already in {output}",
+                       err=True)
+        for outcome in writer.outcomes(rows, ledger=out.ledger, done=out.done):
+            result = outcome.value
+            out.write(outcome.index, [result.as_dict() | {"grounded": result.grounded,
+                                                          "missing": result.missing}])
+            written += 1
+            grounded += result.grounded
     typer.echo(f"{written} texts written · {grounded}/{written} grounded "
-               f"({100 * grounded / written:.0f}%)", err=True)
+               f"({100 * grounded / max(written, 1):.0f}%) · {writer.stats.attempts} attempts",
+               err=True)
     if grounded < written:
         raise typer.Exit(1)

@@ -1,24 +1,21 @@
-"""Schedule requests, validate replies, retry what fails, and count everything.
+"""Records from a plan: the generation task the engine loop (engine/loop.py) runs.
 
-Every requested record index gets up to `max_attempts` tries. A try is rejected when the reply
-was cut by the token budget, is not JSON, fails the schema (types, bounds, pydantic
-validators) or duplicates a record already made; the rejection reason is counted and, for
-chat backends, fed back on the next try (instructor's reask). Records are yielded as soon as
-they are valid, so sinks can write them at once.
+A try is rejected when the reply was cut by the token budget, is not JSON, fails the schema
+(types, bounds, pydantic validators) or duplicates a record already made (or copies an
+example or a private row); the reason is counted and, for chat backends, fed back on the
+next try (instructor's reask). Records are yielded as soon as they are valid, so sinks can
+write them at once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
-import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from simulacra.backends.base import Backend, Completion, Request
 from simulacra.checks.gate import RecordGate
+from simulacra.engine.loop import Ledger, Outcome, RunStats, Try, Verdict, failure_reason, run
 from simulacra.errors import UsageError
 from simulacra.estimate import count_tokens, typical_record
 from simulacra.parse import ReplyParseError, parse_reply, parse_value
@@ -26,60 +23,8 @@ from simulacra.plan import Plan
 from simulacra.schema import RecordInvalid, Schema
 from simulacra.schema.size import distinct_instances, longest_tokens, shortest_tokens
 
-
-@dataclass
-class Outcome:
-    """One valid record with its provenance."""
-
-    index: int
-    record: Any              # pydantic instance, or dict for a JSON Schema
-    data: dict[str, Any]     # JSON-ready
-    attempts: int
-    seed: int
-
-
-@dataclass
-class RunStats:
-    """What a run did; the CLI prints it as the closing summary."""
-
-    requested: int = 0
-    valid: int = 0
-    attempts: int = 0
-    rejected: Counter = field(default_factory=Counter)
-    failed: list[tuple[int, str]] = field(default_factory=list)
-    tokens_in: int = 0
-    tokens_out: int = 0
-    routes: Counter = field(default_factory=Counter)
-    started: float = field(default_factory=time.perf_counter)
-    seconds: float = 0.0
-    gate: Any = None  # the run's RecordGate: closest leak distance, kept records
-
-    @property
-    def closest_leak(self) -> float:
-        """Highest similarity (0-100) of any kept record to a few-shot example or private row."""
-        return self.gate.closest_leak if self.gate is not None else 0.0
-
-    @property
-    def records_per_second(self) -> float:
-        return self.valid / self.seconds if self.seconds else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requested": self.requested, "valid": self.valid, "failed": len(self.failed),
-            "attempts": self.attempts, "rejected": dict(self.rejected),
-            "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
-            "seconds": round(self.seconds, 3),
-            "records_per_second": round(self.records_per_second, 3),
-            "routes": dict(self.routes),
-            "closest_leak_similarity": round(self.closest_leak, 1),
-        }
-
-
-def derive_seed(seed: int, index: int, attempt: int) -> int:
-    """A stable per-(record, attempt) seed, so a rerun with the same seed makes the same records."""
-    digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "little") & 0x7FFFFFFF
-
+__all__ = ["Ledger", "Outcome", "RecordTask", "RunStats", "decoding_schema_for", "run_records",
+           "token_budgets"]
 
 MAX_REPLY_TOKENS = 4096
 
@@ -121,7 +66,69 @@ def token_budgets(plan: Plan, grammar: bool, decoding: dict[str, Any] | bool | N
     return min(longest, usual), min(usual, longest)
 
 
-Ledger = Callable[[dict[str, Any]], None]
+class RecordTask:
+    """Generation as a task: one prompt per batch (examples rotated by the batch's first seed,
+    so the batch shares it through the KV cache and the next batch sees another order),
+    sampled fields pinned per record, and every reply judged by schema, rules and the gate."""
+
+    def __init__(self, backend: Backend, plan: Plan, n: int, *, temperature: float,
+                 prior: Iterable[dict[str, Any]] = ()) -> None:
+        self.plan = plan
+        self.temperature = temperature
+        self.decoding = decoding_schema_for(plan.schema, n)
+        self.budget, self.close_after = token_budgets(plan, backend.capabilities.grammar,
+                                                      self.decoding)
+        self.gate = RecordGate(plan.rules, examples=plan.examples, private_rows=plan.private_rows,
+                               near_threshold=plan.near_threshold)
+        for record in prior:
+            self.gate.admit(record)
+        self._sampled: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def requests(self, tries: list[Try]) -> list[Request]:
+        prompt = self.plan.prompt(random.Random(tries[0].seed))
+        requests = []
+        for t in tries:
+            fixed = self.plan.sample(random.Random(t.seed), t.index)
+            self._sampled[t.index, t.attempt] = fixed
+            requests.append(Request(
+                prompt=prompt, json_schema=with_fixed(self.decoding, fixed) if fixed
+                else self.decoding, max_tokens=self.budget, close_after=self.close_after,
+                temperature=retry_temperature(self.temperature, t.attempt, t.feedback),
+                seed=t.seed, stop=("\n",), feedback=t.feedback))
+        return requests
+
+    def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:
+        note = {"sampled": self._sampled.pop((attempt.index, attempt.attempt), {})}
+        record, reason = self._accept(completion)
+        if reason:
+            return Verdict(reason=reason, note=note)
+        dumped = self.plan.schema.dump(record)
+        return Verdict(value=record, data=dumped, note=note)
+
+    def _accept(self, completion: Completion) -> tuple[Any, str]:
+        reason = failure_reason(completion)
+        if reason:
+            return None, reason
+        schema = self.plan.schema
+        try:
+            data = parse_reply(completion.text) if schema.is_object else parse_value(
+                completion.text)
+        except ReplyParseError as exc:
+            return None, f"parse: {exc}"
+        except RecursionError:
+            return None, "parse: the reply is nested too deeply to read"
+        try:
+            record = schema.validate(data)
+        except RecordInvalid as exc:
+            return None, "invalid: " + "; ".join(exc.errors[:3])
+        except RecursionError:   # a recursive schema, nested past what a validator can walk
+            return None, "invalid: the record is nested too deeply to validate"
+        dumped = schema.dump(record)
+        reason = self.gate.reject_reason(dumped)
+        if reason:
+            return None, reason
+        self.gate.admit(dumped)
+        return record, ""
 
 
 def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
@@ -141,70 +148,12 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     (so nothing new duplicates them); the other indices get the seeds they always had.
     """
     stats = stats if stats is not None else RunStats()
-    indices = range(start, start + n)
-    skip = set(done) & set(indices)
-    stats.requested += n - len(skip)
-    schema = plan.schema
-    decoding = decoding_schema_for(schema, n)
-    budget, close_after = token_budgets(plan, backend.capabilities.grammar, decoding)
-    gate = RecordGate(plan.rules, examples=plan.examples, private_rows=plan.private_rows,
-                      near_threshold=plan.near_threshold)
-    stats.gate = gate
-    for record in prior:
-        gate.admit(record)
-    pending: deque[tuple[int, int, str]] = deque((i, 1, "") for i in indices if i not in skip)
-    tries: dict[int, list[dict[str, Any]]] = {}
-    batch_size = max(1, backend.capabilities.batch)
-    try:
-        while pending:
-            batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
-            # One prompt per batch (examples rotated by the batch's first seed): the batch
-            # shares it through the KV cache, and the next batch sees another order.
-            first_index, first_attempt, _ = batch[0]
-            prompt = plan.prompt(random.Random(derive_seed(seed, first_index, first_attempt)))
-            requests, fixed_values = [], []
-            for index, attempt, feedback in batch:
-                s = derive_seed(seed, index, attempt)
-                fixed = plan.sample(random.Random(s), index)
-                fixed_values.append(fixed)
-                requests.append(Request(
-                    prompt=prompt, json_schema=with_fixed(decoding, fixed) if fixed else decoding,
-                    max_tokens=budget, close_after=close_after,
-                    temperature=retry_temperature(temperature, attempt, feedback),
-                    seed=s, stop=("\n",),
-                    feedback=feedback,
-                ))
-            completions = backend.complete(requests)
-            for (index, attempt, _), request, completion, fixed in zip(
-                    batch, requests, completions, fixed_values, strict=True):
-                stats.attempts += 1
-                stats.tokens_in += completion.tokens_in
-                stats.tokens_out += completion.tokens_out
-                stats.routes[completion.route or backend.name] += 1
-                outcome, reason = _accept(plan, completion, gate)
-                if ledger is not None:
-                    tries.setdefault(index, []).append({
-                        "attempt": attempt, "seed": request.seed, "sampled": fixed,
-                        "route": completion.route, "tokens": completion.tokens_out,
-                        "seconds": round(completion.seconds, 3), "rejected": reason or None,
-                        "text": completion.text if reason else None})
-                if outcome is not None:
-                    stats.valid += 1
-                    outcome.index, outcome.attempts, outcome.seed = index, attempt, request.seed
-                    if ledger is not None:
-                        ledger(_ledger_row(index, "ok", tries.pop(index, [])))
-                    yield outcome
-                    continue
-                kind = reason.split(":", 1)[0]
-                stats.rejected[kind] += 1
-                if attempt < max_attempts:
-                    pending.appendleft((index, attempt + 1, reason))
-                else:
-                    stats.failed.append((index, reason))
-                    if ledger is not None:
-                        ledger(_ledger_row(index, f"failed: {kind}", tries.pop(index, [])))
-    finally:
-        stats.seconds = time.perf_counter() - stats.started
+    task = RecordTask(backend, plan, n, temperature=temperature, prior=prior)
+    stats.gate = task.gate
+    for outcome in run(backend, task, range(start, start + n), seed=seed,
+                       max_attempts=max_attempts, stats=stats, ledger=ledger, done=done):
+        if outcome.ok:
+            yield outcome
 
 
 def retry_temperature(temperature: float, attempt: int, feedback: str) -> float:
@@ -215,46 +164,9 @@ def retry_temperature(temperature: float, attempt: int, feedback: str) -> float:
     return temperature
 
 
-def _ledger_row(index: int, outcome: str, attempts: list[dict[str, Any]]) -> dict[str, Any]:
-    last = attempts[-1] if attempts else {}
-    return {"index": index, "outcome": outcome, "attempts": len(attempts),
-            "seed": last.get("seed"), "sampled": last.get("sampled") or {},
-            "tokens": sum(a["tokens"] for a in attempts),
-            "seconds": round(sum(a["seconds"] for a in attempts), 3),
-            "tries": attempts}
-
-
 def with_fixed(decoding: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
     """The decoding schema with sampled fields pinned: the decoder forces their values."""
     properties = dict(decoding["properties"])
     for name, value in fixed.items():
         properties[name] = {"const": value}
     return {**decoding, "properties": properties}
-
-
-def _accept(plan: Plan, completion: Completion, gate: RecordGate) -> tuple[Outcome | None, str]:
-    if completion.finish_reason == "length":
-        return None, "truncated: the reply hit the token budget before the record closed"
-    if completion.finish_reason == "error":
-        return None, f"backend: {completion.text}"
-    if completion.finish_reason == "repetition":
-        return None, "repetition: the reply looped (a token cycle repeated), so it was stopped"
-    try:
-        data = parse_reply(completion.text) if plan.schema.is_object else parse_value(
-            completion.text)
-    except ReplyParseError as exc:
-        return None, f"parse: {exc}"
-    except RecursionError:
-        return None, "parse: the reply is nested too deeply to read"
-    try:
-        record = plan.schema.validate(data)
-    except RecordInvalid as exc:
-        return None, "invalid: " + "; ".join(exc.errors[:3])
-    except RecursionError:   # a recursive schema, nested past what a validator can walk
-        return None, "invalid: the record is nested too deeply to validate"
-    dumped = plan.schema.dump(record)
-    reason = gate.reject_reason(dumped)
-    if reason:
-        return None, reason
-    gate.admit(dumped)
-    return Outcome(index=-1, record=record, data=dumped, attempts=0, seed=0), ""

@@ -31,11 +31,11 @@ from langchain_core.outputs import ChatGeneration, ChatResult, Generation, LLMRe
 from langchain_core.runnables import RunnableLambda
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from simulacra.backends.base import Backend, Request
+from simulacra.backends.base import Backend, Completion, Request
 from simulacra.backends.registry import get_backend, known_models
-from simulacra.engine.run import derive_seed
+from simulacra.engine.loop import Try, Verdict, derive_seed, failure_reason, run
 from simulacra.errors import GenerationError
-from simulacra.schema import RecordInvalid, load_schema
+from simulacra.schema import RecordInvalid, Schema, load_schema
 
 log = logging.getLogger("simulacra.langchain")
 _SCHEMA_BLOCK = re.compile(r"Here is the output schema:\s*```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
@@ -95,17 +95,43 @@ class _SimulacraBase(BaseModel):
         return completion.text.strip()
 
     def _structured(self, schema: Any, prompt: str) -> Any:
-        loaded = load_schema(schema)
-        errors: list[str] = []
-        text = ""
-        for _ in range(3):
-            text = self._complete(prompt, None, loaded.decoding_schema())
-            try:
-                return loaded.validate(text)
-            except RecordInvalid as exc:
-                errors = exc.errors
-        raise GenerationError(f"no valid {loaded.name} after 3 attempts: {errors[0]}",
-                              attempts=3, last_output=text, errors=errors)
+        """A reply decoded under `schema`, through the engine's loop (validated, retried with
+        the error fed back, up to STRUCTURED_ATTEMPTS times)."""
+        self._calls += 1
+        task = _StructuredTask(load_schema(schema), prompt, self.temperature, self.max_tokens)
+        [outcome] = run(self.simulacra_backend(), task, [self._calls], seed=self.seed,
+                        max_attempts=STRUCTURED_ATTEMPTS)
+        if not outcome.ok:
+            raise GenerationError(f"no valid {task.schema.name} after {outcome.attempts} "
+                                  f"attempts: {outcome.reason}", attempts=outcome.attempts,
+                                  last_output="", errors=[outcome.reason])
+        return outcome.value
+
+
+STRUCTURED_ATTEMPTS = 3
+
+
+class _StructuredTask:
+    """`with_structured_output` as an engine task: one prompt, the schema's grammar."""
+
+    def __init__(self, schema: Schema, prompt: str, temperature: float, max_tokens: int) -> None:
+        self.schema, self.prompt = schema, prompt
+        self.temperature, self.max_tokens = temperature, max_tokens
+        self.decoding = schema.decoding_schema()
+
+    def requests(self, tries: list[Try]) -> list[Request]:
+        return [Request(prompt=self.prompt, json_schema=self.decoding, seed=t.seed,
+                        temperature=self.temperature, max_tokens=self.max_tokens,
+                        feedback=t.feedback) for t in tries]
+
+    def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:
+        reason = failure_reason(completion)
+        if reason:
+            return Verdict(reason=reason)
+        try:
+            return Verdict(value=self.schema.validate(completion.text.strip()))
+        except RecordInvalid as exc:
+            return Verdict(reason="invalid: " + "; ".join(exc.errors[:3]))
 
 
 class ChatSimulacra(_SimulacraBase, BaseChatModel):

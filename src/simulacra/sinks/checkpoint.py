@@ -88,12 +88,14 @@ class Checkpoint:
                             encoding="utf-8")
         return cls(path, deferred=parquet), done, kept
 
-    def record(self, index: int) -> None:
-        """Note that record `index` is in the output (one small append: atomic on POSIX)."""
+    def record(self, index: int, rows: int = 1) -> None:
+        """Note that index `index` is in the output, as `rows` rows (one line per row, so the
+        checkpoint's line count is the output's row count), in one small append: atomic on
+        POSIX, so an index is listed for all its rows or not at all."""
         if self.deferred:
-            self._held.append(index)
+            self._held.extend([index] * rows)
         else:
-            self._append([index])
+            self._append([index] * rows)
 
     def commit(self) -> None:
         """The held indices' records are now on disk for good: list them, in one write."""

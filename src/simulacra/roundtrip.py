@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulacra.backends.registry import get_backend
+from simulacra.backends.registry import get_backend, model_name
 from simulacra.errors import GenerationError, UsageError
 from simulacra.extract import Extractor
 from simulacra.generate import Generator
@@ -38,12 +38,6 @@ class RoundtripReport:
     def as_dict(self) -> dict[str, Any]:
         return {"schema": self.schema, "config": self.config, "timings": self.timings,
                 "models": self.per_model}
-
-
-def _model_name(model: Any) -> str:
-    if model is None:
-        return "gemma-270m"
-    return model if isinstance(model, str) else getattr(model, "model_id", type(model).__name__)
 
 
 def score_records(schema: Schema, golds: list[dict[str, Any]], texts: list[str],
@@ -115,14 +109,14 @@ def roundtrip(schema: Any, n: int = 20, *, models: list[Any] | None = None,
     backends: dict[str, Any] = {}
 
     def backend(model: Any) -> Any:
-        name = _model_name(model)
+        name = model_name(model)
         if name not in backends:
             backends[name] = get_backend(model)
         return backends[name]
 
     report = RoundtripReport(schema=loaded.name, config={
-        "n": n, "models": [_model_name(m) for m in models], "text_model": _model_name(text_model)
-        if text_model else None, "extract_model": _model_name(extract_model) if extract_model
+        "n": n, "models": [model_name(m) for m in models], "text_model": model_name(text_model)
+        if text_model else None, "extract_model": model_name(extract_model) if extract_model
         else None, "style": style, "min_length": min_length, "seed": seed})
     started = time.perf_counter()
     generator = Generator(loaded, model=backend(models[0]), examples=examples, subject=subject,
@@ -131,7 +125,7 @@ def roundtrip(schema: Any, n: int = 20, *, models: list[Any] | None = None,
     report.timings["generate_s"] = round(time.perf_counter() - started, 2)
     preferences = {k: v for k, v in (("style", style), ("min_length", min_length)) if v} or None
     for model in models:
-        name = _model_name(model)
+        name = model_name(model)
         t0 = time.perf_counter()
         writer = TextWriter(backend(text_model or model), preferences, seed=seed)
         written = writer.write_many(golds)
@@ -156,8 +150,8 @@ def score_labelled(schema: Any, rows: list[dict[str, Any]], *, model: Any = None
     texts = [r["text"] for r in rows]
     extracted = extractor.extract_batch(texts)
     report = RoundtripReport(schema=loaded.name, config={"n": len(rows), "models": [
-        _model_name(model)], "seed": seed})
-    report.per_model[_model_name(model)] = score_records(loaded, [r["gold"] for r in rows], texts,
+        model_name(model)], "seed": seed})
+    report.per_model[model_name(model)] = score_records(loaded, [r["gold"] for r in rows], texts,
                                                          extracted)
     report.timings["total_s"] = round(time.perf_counter() - started, 2)
     return report

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from simulacra import Generator
-from simulacra.engine.ray_data import ShardLayout, plan_size, record_key
+from simulacra.checks.gate import canonical, record_key
+from simulacra.engine.ray_data import ShardLayout, plan_size
 from simulacra.errors import UsageError
 from tests.conftest import EXAMPLES
 
@@ -50,6 +51,15 @@ def test_sizes_follow_the_cluster_unless_given():
 def test_record_key_ignores_how_a_reader_typed_the_columns():
     assert record_key({"a": 1, "b": "x"}) == record_key({"b": "x", "a": 1.0})
     assert record_key({"a": 1}) != record_key({"a": 2})
+
+
+def test_the_gate_and_ray_share_one_record_identity():
+    from simulacra.checks.gate import RecordGate
+
+    gate = RecordGate([])
+    gate.admit({"a": 1, "b": [2, 3]})
+    assert gate.reject_reason({"b": [2.0, 3], "a": 1.0}).startswith("duplicate")
+    assert canonical({"a": 1.0}) == canonical({"a": 1})
 
 
 # First, before this module's in-process cluster exists: the CLI starts its own local cluster.

@@ -55,16 +55,38 @@ def known_models() -> list[str]:
     return sorted(_NAMED)
 
 
-def get_backend(model: str | Backend | None = None, **options: Any) -> Backend:
-    """A backend for `model`; a Backend instance is returned as is.
-
-    A LangChain chat model is wrapped by simulacra.backends.langchain when that extra is installed.
-    """
+def model_name(model: Any = None) -> str:
+    """The name a run reports for `model`: $SIMULACRA_MODEL or the default for None."""
     if model is None:
-        model = os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+        return os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+    if isinstance(model, str):
+        return model
+    return getattr(model, "model_id", None) or getattr(model, "model", None) or type(model).__name__
+
+
+def is_model_name(name: str) -> bool:
+    """True when `name` resolves here (a known name, a .gguf path, an openai/ model)."""
+    return name in _NAMED or name.endswith(".gguf") or _endpoint_model(name) is not None
+
+
+def _endpoint_model(name: str) -> str | None:
+    for prefix in ("openai/", "openai:"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return None
+
+
+def get_backend(model: str | Backend | None = None, **options: Any) -> Backend:
+    """A backend for `model`: the one place a model becomes a backend. A Backend instance is
+    returned as is; simulacra's LangChain models give the backend they run on; another
+    LangChain chat model is wrapped by simulacra.backends.langchain."""
+    if model is None:
+        model = model_name(None)
     if not isinstance(model, str):
         if isinstance(model, Backend):
             return model
+        if hasattr(model, "simulacra_backend"):   # ChatSimulacra / SimulacraLLM
+            return model.simulacra_backend()
         from simulacra.backends.langchain import LangChainBackend, is_langchain_chat_model
 
         if is_langchain_chat_model(model):
@@ -76,11 +98,11 @@ def get_backend(model: str | Backend | None = None, **options: Any) -> Backend:
         if not Path(model).is_file():
             raise UnknownModelError(f"GGUF file not found: {model}")
         return _embedded(model_path=model, **options)
-    for prefix in ("openai/", "openai:"):
-        if model.startswith(prefix):
-            from simulacra.backends.openai import OpenAIBackend
+    endpoint_model = _endpoint_model(model)
+    if endpoint_model is not None:
+        from simulacra.backends.openai import OpenAIBackend
 
-            return OpenAIBackend(model=model[len(prefix):], **options)
+        return OpenAIBackend(model=endpoint_model, **options)
     raise UnknownModelError(
         f"unknown model '{model}': use one of {', '.join(known_models())}, "
         "a path ending in .gguf, or openai/MODEL (with --base-url for other endpoints)"

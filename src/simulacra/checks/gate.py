@@ -15,13 +15,33 @@ from simulacra.checks.dedup import NearDuplicates
 from simulacra.checks.rules import Rule
 
 
-def canonical(data: dict[str, Any]) -> str:
-    return json.dumps(data, sort_keys=True, ensure_ascii=False)
+def canonical(data: Any) -> str:
+    """A record's identity, the one the gate, the quality report and Ray's cross-shard dedup
+    share: key order ignored, 1.0 the same as 1 (a Parquet reader may type a column as
+    float), array-likes read back as lists."""
+    return json.dumps(_plain(data), sort_keys=True, default=str, ensure_ascii=False)
 
 
-def fingerprint(data: dict[str, Any]) -> bytes:
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def fingerprint(data: Any) -> bytes:
     """16 bytes standing for a record in the duplicate set (a string would cost ~10x more)."""
     return hashlib.blake2b(canonical(data).encode(), digest_size=16).digest()
+
+
+def record_key(record: Any) -> str:
+    """`fingerprint` as text (Ray keeps it in a column)."""
+    return fingerprint(record).hex()
 
 
 class RecordGate:

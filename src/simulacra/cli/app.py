@@ -38,6 +38,20 @@ def exit_code(exc: SimulacraError) -> int:
     return 2 if isinstance(exc, UsageError) else 1
 
 
+def _version(value: bool) -> None:
+    if value:
+        from simulacra import __version__
+
+        typer.echo(f"simulacra {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")) -> None:
+    """Synthetic structured data from a schema, offline on an embedded model by default."""
+
+
 def error_policy(command: Callable[..., Any]) -> Callable[..., Any]:
     """The one place a command's error becomes its exit (see the module docstring)."""
 

@@ -20,7 +20,6 @@ search (--near) stays within a shard.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simulacra.checks.gate import record_key
 from simulacra.errors import UsageError
 
 FORMATS = ("parquet", "jsonl")
@@ -279,23 +279,6 @@ def duplicate_shards(layout: ShardLayout, shards: list[int]) -> dict[int, list[d
             if shard != first_shard:
                 remake.setdefault(shard, []).append(record)
     return remake
-
-
-def record_key(record: dict[str, Any]) -> str:
-    """Exact-duplicate identity of a record, independent of how a reader typed its columns."""
-    def plain(value: Any) -> Any:
-        if hasattr(value, "tolist"):
-            value = value.tolist()
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [plain(v) for v in value]
-        return value
-
-    text = json.dumps(plain(record), sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def check_shard_output(output: str | Path, fmt: str) -> Path:

@@ -19,8 +19,8 @@ grammar, so the reply always parses.
 from __future__ import annotations
 
 import json
-import logging
 import re
+import sys
 from functools import lru_cache
 from typing import Any
 
@@ -32,12 +32,11 @@ from langchain_core.runnables import RunnableLambda
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from simulacra.backends.base import Backend, Completion, Request
-from simulacra.backends.registry import get_backend, known_models
+from simulacra.backends.registry import get_backend, is_model_name, model_name
 from simulacra.engine.loop import Try, Verdict, derive_seed, failure_reason, run
 from simulacra.errors import GenerationError
 from simulacra.schema import RecordInvalid, Schema, load_schema
 
-log = logging.getLogger("simulacra.langchain")
 _SCHEMA_BLOCK = re.compile(r"Here is the output schema:\s*```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
 
 
@@ -47,12 +46,18 @@ def shared_backend(model: str | None) -> Backend:
     return get_backend(model)
 
 
+_SAID: set[str] = set()
+
+
 def resolve_model(model: str | None) -> str | None:
-    """A simulacra model name; anything else (e.g. "gpt-3.5-turbo") means the embedded model."""
-    if model is None or model in known_models() or model.endswith(".gguf") or \
-            model.startswith(("openai/", "openai:")):
+    """A simulacra model name; any other name (the tutorial's "gpt-3.5-turbo") means the
+    default model, said once per name on stderr so nobody mistakes whose model answered."""
+    if model is None or is_model_name(model):
         return model
-    log.info("model %r is not a simulacra model; using the embedded model", model)
+    if model not in _SAID:
+        _SAID.add(model)
+        print(f"simulacra: {model!r} is not a simulacra model; using {model_name(None)}",
+              file=sys.stderr)
     return None
 
 

@@ -41,8 +41,6 @@ OPENAI_TEMPLATE = _example_template()
 
 def as_backend(llm: Any) -> Backend:
     """A simulacra backend for a LangChain model, a model name, a backend or None."""
-    if hasattr(llm, "simulacra_backend"):
-        return llm.simulacra_backend()
     return get_backend(llm)
 
 

@@ -312,6 +312,10 @@ def connect(address: str | None) -> None:
         else:
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        if address == "auto":  # Ray's own message names a flag simulacra does not have
+            raise UsageError("--ray auto joins a running Ray cluster and none is running here: "
+                             "start one (ray start --head) or use --ray alone for a local "
+                             "cluster") from None
         raise UsageError(f"cannot reach the Ray cluster at {address}: {exc}".splitlines()[0]) \
             from None
 

@@ -41,6 +41,15 @@ def test_generate_writes_n_valid_records(tmp_path, suffix):
     assert len({json.dumps(r, sort_keys=True) for r in rows}) == 20
 
 
+def test_progress_without_a_terminal_prints_plain_lines_with_the_rate(tmp_path):
+    out = tmp_path / "out.jsonl"
+    result = run("generate", SPEC, "-n", "30", "-m", "fake-fill", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    progress = [line for line in result.stderr.splitlines() if line.startswith("generating: ")]
+    assert progress and progress[-1].startswith("generating: 30/30 · ")
+    assert "rec/s · 30 tries" in progress[-1]
+
+
 @pytest.mark.embedded
 def test_generate_streams_jsonl_to_stdout(tmp_path):
     result = run("generate", SPEC, "-n", "2", "--examples", SHOTS, "--seed", "1")

@@ -88,7 +88,7 @@ def generate(
     typer.echo(forecast.line(), err=True)
     if only_estimate:
         return None
-    progress = RecordProgress(n, generator.stats, on_resume=lambda done: typer.echo(
+    progress = RecordProgress(n, lambda: generator.stats, on_resume=lambda done: typer.echo(
         f"resuming: {done} of {n} records already in {output}", err=True))
     try:
         with progress:

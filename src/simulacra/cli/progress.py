@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from simulacra.engine import RunStats
+
+PLAIN_EVERY = 5.0   # seconds between plain progress lines when stderr is not a terminal
 
 
 class RecordProgress:
@@ -16,15 +19,17 @@ class RecordProgress:
     `start(done)` (Generator.write's on_start) says how many an earlier run already wrote;
     `advance()` moves it by one record."""
 
-    def __init__(self, total: int, stats: RunStats,
+    def __init__(self, total: int, stats: Callable[[], RunStats],
                  on_resume: Callable[[int], None] | None = None) -> None:
-        self._stats = stats
+        self._stats = stats   # read at each record: a run starts with fresh stats
         self._total = total
         self._on_resume = on_resume
+        self._console = Console(stderr=True)
+        self._made, self._said = 0, time.perf_counter()
         self._progress = Progress(
             TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-            console=Console(stderr=True), transient=True,
+            console=self._console, transient=True,
         )
         self._task = self._progress.add_task("records", total=total, rate="")
 
@@ -41,12 +46,17 @@ class RecordProgress:
         self._progress.update(self._task, total=self._total - done)
 
     def advance(self, *_: object) -> None:
-        import time
-
-        s = self._stats
+        s = self._stats()
         elapsed = time.perf_counter() - s.started
         rate = f"{s.valid / elapsed:.2f} rec/s · {s.attempts} tries · {s.tokens_out} tok"
         self._progress.update(self._task, advance=1, rate=rate)
+        self._made += 1
+        if not self._console.is_terminal and (time.perf_counter() - self._said >= PLAIN_EVERY
+                                              or self._made == self._progress.tasks[0].total):
+            # No bar without a terminal (a log, CI): a plain line now and then instead.
+            self._said = time.perf_counter()
+            self._console.print(f"generating: {self._made}/{self._progress.tasks[0].total:.0f}"
+                                f" · {rate}", highlight=False)
 
 
 def summary_line(stats: RunStats, output: str | None) -> str:

@@ -102,3 +102,39 @@ def test_optional_fields_are_required_while_decoding():
     fake = ScriptedBackend().enqueue('{"name": null, "size": null}')
     Extractor(Booking, model=fake).extract("nothing here")
     assert fake.history[0].json_schema["required"] == ["name", "size"]
+
+
+class Weather(BaseModel):
+    city: str | None = Field(None, description="the city the forecast is for")
+    state: str | None = Field(None, description="the state or region")
+    condition: str | None = Field(None, description="a weather condition: rain, snow, fog")
+
+
+def test_one_span_is_not_copied_into_other_fields():
+    fake = ScriptedBackend(['{"city": "Tahquamenon Falls", "state": "tahquamenon falls", '
+                            '"condition": "fog"}'])
+    record = Extractor(Weather, model=fake).extract("Will there be fog in Tahquamenon Falls?")
+    assert record.model_dump() == {"city": "Tahquamenon Falls", "state": None, "condition": "fog"}
+
+
+def test_labelled_examples_turn_off_the_push_away_from_null():
+    assert Extractor(Weather, model=ScriptedBackend()).null_penalty > 0  # zero-shot
+    with_examples = Extractor(Weather, model=ScriptedBackend(), examples=[
+        ("Is it raining in Lyon?", {"city": "Lyon", "state": None, "condition": "raining"})])
+    assert with_examples.null_penalty == 0
+    assert '"state": null' in with_examples.prompt("Snow in Utah?", many=False)
+
+
+@pytest.mark.embedded
+def test_a_field_the_text_does_not_state_comes_back_null_with_examples(embedded):
+    examples = [("Is it raining in Lyon?", {"city": "Lyon", "state": None, "condition": "raining"}),
+                ("Weather in Ohio tomorrow", {"city": None, "state": "Ohio", "condition": None}),
+                ("Will it be sunny in Denver, Colorado?",
+                 {"city": "Denver", "state": "Colorado", "condition": "sunny"})]
+    shot = Extractor(Weather, model=embedded, examples=examples)
+    assert shot.extract("Will there be fog in Boston?").model_dump() == {
+        "city": "Boston", "state": None, "condition": "fog"}
+    text = "I want to know if it will be hot in Miami"
+    zero = Extractor(Weather, model=embedded).extract(text)
+    assert shot.extract(text).model_dump() == {"city": "Miami", "state": None, "condition": "hot"}
+    assert zero.condition != "hot"  # measured: zero-shot takes "I want to know if it will be"

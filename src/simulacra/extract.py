@@ -40,6 +40,7 @@ MAX_SPAN_WORDS = 8
 # answers null for every optional field (slot F1 0.00 on the labelled set). Measured in
 # bench/extraction.py; 0 turns it off.
 NULL_PENALTY = 4.0
+EXAMPLE_NULL_PENALTY = 0.0
 MAX_RECORDS = 5
 _EDGE = " \t\n.,;:!?\"'()[]{}\u201c\u201d\u2018\u2019"
 
@@ -135,7 +136,8 @@ class Extractor:
 
     def __init__(self, schema: Any, model: Any = None, *, examples: list[tuple[str, Any]] = (),
                  extractive: bool = True, temperature: float = 0.0, seed: int = 0,
-                 max_attempts: int = 2, null_penalty: float = NULL_PENALTY) -> None:
+                 max_attempts: int = 2, null_penalty: float | None = None,
+                 spans_once: bool = True) -> None:
         self.schema: Schema = load_schema(schema)
         self.backend: Backend = get_backend(model)
         self.examples = [(text, self.schema.dump(self.schema.validate(
@@ -144,7 +146,11 @@ class Extractor:
         self.temperature = temperature
         self.seed = seed
         self.max_attempts = max_attempts
-        self.null_penalty = null_penalty
+        # Labelled examples show the model when a field is absent (their nulls), so the push
+        # away from null that zero-shot extraction needs would only invent values.
+        self.null_penalty = null_penalty if null_penalty is not None else (
+            EXAMPLE_NULL_PENALTY if self.examples else NULL_PENALTY)
+        self.spans_once = spans_once
         self.stats = RunStats()
         self._count = 0
 
@@ -214,14 +220,42 @@ class Extractor:
                        max_attempts=self.max_attempts, stats=self.stats, ledger=ledger,
                        done=(base + i for i in done))
 
+    def _span_once(self, record: Any) -> Any:
+        fields = self.schema.fields
+        return _span_once_fields(record, {f.name for f in fields if "null" in f.type},
+                                 {f.name for f in fields if not f.required})
+
     def accept(self, reply: str, many: bool) -> Any:
         """The record(s) in a reply; raises ReplyParseError or RecordInvalid."""
         data = parse_reply(reply, expect=list if many else dict)
         data = [_distinct_strings(d) for d in data] if many else _distinct_strings(data)
+        if self.spans_once:
+            data = [self._span_once(d) for d in data] if many else self._span_once(data)
         if many:  # the same record found twice is one record
             data = list({json.dumps(d, sort_keys=True): d for d in data}.values())
         return ([self.schema.validate(item) for item in data] if many
                 else self.schema.validate(data))
+
+
+def _span_once_fields(record: Any, nullable: set[str], optional: set[str]) -> Any:
+    """Keep a string value in the first field that states it; a later field gets null (or
+    loses the key, if optional but not nullable). The small model copies one span
+    ("Tahquamenon Falls") into city, state and country alike, where a text states a value
+    once, for one field. Required fields keep their value."""
+    if not isinstance(record, dict):
+        return record
+    seen: set[str] = set()
+    out = dict(record)
+    for name, value in record.items():
+        if not isinstance(value, str) or not value.strip():
+            continue
+        key = value.strip().casefold()
+        if key in seen and name in nullable:
+            out[name] = None
+        elif key in seen and name in optional:
+            del out[name]
+        seen.add(key)
+    return out
 
 
 class ExtractTask:

@@ -1,6 +1,12 @@
-"""Slot precision/recall/F1 of extraction on the labelled set, per route, on the embedded model.
+"""Slot precision/recall/F1 of extraction on the embedded model: SNIPS slot filling (six
+intents, zero-shot and with k labelled examples), the labelled set in tests/data per route,
+and the tutorial's Actor round trip.
 
-    .venv/bin/python bench/extraction.py [--json]
+    .venv/bin/python bench/extraction.py [--json] [--limit 100] [--k 0,5,10] [--skip-labelled]
+
+SNIPS: queries from ../shared/corpus/snips/<intent>.validate.jsonl, examples drawn (seed 0)
+only from <intent>.train.jsonl, models in bench/snips_intents.py. Micro slot P/R/F1 per intent,
+beside the trained engines' F1 from the corpus' SOURCE.md.
 
 Routes: `format-instructions` (a JSON-schema prompt and the tolerant parser, like LangChain's
 PydanticOutputParser), `grammar` (constrained decoding against the schema, zero-shot) and
@@ -28,6 +34,36 @@ from simulacra.parse import ReplyParseError, parse_reply  # noqa: E402
 from simulacra.score import prf, slot_counts  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "extraction_set.jsonl"
+SNIPS = ROOT.parent / "shared" / "corpus" / "snips"
+# Micro slot F1 of the best engine trained on 10 and on 70 queries (SNIPS SOURCE.md).
+TRAINED = {"add_to_playlist": (0.72, 0.83), "get_weather": (0.50, 0.80),
+           "play_music": (0.52, 0.67), "rate_book": (0.85, 0.97),
+           "search_creative_work": (0.70, 0.88), "search_screening_event": (0.58, 0.84)}
+
+
+def snips(backend, k: int, limit: int) -> dict[str, dict]:
+    """Micro slot P/R/F1 per intent with `k` training examples (0: zero-shot)."""
+    import random
+
+    from snips_intents import INTENTS
+
+    out = {}
+    for intent, schema in INTENTS.items():
+        rows = [json.loads(x) for x in (SNIPS / f"{intent}.validate.jsonl").read_text().splitlines()]
+        rows = rows[:limit]
+        train = [json.loads(x) for x in (SNIPS / f"{intent}.train.jsonl").read_text().splitlines()]
+        examples = [(r["text"], r["gold"]) for r in random.Random(0).sample(train, k)]
+        extractor = Extractor(schema, model=backend, examples=examples)
+        started = time.perf_counter()
+        results = extractor.extract_batch([r["text"] for r in rows])
+        totals = [0, 0, 0]
+        for row, pred in zip(rows, results, strict=True):
+            counts = slot_counts(None if isinstance(pred, Exception) else pred.model_dump(),
+                                 row["gold"])
+            totals = [a + b for a, b in zip(totals, counts, strict=True)]
+        out[intent] = {**prf(*totals), "queries": len(rows),
+                       "seconds": round(time.perf_counter() - started, 1)}
+    return out
 
 
 def format_instructions_route(backend, schema, text: str) -> dict | None:
@@ -65,22 +101,37 @@ def run(backend, rows, route: str) -> tuple[dict, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--limit", type=int, default=100, help="SNIPS queries per intent")
+    parser.add_argument("--k", default="0,5,10", help="SNIPS example counts to run")
+    parser.add_argument("--skip-labelled", action="store_true")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    sys.path.insert(0, str(ROOT / "bench"))
     backend = LlamaCppBackend(batch=4)
-    results = {}
-    for route in ("format-instructions", "grammar", "extractive"):
-        started = time.perf_counter()
-        overall, domains = run(backend, rows, route)
-        results[route] = {**overall, "by_domain": domains,
-                          "seconds": round(time.perf_counter() - started, 1)}
+    report: dict = {"snips": {}}
+    for k in [int(x) for x in args.k.split(",")]:
+        report["snips"][k] = snips(backend, k, args.limit)
+        if not args.json:
+            print(f"SNIPS, {k} examples per intent:")
+            for intent, r in report["snips"][k].items():
+                at10, at70 = TRAINED[intent]
+                print(f"  {intent:>24}: P {r['precision']:.2f}  R {r['recall']:.2f}  "
+                      f"F1 {r['f1']:.2f}   trained engines F1 @10 {at10:.2f} @70 {at70:.2f}  "
+                      f"({r['queries']} queries, {r['seconds']} s)", flush=True)
+    if not args.skip_labelled:
+        rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+        report["labelled"] = {}
+        for route in ("format-instructions", "grammar", "extractive"):
+            started = time.perf_counter()
+            overall, domains = run(backend, rows, route)
+            report["labelled"][route] = {**overall, "by_domain": domains,
+                                         "seconds": round(time.perf_counter() - started, 1)}
+        if not args.json:
+            print(f"labelled set: {len(rows)} texts, {len(SCHEMAS)} domains")
+            for route, r in report["labelled"].items():
+                print(f"{route:>20}: P {r['precision']:.2f}  R {r['recall']:.2f}  "
+                      f"F1 {r['f1']:.2f}  ({r['seconds']} s)  by domain F1: {r['by_domain']}")
     if args.json:
-        print(json.dumps({"texts": len(rows), "routes": results}))
-        return
-    print(f"{len(rows)} texts, {len(SCHEMAS)} domains, embedded Gemma 3 270M")
-    for route, r in results.items():
-        print(f"{route:>20}: P {r['precision']:.2f}  R {r['recall']:.2f}  F1 {r['f1']:.2f}  "
-              f"({r['seconds']} s)  by domain F1: {r['by_domain']}")
+        print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ MAX_SPAN_WORDS = 8
 # bench/extraction.py; 0 turns it off.
 NULL_PENALTY = 4.0
 EXAMPLE_NULL_PENALTY = 0.0
+MAX_EXAMPLES_SHOWN = 10   # labelled examples in one prompt; more are chosen from by similarity
+NEAREST = 2               # the most similar examples, repeated right before the text
 MAX_RECORDS = 5
 _EDGE = " \t\n.,;:!?\"'()[]{}\u201c\u201d\u2018\u2019"
 
@@ -163,11 +165,27 @@ class Extractor:
             desc = f": {f.description}" if f.description else ""
             lines.append(f"- {f.name} ({f.type.replace(' or null', '')}){desc}")
         lines.append("")
-        for example_text, record in self.examples:
+        for example_text, record in self.examples_for(text):
             shown = [record] if many else record
             lines += [f"Text: {_one_line(example_text)}", f"JSON: {json.dumps(shown)}", ""]
         lines.append(f"Text: {_one_line(text)}")
         return "\n".join(lines) + "\nJSON: "
+
+    def examples_for(self, text: str) -> list[tuple[str, Any]]:
+        """The labelled examples shown before `text`. Up to MAX_EXAMPLES_SHOWN in a fixed
+        order, a prefix every input shares (computed once in the KV cache); from a larger
+        pool, the ones most similar by word overlap (rapidfuzz). Then the NEAREST most similar
+        again, right before the text, the only per-input cost: a query phrased like an
+        example ("Is X playing") is answered like it."""
+        from rapidfuzz import fuzz
+
+        if not self.examples:
+            return []
+        similarity = [fuzz.token_set_ratio(text.lower(), t.lower()) for t, _ in self.examples]
+        ranked = sorted(range(len(self.examples)), key=lambda i: similarity[i])
+        shared = (list(range(len(self.examples))) if len(self.examples) <= MAX_EXAMPLES_SHOWN
+                  else sorted(ranked[-MAX_EXAMPLES_SHOWN:]))
+        return [self.examples[i] for i in shared + ranked[-NEAREST:]]
 
     def decoding_schema(self, text: str, many: bool) -> dict[str, Any]:
         js = self.schema.decoding_schema()

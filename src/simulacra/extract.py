@@ -141,9 +141,8 @@ class Extractor:
                  max_attempts: int = 2, null_penalty: float | None = None,
                  spans_once: bool = True) -> None:
         self.schema: Schema = load_schema(schema)
+        self.examples = [self._example(i, text, rec) for i, (text, rec) in enumerate(examples)]
         self.backend: Backend = get_backend(model)
-        self.examples = [(text, self.schema.dump(self.schema.validate(
-            rec if isinstance(rec, dict) else self.schema.dump(rec)))) for text, rec in examples]
         self.extractive = extractive
         self.temperature = temperature
         self.seed = seed
@@ -155,6 +154,17 @@ class Extractor:
         self.spans_once = spans_once
         self.stats = RunStats()
         self._count = 0
+
+    def _example(self, i: int, text: Any, record: Any) -> tuple[str, dict[str, Any]]:
+        """A labelled pair, checked before any model loads."""
+        if not isinstance(text, str) or not text.strip():
+            raise UsageError(f"example #{i + 1} has no text")
+        try:
+            data = record if isinstance(record, dict) else self.schema.dump(record)
+            return text, self.schema.dump(self.schema.validate(data))
+        except RecordInvalid as exc:
+            raise UsageError(f"example #{i + 1}'s record does not match {self.schema.name}: "
+                             f"{exc.errors[0]}") from None
 
     # -- prompt and schema ---------------------------------------------------------------
     def prompt(self, text: str, many: bool) -> str:

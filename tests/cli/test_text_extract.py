@@ -50,3 +50,28 @@ def test_text_writes_one_row_per_record_with_its_grounding(tmp_path):
     [row] = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert row["text"] == "Tom Hanks shines in Big." and row["grounded"] and row["missing"] == []
     assert row["preferences"] == {"style": "informal"}
+
+
+def test_extract_takes_labelled_examples_and_shows_them_to_the_model(tmp_path):
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('"Tom Hanks was in Big."\n')
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"text": "Tom Hardy starred in Dunkirk.",
+                                 "record": {"Actor": "Tom Hardy", "Film": ["Dunkirk"]}}) + "\n")
+    fake = ScriptedBackend(['{"Actor": "Tom Hanks", "Film": ["Big"]}'])
+    result = invoke(fake, ["extract", str(texts), "--schema", ACTOR, "--examples", str(pairs)])
+    assert result.exit_code == 0, result.output
+    [request] = fake.history
+    assert "Text: Tom Hardy starred in Dunkirk." in request.prompt
+    assert '"Film": ["Dunkirk"]' in request.prompt
+
+
+def test_extract_refuses_an_example_that_does_not_match_the_schema(tmp_path):
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('"Tom Hanks was in Big."\n')
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"text": "x", "record": {"Actor": 3}}) + "\n")
+    result = invoke(ScriptedBackend([]), ["extract", str(texts), "--schema", ACTOR,
+                                          "--examples", str(pairs)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: example #1's record does not match Actor")

@@ -16,6 +16,9 @@ def extract(
     output: str = typer.Option(None, "-o", "--output", help="records.jsonl; stdout if unset."),
     model: str = typer.Option(None, "-m", "--model", envvar="SIMULACRA_MODEL", help="Model to use."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    examples: Path = typer.Option(None, "--examples", help='Labelled pairs (JSONL): '
+                                  '{"text": ..., "record": {...}} per line; null marks a field '
+                                  'the text does not state.'),
 ) -> None:
     """Extract records of SCHEMA from each text; one record per output line."""
     from simulacra.cli.jsonl import input_fingerprint, read_jsonl, refuse_same_file
@@ -35,10 +38,11 @@ def extract(
     if not items:
         raise UsageError(f"{texts} holds no texts")
     ResumableOutput.precheck(output, overwrite=overwrite)
-    extractor = Extractor(schema, model=model)
+    pairs = read_pairs(examples) if examples is not None else []
+    extractor = Extractor(schema, model=model, examples=pairs)
     job = fingerprint(task="extract", inputs=input_fingerprint(items), many=many,
                       schema=extractor.schema.json_schema, model=extractor.backend.model_id,
-                      seed=extractor.seed)
+                      seed=extractor.seed, examples=pairs)
     written = 0
     with ResumableOutput(output, job, len(items), overwrite=overwrite,
                          columns_schema=extractor.schema.columns_schema()) as out:
@@ -55,3 +59,18 @@ def extract(
                f"attempts", err=True)
     if s.failed:
         raise typer.Exit(1)
+
+
+def read_pairs(path: Path) -> list[tuple[str, dict]]:
+    """Labelled examples for extraction; each record is validated by Extractor."""
+    from simulacra.cli.jsonl import read_jsonl
+
+    pairs = []
+    for number, row in read_jsonl(path):
+        if not (isinstance(row, dict) and isinstance(row.get("text"), str)
+                and isinstance(row.get("record"), dict)):
+            raise UsageError(f'{path}:{number} must be {{"text": "...", "record": {{...}}}}')
+        pairs.append((row["text"], row["record"]))
+    if not pairs:
+        raise UsageError(f"{path} holds no examples")
+    return pairs

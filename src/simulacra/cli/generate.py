@@ -50,6 +50,8 @@ Actors = Annotated[int, Opt("--actors", help="With --ray: actors (default: from 
 ShardSize = Annotated[int, Opt("--shard-size",
                                help="With --ray: records per shard (default: ~4 shards per actor).")]
 ShardFormat = Annotated[str, Opt("--format", help="With --ray: parquet or jsonl shards.")]
+Threads = Annotated[int, Opt("--threads", envvar="SIMULACRA_THREADS", help="Threads for the "
+                             "embedded model (default: the cores this process may use, at most 4).")]
 
 
 def generate(
@@ -60,7 +62,7 @@ def generate(
     near: Near = None, max_attempts: Attempts = 8, cache: Cache = True,
     only_estimate: EstimateOnly = False, price_in: PriceIn = None, price_out: PriceOut = None,
     ledger: Ledger = True, ray: Ray = None, actors: Actors = None, shard_size: ShardSize = None,
-    shard_format: ShardFormat = "parquet",
+    shard_format: ShardFormat = "parquet", threads: Threads = None,
 ) -> None:
     """Generate N valid, distinct records of SCHEMA (or run a job file)."""
     from simulacra.cli.progress import RecordProgress, summary_line
@@ -69,6 +71,7 @@ def generate(
     from simulacra.sinks import check_record_shape
     from simulacra.sinks.resumable import ResumableOutput
 
+    use_threads(threads)
     job = load_job(schema) if is_job_file(schema) else Job(schema=schema)
     n, output = check_n(n if n is not None else (job.n or 10)), output or job.output
     if ray is not None:
@@ -109,6 +112,19 @@ def generate(
                               attempts=max_attempts, last_output="",
                               errors=[r for _, r in stats.failed])
     return None
+
+
+def use_threads(threads: int | None) -> None:
+    """--threads: the embedded model reads SIMULACRA_THREADS when it loads."""
+    import os
+
+    from simulacra.backends.llamacpp import ENV_THREADS
+
+    if threads is None:
+        return
+    if threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+    os.environ[ENV_THREADS] = str(threads)
 
 
 def check_n(n: int) -> int:

@@ -82,10 +82,9 @@ class Checkpoint:
             complete = lines[1:-1]  # the last piece has no newline: a half-written index
             done = [int(x) for x in complete if x.strip()]
             kept = reopen_parts(output, len(done)) if parquet else _truncate(output, len(done))
-            path.write_text(lines[0] + "\n" + "".join(f"{i}\n" for i in done), encoding="utf-8")
+            _write_whole(path, lines[0] + "\n" + "".join(f"{i}\n" for i in done))
         else:
-            path.write_text(json.dumps({"fingerprint": job_fingerprint, "n": n}) + "\n",
-                            encoding="utf-8")
+            _write_whole(path, json.dumps({"fingerprint": job_fingerprint, "n": n}) + "\n")
         return cls(path, deferred=parquet), done, kept
 
     def record(self, index: int, rows: int = 1) -> None:
@@ -113,6 +112,14 @@ class Checkpoint:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Replace `path` atomically: a kill mid-write leaves the old file or the new one, never
+    a half-written header that the next run would have to call damaged."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _truncate(output: Path, keep: int) -> list[dict[str, Any]]:

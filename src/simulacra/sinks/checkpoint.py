@@ -82,9 +82,9 @@ class Checkpoint:
             complete = lines[1:-1]  # the last piece has no newline: a half-written index
             done = [int(x) for x in complete if x.strip()]
             kept = reopen_parts(output, len(done)) if parquet else _truncate(output, len(done))
-            _write_whole(path, lines[0] + "\n" + "".join(f"{i}\n" for i in done))
+            write_whole(path, lines[0] + "\n" + "".join(f"{i}\n" for i in done))
         else:
-            _write_whole(path, json.dumps({"fingerprint": job_fingerprint, "n": n}) + "\n")
+            write_whole(path, json.dumps({"fingerprint": job_fingerprint, "n": n}) + "\n")
         return cls(path, deferred=parquet), done, kept
 
     def record(self, index: int, rows: int = 1) -> None:
@@ -114,7 +114,7 @@ class Checkpoint:
             self._fd = None
 
 
-def _write_whole(path: Path, text: str) -> None:
+def write_whole(path: Path, text: str) -> None:
     """Replace `path` atomically: a kill mid-write leaves the old file or the new one, never
     a half-written header that the next run would have to call damaged."""
     tmp = path.with_name(path.name + ".tmp")
@@ -126,8 +126,8 @@ def _truncate(output: Path, keep: int) -> list[dict[str, Any]]:
     """Cut `output` back to its first `keep` records and return them (written atomically)."""
     if not output.exists():
         return []
-    tmp = output.with_name(output.name + ".tmp")
     if output.suffix.lower() == ".csv":
+        tmp = output.with_name(output.name + ".tmp")
         with output.open(newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
@@ -137,11 +137,10 @@ def _truncate(output: Path, keep: int) -> list[dict[str, Any]]:
             if header:
                 writer.writerow(header)
             writer.writerows(rows)
-        records = [dict(zip(header or [], row, strict=False)) for row in rows]
+        os.replace(tmp, output)
+        return [dict(zip(header or [], row, strict=False)) for row in rows]
     else:
         text = output.read_text(encoding="utf-8")
         lines = text.split("\n")[:-1][:keep]  # complete lines only
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        records = [json.loads(line) for line in lines]
-    os.replace(tmp, output)
-    return records
+        write_whole(output, "".join(line + "\n" for line in lines))
+        return [json.loads(line) for line in lines]

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from simulacra.sinks.base import Sink, check_output, open_sink
-from simulacra.sinks.checkpoint import Checkpoint
+from simulacra.sinks.checkpoint import Checkpoint, write_whole
 
 
 def ledger_path(output: str | Path) -> Path:
@@ -114,6 +113,4 @@ def _keep_ledger_rows(path: Path, done: set[int]) -> None:
             continue
         if isinstance(row, dict) and row.get("index") in done:
             kept.append(line + "\n")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_whole(path, "".join(kept))

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from simulacra.backends.base import Backend
 from simulacra.backends.registry import get_backend
+from simulacra.checks.rules import parse_rules
 from simulacra.engine import Outcome, RunStats, run_records
+from simulacra.engine.diversity import DEFAULT_DIVERSITY
 from simulacra.engine.run import Ledger
 from simulacra.errors import GenerationError, OutputError, UsageError
 from simulacra.plan import Plan
 from simulacra.samplers import Sampler
 from simulacra.schema import Schema, load_schema
 
+AUTO_RULES = "auto"   # `rules=["auto"]`: the rules the examples keep
 QUALITY_LIMIT = 100_000  # past this many records the quality summary is skipped (memory)
 
 
@@ -51,10 +54,15 @@ class Generator:
         temperature: sampling temperature; seed: makes a run repeatable (random if None).
         max_attempts: tries per record before it counts as failed.
         samplers: field -> Sampler (simulacra.samplers); sampled values are forced while decoding.
-        rules: cross-field rules such as "insurance_claim_amount <= total_charge".
+        rules: cross-field rules such as "insurance_claim_amount <= total_charge"; "auto"
+            adds the rules every example keeps (checks/propose.py), listed in `self.rules`.
         near_threshold: reject records whose text fields are this similar (0-100) to one
             already made, or to an example or private row (None: exact duplicates only).
         private_rows: real rows the output must not copy or nearly copy.
+        plausibility: reject values no real data holds ("N/A", "a", JSON punctuation, one
+            value in two text fields; checks/plausible.py) and try again.
+        diversity: 0..1, how hard the embedded decoder leans away from values the run (or
+            the examples) already have (engine/diversity.py); 0 turns the steer off.
     """
 
     def __init__(self, schema: Any, model: Any = None, *, examples: Iterable[Any] = (),
@@ -62,22 +70,35 @@ class Generator:
                  seed: int | None = None, max_attempts: int = 8,
                  samplers: dict[str, Sampler] | None = None, rules: Iterable[str] = (),
                  near_threshold: float | None = None, private_rows: Iterable[dict] = (),
+                 diversity: float = DEFAULT_DIVERSITY, plausibility: bool = True,
                  backend_options: dict[str, Any] | None = None) -> None:
+        if not 0 <= diversity <= 1:
+            raise UsageError(f"diversity must be between 0 and 1, got {diversity}")
         self.schema: Schema = load_schema(schema)
         examples, rules, private_rows = list(examples), list(rules), list(private_rows)
+        auto_rules = AUTO_RULES in rules
+        rules = [r for r in rules if r != AUTO_RULES]
         # What a Ray actor needs to build this same Generator itself (see generate_ray).
         self._model_arg = model
         self._options = {"examples": examples, "subject": subject, "extra": extra,
                          "samplers": samplers, "rules": rules, "near_threshold": near_threshold,
-                         "private_rows": private_rows}
+                         "private_rows": private_rows, "diversity": diversity,
+                         "plausibility": plausibility}
         self._backend_options = dict(backend_options or {})
         self.plan = Plan.build(self.schema, examples, subject=subject, extra=extra,
                                samplers=samplers, rules=rules, near_threshold=near_threshold,
-                               private_rows=private_rows)
+                               private_rows=private_rows, plausibility=plausibility)
+        if auto_rules:
+            from simulacra.checks.propose import propose_rules
+
+            rules += [r for r in propose_rules(self.schema, self.plan.examples) if r not in rules]
+            self.plan = replace(self.plan, rules=parse_rules(rules, {f.name for f in self.schema.fields}))
+            self._options["rules"] = rules
         self.backend: Backend = get_backend(model, **(backend_options or {}))
         self.temperature = temperature
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self.max_attempts = max_attempts
+        self.diversity = diversity
         self.stats = RunStats()
 
     def outcomes(self, n: int, ledger: Ledger | None = None, *, done: Iterable[int] = (),
@@ -89,7 +110,8 @@ class Generator:
         self.stats = RunStats()
         yield from run_records(self.backend, self.plan, n, seed=self.seed,
                                temperature=self.temperature, max_attempts=self.max_attempts,
-                               stats=self.stats, ledger=ledger, done=done, prior=prior)
+                               stats=self.stats, ledger=ledger, done=done, prior=prior,
+                               diversity=self.diversity)
 
     def fingerprint(self, n: int) -> str:
         """What defines this job's output: schema, prompt, samplers, rules, model, seed, N."""
@@ -100,7 +122,8 @@ class Generator:
                            samplers={k: v.kind for k, v in plan.samplers.items()},
                            rules=[r.text for r in plan.rules], near=plan.near_threshold,
                            model=self.backend.model_id, seed=self.seed, n=n,
-                           temperature=self.temperature)
+                           temperature=self.temperature, diversity=self.diversity,
+                           plausibility=plan.plausibility)
 
     def write(self, output: str | Path | None, n: int, *, overwrite: bool = False,
               ledger: bool = True, on_start: Callable[[int], None] | None = None,

@@ -37,6 +37,7 @@ class Plan:
     rules: list[Rule] = field(default_factory=list)
     near_threshold: float | None = None
     private_rows: list[dict[str, Any]] = field(default_factory=list)
+    plausibility: bool = True   # reject implausible values (checks/plausible.py)
 
     def sample(self, rng: random.Random, index: int) -> dict[str, Any]:
         """Values the samplers fix for record `index` (drawn in field order from `rng`)."""
@@ -46,7 +47,7 @@ class Plan:
     def build(cls, schema: Schema, examples: Iterable[Any] = (), subject: str = "",
               extra: str = "", *, samplers: dict[str, Sampler] | None = None,
               rules: Iterable[str] = (), near_threshold: float | None = None,
-              private_rows: Iterable[dict[str, Any]] = ()) -> Plan:
+              private_rows: Iterable[dict[str, Any]] = (), plausibility: bool = True) -> Plan:
         """Validate the examples against the schema up front, so a bad one fails before any run."""
         records, texts = [], []
         for i, example in enumerate(examples):
@@ -72,7 +73,7 @@ class Plan:
         return cls(schema=schema, examples=records, text_examples=texts, subject=subject,
                    extra=extra, samplers=dict(samplers or {}),
                    rules=parse_rules(list(rules), fields), near_threshold=near_threshold,
-                   private_rows=list(private_rows))
+                   private_rows=list(private_rows), plausibility=plausibility)
 
     def header(self) -> str:
         what = self.subject.replace("_", " ") if self.subject else self.schema.name

@@ -77,7 +77,7 @@ def test_prompt_carries_subject_extra_descriptions_and_examples():
 
 
 def test_seeds_are_per_record_and_repeatable():
-    fakes = [ScriptedBackend().enqueue(rec("A"), rec("B")) for _ in range(2)]
+    fakes = [ScriptedBackend().enqueue(rec("Ada"), rec("Bob")) for _ in range(2)]
     for fake in fakes:
         Generator(Bill, model=fake, seed=42).generate(2)
     seeds = [[r.seed for r in f.history] for f in fakes]

@@ -30,8 +30,8 @@ class Note(BaseModel):
 def test_braces_in_results_do_not_break_later_runs():
     """langchain-experimental fed results back into its template: a "}" crashed the next run."""
     fake = ScriptedBackend().enqueue(
-        '{"title": "A", "body": "Single } brace"}', '{"title": "B", "body": "{x} and {{y}}"}',
-        '{"title": "C", "body": "{"}', '{"title": "D", "body": "}{"}')
+        '{"title": "First", "body": "Single } brace"}', '{"title": "Second", "body": "{x} and {{y}}"}',
+        '{"title": "Third", "body": "an { alone"}', '{"title": "Fourth", "body": "}{ swapped"}')
     prompt = FewShotPromptTemplate(
         prefix=SYNTHETIC_FEW_SHOT_PREFIX, suffix=SYNTHETIC_FEW_SHOT_SUFFIX,
         examples=[], input_variables=["subject", "extra"],
@@ -39,7 +39,8 @@ def test_braces_in_results_do_not_break_later_runs():
     generator = create_openai_data_generator(output_schema=Note, llm=fake, prompt=prompt)
     first = generator.generate(subject="notes", extra="use braces", runs=2)
     second = generator.generate(subject="notes", extra="use braces", runs=2)
-    assert [n.body for n in first + second] == ["Single } brace", "{x} and {{y}}", "{", "}{"]
+    assert [n.body for n in first + second] == ["Single } brace", "{x} and {{y}}", "an { alone",
+                                                 "}{ swapped"]
     assert len(generator.results) == 4
 
 
@@ -89,7 +90,8 @@ def test_core_package_works_without_langchain(tmp_path):
         from simulacra.backends.fake import ScriptedBackend
         from simulacra.text import TextWriter
         from simulacra.extract import Extractor
-        fake = ScriptedBackend().enqueue('{{"title": "t", "body": "b"}}', "blue sky", '{{"title": "x", "body": "y"}}')
+        fake = ScriptedBackend().enqueue('{{"title": "Tides", "body": "Low at noon"}}', "blue sky",
+                                        '{{"title": "Moon", "body": "Full tonight"}}')
         schema = {{"type": "object", "properties": {{"title": {{"type": "string"}}, "body": {{"type": "string"}}}}, "required": ["title", "body"]}}
         print(json.dumps(Generator(schema, model=fake, seed=1).generate(1)))
         print(TextWriter(fake, seed=1).write(["blue"]).grounded)
@@ -103,7 +105,7 @@ def test_core_package_works_without_langchain(tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert json.loads(lines[0]) == [{"title": "t", "body": "b"}]
+    assert json.loads(lines[0]) == [{"title": "Tides", "body": "Low at noon"}]
     assert lines[1] == "True"
-    assert json.loads(lines[2]) == {"title": "x", "body": "y"}
+    assert json.loads(lines[2]) == {"title": "Moon", "body": "Full tonight"}
     assert "pip install 'simulacra[langchain]'" in lines[3]

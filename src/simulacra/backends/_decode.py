@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulacra.backends._output_layer import OutputLayer
+from simulacra.backends._steer import JsonCursor, steer_logits
 from simulacra.backends.base import Completion, Request
 
 N_BATCH = 128
@@ -104,6 +105,7 @@ class _Seq:
     escapes: int = 0          # times a loop was broken by penalizing it (see _step)
     close_now: bool = False   # steer to close from now on, whatever the size
     loop_from: int = 0        # where loop detection looks from (after the last escape)
+    cursor: JsonCursor | None = None   # the diversity steer's view of the record (see _steer)
 
 
 class _Grounding:
@@ -279,6 +281,7 @@ class BatchDecoder:
         self._pieces = pieces
         self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
         self._numeric_words = _pack(self._numeric)
+        self._all_ids = np.arange(self.n_vocab)
         self._breaks = np.array(sorted({i for i, p in enumerate(pieces) if b"\n" in p} | self.eos))
         # Closing tokens: inside a string, those that end it (`"`, `"}`, `"]`); outside, those
         # made of braces and brackets only (inside a string those would be mere text).
@@ -385,6 +388,9 @@ class BatchDecoder:
         for text, bias in request.extra.get("penalize", {}).items():
             for token in set(self.model.tokenize(text.encode(), add_bos=False, special=False)[:1]):
                 seq.bias.append((token, -float(bias)))
+        steer = request.extra.get("steer")
+        if steer is not None and matcher is not None:
+            seq.cursor = JsonCursor(steer)
         if request.must_include or request.min_chars:
             seq.grounding = _Grounding(request.must_include, request.min_chars)
             self._ground(seq, None)
@@ -424,12 +430,18 @@ class BatchDecoder:
                     logits[choices == token] += bias
                 if closing:
                     logits[np.isin(choices, closers)] += closing
+                if s.cursor is not None:
+                    logits = self._steered(s, logits, choices)
             elif s.matcher is not None:
                 for token, bias in s.bias:
                     logits[token] += bias
                 if closing:
                     logits[closers] += closing
-                logits, choices = self._allowed_candidates(logits, s.mask, s.request.temperature)
+                margin = s.cursor.steer.strength if s.cursor is not None else 0.0
+                logits, choices = self._allowed_candidates(logits, s.mask, s.request.temperature,
+                                                           margin)
+                if s.cursor is not None:
+                    logits = self._steered(s, logits, choices)
             else:
                 if self._special is None:
                     self._vocab_tables()
@@ -473,6 +485,14 @@ class BatchDecoder:
             if len(s.out) >= s.request.max_tokens and not s.done:
                 s.done, s.finish = True, "length"
 
+    def _steered(self, s: _Seq, logits: np.ndarray, choices: np.ndarray | None) -> np.ndarray:
+        """The diversity steer's penalties and numeric bounds applied to one step's logits
+        (unchanged if they would leave no token: the gate then judges the record)."""
+        ids = choices if choices is not None else self._all_ids
+        steered = steer_logits(s.cursor, logits, ids, self._pieces,
+                               s.request.temperature * -np.log(MIN_P))
+        return steered if np.isfinite(steered).any() else logits
+
     def _closing_push(self, s: _Seq) -> float:
         """How hard to push a record past its usual size towards closing (0: not yet)."""
         start, limit = s.request.close_after, s.request.max_tokens
@@ -508,9 +528,10 @@ class BatchDecoder:
                     if tokens.size <= FEW_TOKENS:
                         s.choices = tokens[tokens < self.n_vocab]
 
-    def _allowed_candidates(self, logits: np.ndarray, mask: np.ndarray,
-                            temperature: float) -> tuple[np.ndarray, np.ndarray | None]:
-        """The logits and ids of the allowed tokens that min-p sampling could pick.
+    def _allowed_candidates(self, logits: np.ndarray, mask: np.ndarray, temperature: float,
+                            margin: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+        """The logits and ids of the allowed tokens that min-p sampling could pick (after
+        the diversity steer has lowered the best ones by up to `margin`).
 
         Usually the model's favourite token is allowed: then the candidates are the tokens
         near it that the mask allows, found without expanding the 262k-bit mask. Otherwise
@@ -520,7 +541,7 @@ class BatchDecoder:
         if _has(mask, best):
             if temperature <= 0:
                 return logits[[best]], np.array([best])
-            near = np.flatnonzero(logits >= logits[best] + temperature * np.log(MIN_P))
+            near = np.flatnonzero(logits >= logits[best] + temperature * np.log(MIN_P) - margin)
             near = near[_has(mask, near)]
             return logits[near], near
         allowed = np.unpackbits(mask.view(np.uint8), bitorder="little")[:self.n_vocab].view(np.bool_)
@@ -546,6 +567,8 @@ class BatchDecoder:
             s.pending = s.pending + ff
         for token in ([sampled] if sampled is not None else []) + ff:
             s.lexer.feed(self._pieces[token])
+            if s.cursor is not None:
+                s.cursor.feed(self._pieces[token])
         if s.matcher.is_stopped():
             s.done = True
 

@@ -50,6 +50,10 @@ Actors = Annotated[int, Opt("--actors", help="With --ray: actors (default: from 
 ShardSize = Annotated[int, Opt("--shard-size",
                                help="With --ray: records per shard (default: ~4 shards per actor).")]
 ShardFormat = Annotated[str, Opt("--format", help="With --ray: parquet or jsonl shards.")]
+Diversity = Annotated[float, Opt("--diversity", help="0..1: how hard the embedded model leans "
+                               "away from values already made (default 0.5; 0: off).")]
+Plausibility = Annotated[bool, Opt("--plausibility/--no-plausibility", help="Reject and retry "
+                                  "implausible values (N/A, one letter, JSON punctuation).")]
 Threads = Annotated[int, Opt("--threads", envvar="SIMULACRA_THREADS", help="Threads for the "
                              "embedded model (default: the cores this process may use, at most 4).")]
 
@@ -62,7 +66,8 @@ def generate(
     near: Near = None, max_attempts: Attempts = 8, cache: Cache = True,
     only_estimate: EstimateOnly = False, price_in: PriceIn = None, price_out: PriceOut = None,
     ledger: Ledger = True, ray: Ray = None, actors: Actors = None, shard_size: ShardSize = None,
-    shard_format: ShardFormat = "parquet", threads: Threads = None,
+    shard_format: ShardFormat = "parquet", threads: Threads = None, diversity: Diversity = None,
+    plausibility: Plausibility = True,
 ) -> None:
     """Generate N valid, distinct records of SCHEMA (or run a job file)."""
     from simulacra.cli.progress import RecordProgress, summary_line
@@ -81,6 +86,7 @@ def generate(
     generator = build_generator(job, output=output, examples=examples, subject=subject,
                                 extra=extra, model=model or job.model, temperature=temperature,
                                 seed=seed, rules=rule, near=near, max_attempts=max_attempts,
+                                diversity=diversity, plausibility=plausibility,
                                 backend_options=backend_options(model or job.model, base_url,
                                                                 api_key_env, cache, concurrency))
     check_record_shape(output if ray is None else f"shards.{shard_format}", generator.schema.is_object)
@@ -137,7 +143,8 @@ def check_n(n: int) -> int:
 
 def build_generator(job: Any, *, output: str | None, examples: Path | None, seed: int | None,
                     temperature: float, rules: list[str] | None, near: float | None,
-                    subject: str, extra: str, model: str | None, **options: Any) -> Any:
+                    subject: str, extra: str, model: str | None, diversity: float | None = None,
+                    **options: Any) -> Any:
     """The Generator the options and the job file describe (options win over the job)."""
     from simulacra.generate import Generator
 
@@ -149,7 +156,14 @@ def build_generator(job: Any, *, output: str | None, examples: Path | None, seed
         temperature=job.temperature if job.temperature is not None else temperature,
         seed=seed if seed is not None else job.seed, samplers=job.samplers,
         rules=list(rules or []) + job.rules, near_threshold=near or job.near_duplicates,
-        private_rows=job.private_rows, **options)
+        private_rows=job.private_rows, **options,
+        **({"diversity": check_diversity(diversity)} if diversity is not None else {}))
+
+
+def check_diversity(diversity: float) -> float:
+    if not 0 <= diversity <= 1:
+        raise UsageError(f"--diversity must be between 0 and 1, got {diversity}")
+    return diversity
 
 
 def check_ray_options(output: str | None, actors: int | None, shard_size: int | None,

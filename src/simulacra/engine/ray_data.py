@@ -189,7 +189,7 @@ class ShardMaker:
             rows = [o.data for o in run_records(
                 gen.backend, gen.plan, int(stop - start), seed=gen.seed,
                 temperature=gen.temperature, max_attempts=gen.max_attempts, stats=stats,
-                prior=json.loads(prior), start=int(start))]
+                prior=json.loads(prior), start=int(start), diversity=gen.diversity)]
             out["shard"].append(int(shard))
             out["records"].append("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             out["failed"].append(len(stats.failed))

@@ -1,10 +1,13 @@
 """Records from a plan: the generation task the engine loop (engine/loop.py) runs.
 
 A try is rejected when the reply was cut by the token budget, is not JSON, fails the schema
-(types, bounds, pydantic validators) or duplicates a record already made (or copies an
-example or a private row); the reason is counted and, for chat backends, fed back on the
-next try (instructor's reask). Records are yielded as soon as they are valid, so sinks can
-write them at once.
+(types, bounds, pydantic validators), holds an implausible value (checks/plausible.py) or
+duplicates a record already made (or copies an example or a private row); the reason is
+counted and, for chat backends, fed back on the next try (instructor's reask). Records are
+yielded as soon as they are valid, so sinks can write them at once.
+
+On a constrained decoder the run also steers each record away from the values it has already
+made and keeps numeric orderings while decoding (engine/diversity.py).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 
 from simulacra.backends.base import Backend, Completion, Request
 from simulacra.checks.gate import RecordGate
+from simulacra.checks.plausible import PlausibilityGate
+from simulacra.engine.diversity import DEFAULT_DIVERSITY, build_steer
 from simulacra.engine.loop import Ledger, Outcome, RunStats, Try, Verdict, failure_reason, run
 from simulacra.errors import UsageError
 from simulacra.estimate import count_tokens, typical_record
@@ -72,16 +77,26 @@ class RecordTask:
     sampled fields pinned per record, and every reply judged by schema, rules and the gate."""
 
     def __init__(self, backend: Backend, plan: Plan, n: int, *, temperature: float,
-                 prior: Iterable[dict[str, Any]] = ()) -> None:
+                 prior: Iterable[dict[str, Any]] = (), diversity: float = DEFAULT_DIVERSITY
+                 ) -> None:
         self.plan = plan
         self.temperature = temperature
         self.decoding = decoding_schema_for(plan.schema, n)
         self.budget, self.close_after = token_budgets(plan, backend.capabilities.grammar,
                                                       self.decoding)
+        self.plausible = PlausibilityGate(self.decoding, plan.examples) \
+            if plan.plausibility else None
         self.gate = RecordGate(plan.rules, examples=plan.examples, private_rows=plan.private_rows,
                                near_threshold=plan.near_threshold)
+        # The diversity steer (engine/diversity.py) needs a decoder that takes it token by
+        # token; an endpoint ignores it.
+        self.steer = build_steer(self.decoding, diversity, examples=plan.examples,
+                                 rules=plan.rules) if backend.capabilities.grammar else None
+        self._extra = {"steer": self.steer} if self.steer is not None else {}
         for record in prior:
             self.gate.admit(record)
+            if self.steer is not None:
+                self.steer.add_record(record)
         self._sampled: dict[tuple[int, int], dict[str, Any]] = {}
 
     def requests(self, tries: list[Try]) -> list[Request]:
@@ -94,7 +109,7 @@ class RecordTask:
                 prompt=prompt, json_schema=with_fixed(self.decoding, fixed) if fixed
                 else self.decoding, max_tokens=self.budget, close_after=self.close_after,
                 temperature=retry_temperature(self.temperature, t.attempt, t.feedback),
-                seed=t.seed, stop=("\n",), feedback=t.feedback))
+                seed=t.seed, stop=("\n",), feedback=t.feedback, extra=self._extra))
         return requests
 
     def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:
@@ -124,7 +139,9 @@ class RecordTask:
         except RecursionError:   # a recursive schema, nested past what a validator can walk
             return None, "invalid: the record is nested too deeply to validate"
         dumped = schema.dump(record)
-        reason = self.gate.reject_reason(dumped)
+        reason = (self.plausible.reason(dumped) if self.plausible and isinstance(dumped, dict)
+                  else None) or \
+            self.gate.reject_reason(dumped)
         if reason:
             return None, reason
         self.gate.admit(dumped)
@@ -135,7 +152,7 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                 temperature: float = 0.8, max_attempts: int = 4,
                 stats: RunStats | None = None, ledger: Ledger | None = None,
                 done: Iterable[int] = (), prior: Iterable[dict[str, Any]] = (),
-                start: int = 0) -> Iterator[Outcome]:
+                start: int = 0, diversity: float = DEFAULT_DIVERSITY) -> Iterator[Outcome]:
     """Yield up to `n` valid, distinct records (indices `start` to `start + n - 1`); failures
     are counted in `stats.failed`. A shard of a larger run passes its first index as `start`,
     so its records get the seeds and sequence values they have in the whole run.
@@ -148,7 +165,8 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     (so nothing new duplicates them); the other indices get the seeds they always had.
     """
     stats = stats if stats is not None else RunStats()
-    task = RecordTask(backend, plan, n, temperature=temperature, prior=prior)
+    task = RecordTask(backend, plan, n, temperature=temperature, prior=prior,
+                      diversity=diversity)
     stats.gate = task.gate
     for outcome in run(backend, task, range(start, start + n), seed=seed,
                        max_attempts=max_attempts, stats=stats, ledger=ledger, done=done):

@@ -15,11 +15,16 @@ from typing import Any
 
 from simulacra.checks.dedup import DEFAULT_THRESHOLD, NearDuplicates
 from simulacra.checks.gate import canonical
-from simulacra.checks.rules import Rule
+from simulacra.checks.plausible import PlausibilityGate
+from simulacra.checks.propose import propose_rules
+from simulacra.checks.rules import Rule, parse_rules
+from simulacra.engine.diversity import free_text_fields
 from simulacra.schema import RecordInvalid, Schema
 from simulacra.score import flatten
 
 CATEGORY_LIMIT = 30  # a field with at most this many distinct values is charted as categories
+OVERUSED_SHARE = 0.05   # a free-text value in more records than this is named as over-used
+EXAMPLE_REUSE_SHARE = 0.01  # an example's value in more records than this is named as over-used
 
 
 def entropy(counter: Counter) -> float:
@@ -42,6 +47,10 @@ class QualityReport:
         self.leaks_near = 0
         self.closest_leak = 0.0
         self.values: dict[str, Counter] = {}
+        self.implausible: Counter = Counter()
+        self.broken_orderings: Counter = Counter()
+        self._plausible = PlausibilityGate(schema.decoding_schema(), [])
+        self._free_text = {".".join(p) for p in free_text_fields(schema.decoding_schema())}
         self._seen: set[str] = set()
         self._near = NearDuplicates(near_threshold)
         self._examples = NearDuplicates(near_threshold)
@@ -49,6 +58,14 @@ class QualityReport:
         self._example_keys = {canonical(e) for e in examples}
         for example in examples:
             self._examples.add(example)
+        self._example_values: dict[str, set] = {}
+        for example in examples:
+            for name, value in flatten(example).items():
+                if not isinstance(value, list | dict):
+                    self._example_values.setdefault(name, set()).add(value)
+        given = {r.text for r in self.rules}
+        self._kept_orderings = [r for r in parse_rules(propose_rules(schema, examples))
+                                if r.text not in given] if len(examples) >= 2 else []
 
     def _normalized(self, row: dict[str, Any]) -> dict[str, Any]:
         """A row as the schema dumps it (500 -> 500.0 for a float), so equal records compare equal."""
@@ -81,6 +98,12 @@ class QualityReport:
         for rule in self.rules:
             if not rule.holds(record):
                 self.violations[rule.text] += 1
+        for rule in self._kept_orderings:
+            if not rule.holds(record):
+                self.broken_orderings[rule.text] += 1
+        reason = self._plausible.reason(record) if isinstance(record, dict) else None
+        if reason:
+            self.implausible[reason.split(":", 1)[0].removeprefix("implausible ")] += 1
         for name, value in flatten(record).items():
             shown = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
             self.values.setdefault(name, Counter())[shown] += 1
@@ -109,17 +132,52 @@ class QualityReport:
             "leaked_examples": self.leaks_exact, "near_leaks": self.leaks_near,
             "closest_leak_similarity": round(self.closest_leak, 1),
             "rule_violations": {r.text: self.violations.get(r.text, 0) for r in self.rules},
+            "implausible": dict(self.implausible),
+            "example_value_reuse": self.example_value_reuse(),
+            "orderings_broken_that_examples_keep": dict(self.broken_orderings),
             "fields": self.field_stats(),
+            "problems": self.problems(),
         }
+
+    def example_value_reuse(self) -> dict[str, int]:
+        """Per field, the records whose value is one of the examples' values for it."""
+        return {name: sum(counter[v] for v in self._example_values.get(name, ()) if v in counter)
+                for name, counter in self.values.items() if name in self._example_values}
+
+    def problems(self) -> list[str]:
+        """What a reader of the data would notice, with counts; [] when nothing stands out."""
+        rows, found = self.valid or 1, []
+        if self.leaks_exact or self.leaks_near:
+            found.append(f"{self.leaks_exact + self.leaks_near} records copy or nearly copy an "
+                         "example")
+        for name, counter in self.values.items():
+            examples = self._example_values.get(name, set())
+            reused = [(v, c) for v, c in counter.most_common() if v in examples]
+            others = [c for v, c in counter.most_common(len(reused) + 1) if v not in examples]
+            if reused and reused[0][1] > max(2, EXAMPLE_REUSE_SHARE * rows) and \
+                    reused[0][1] > (others[0] if others else 0):
+                value, count = reused[0]
+                found.append(f"{name}: the example value {value!r} in {count} records")
+            elif name in self._free_text and counter and rows >= 20:
+                value, count = counter.most_common(1)[0]
+                if count > OVERUSED_SHARE * rows:
+                    found.append(f"{name}: {value!r} in {count / rows:.0%} of records")
+        for reason, count in self.implausible.most_common():
+            found.append(f"{count} records with an implausible value ({reason})")
+        for rule, count in self.broken_orderings.most_common():
+            found.append(f"{count} records break '{rule}', which every example keeps")
+        return found
 
     def summary(self) -> str:
         d = self.as_dict()
         distinct = ", ".join(f"{k} {v['distinct']}" for k, v in d["fields"].items())
         rules = ", ".join(f"{k}: {v}" for k, v in d["rule_violations"].items()) or "none given"
+        problems = "; ".join(d["problems"]) or "none found"
         return (f"quality: {d['valid']}/{d['rows']} valid · exact duplicates "
                 f"{d['exact_duplicate_rate']:.0%} · near duplicates {d['near_duplicate_rate']:.0%} · "
                 f"copies of examples {d['leaked_examples']} (closest {d['closest_leak_similarity']}% "
-                f"similar) · rule violations: {rules} · distinct values: {distinct}")
+                f"similar) · rule violations: {rules} · distinct values: {distinct}\n"
+                f"problems: {problems}")
 
     def render(self, extra_sections: list[tuple[str, Any]] = ()) -> str:
         import plotly.graph_objects as go
@@ -135,7 +193,8 @@ class QualityReport:
             ["records near an example", d["near_leaks"]],
             ["closest similarity to an example", f"{d['closest_leak_similarity']}%"],
             ["rule violations", d["rule_violations"] or "no rules given"],
-            ["invalid, by first failing field", d["invalid_by_field"] or "none"]])
+            ["invalid, by first failing field", d["invalid_by_field"] or "none"],
+            ["problems", "; ".join(d["problems"]) or "none found"]])
         fields = table(["field", "distinct", "entropy (bits)", "min", "mean", "max", "most common"],
                        [[k, v["distinct"], v["entropy_bits"], v.get("min", ""), v.get("mean", ""),
                          v.get("max", ""), v["top"]] for k, v in d["fields"].items()])

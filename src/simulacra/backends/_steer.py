@@ -1,0 +1,206 @@
+"""The decoder's side of the diversity steer (engine/diversity.py): where in the record the
+next token goes, and what each candidate token would make of the value being written.
+
+`JsonCursor` follows a sequence's JSON bytes (sampled and forced alike) and knows the path of
+the value being written and its bytes so far; when a value ends it is handed to the steer, so
+the next record, in this batch or a later one, already counts it. `steer_logits` then
+penalizes each candidate token by its continuation's share (FieldCounts.share) and removes
+the candidates that would break a numeric bound.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulacra.engine.diversity import END, Path, Steer
+
+_NUMBER = frozenset(b"0123456789.eE+-")
+_SPACE = frozenset(b" \t\r\n")
+
+
+class _Frame:
+    __slots__ = ("array", "key", "expect_key")
+
+    def __init__(self, array: bool) -> None:
+        self.array, self.key, self.expect_key = array, "", not array
+
+
+class JsonCursor:
+    """The path and bytes of the JSON value being written (strings and numbers)."""
+
+    def __init__(self, steer: Steer) -> None:
+        self.steer = steer
+        self.stack: list[_Frame] = []
+        self.in_string = self.in_number = self.escape = self.is_key = False
+        self.at_value = True          # the next non-space byte starts a value
+        self.buf = bytearray()
+        self.done: dict[Path, bytes] = {}   # this record's finished values (for bounds)
+
+    def path(self) -> Path:
+        return tuple("[]" if f.array else f.key for f in self.stack)
+
+    def feed(self, data: bytes) -> None:
+        for byte in data:
+            self._byte(byte)
+
+    def _byte(self, byte: int) -> None:
+        if self.in_string:
+            if self.escape:
+                self.escape = False
+            elif byte == 0x5C:
+                self.escape = True
+            elif byte == 0x22:
+                self.in_string = False
+                if self.is_key:
+                    self.stack[-1].key = self.buf.decode("utf-8", "replace")
+                else:
+                    self._finish()
+                return
+            self.buf.append(byte)
+            return
+        if self.in_number:
+            if byte in _NUMBER:
+                self.buf.append(byte)
+                return
+            self.in_number = False
+            self._finish()
+        if byte in _SPACE:
+            return
+        top = self.stack[-1] if self.stack else None
+        self.at_value = False
+        if byte == 0x22:
+            self.in_string, self.buf = True, bytearray()
+            self.is_key = top is not None and not top.array and top.expect_key
+        elif byte in _NUMBER:
+            self.in_number, self.buf = True, bytearray([byte])
+        elif byte in b"{[":
+            self.stack.append(_Frame(array=byte == 0x5B))
+            self.at_value = byte == 0x5B          # an array's first item comes next
+        elif byte in b"}]":
+            if self.stack:
+                self.stack.pop()
+        elif byte == 0x3A and top is not None:    # ':' a value comes next
+            top.expect_key, self.at_value = False, True
+        elif byte == 0x2C and top is not None:    # ',' a key, or an array's next item
+            top.expect_key, self.at_value = not top.array, top.array
+
+    def _finish(self) -> None:
+        path, raw = self.path(), bytes(self.buf)
+        self.done[path] = raw
+        self.steer.add_value(path, raw)
+
+    def value_state(self) -> tuple[Path, bytes, str] | None:
+        """(path, bytes so far, "string" | "number" | "open") of the value the next token
+        continues; "open": no value started yet, the token may open one. None elsewhere."""
+        if self.in_string:
+            return None if self.is_key else (self.path(), bytes(self.buf), "string")
+        if self.in_number:
+            return self.path(), bytes(self.buf), "number"
+        if self.at_value and self.stack:
+            return self.path(), b"", "open"
+        return None
+
+
+def _continuation(piece: bytes, kind: str) -> tuple[bytes, str] | None:
+    """What `piece` adds to the current value, with END if it ends it, and the value's kind."""
+    if kind == "open":
+        piece = piece.lstrip(b" \t\r\n")
+        if piece[:1] == b'"':
+            piece, kind = piece[1:], "string"
+        elif piece[:1] and piece[0] in _NUMBER:
+            kind = "number"
+        else:
+            return None
+    if kind == "string":
+        escape = False
+        for i, byte in enumerate(piece):
+            if escape:
+                escape = False
+            elif byte == 0x5C:
+                escape = True
+            elif byte == 0x22:
+                return piece[:i] + END, kind
+        return piece, kind
+    for i, byte in enumerate(piece):
+        if byte not in _NUMBER:
+            return piece[:i] + END, kind
+    return piece, kind
+
+
+def _number(raw: bytes) -> float | None:
+    try:
+        return float(raw.rstrip(b".eE+-"))
+    except ValueError:
+        return None
+
+
+def steer_logits(cursor: JsonCursor, logits: np.ndarray, ids: np.ndarray, pieces: list[bytes],
+                 window: float) -> np.ndarray:
+    """`logits` of the candidate tokens `ids`, penalized by the steer; tokens that would
+    break a numeric bound get -inf. Only candidates within `window` (plus the penalty) of the
+    best are scored: the rest cannot be sampled anyway."""
+    state = cursor.value_state()
+    if state is None:
+        return logits
+    value = _Value.at(cursor, *state)
+    if value is None:
+        return logits
+    logits = logits.copy()
+    reach = window + value.strength
+    finite = np.flatnonzero(np.isfinite(logits))
+    if not finite.size:
+        return logits
+    near = finite[logits[finite] >= logits[finite].max() - reach]
+    if value.score(logits, ids, pieces, near, reach) == -math.inf and near.size < finite.size:
+        value.score(logits, ids, pieces, np.setdiff1d(finite, near), math.inf)  # all near broke a bound
+    return logits
+
+
+class _Value:
+    """The value being written: its field's counts, the bounds that apply, its bytes so far."""
+
+    def __init__(self, counts, bounds, prefix: bytes, kind: str, strength: float) -> None:
+        self.counts, self.bounds, self.prefix, self.kind = counts, bounds, prefix, kind
+        self.strength = strength if counts is not None and counts.values else 0.0
+
+    @classmethod
+    def at(cls, cursor: JsonCursor, path: Path, prefix: bytes, kind: str) -> _Value | None:
+        counts = cursor.steer.fields.get(path)
+        bounds = [(b, _number(cursor.done[b.other])) for b in cursor.steer.bounds_for(path)
+                  if b.other in cursor.done]
+        bounds = [(b, other) for b, other in bounds if other is not None]
+        if counts is None and not bounds:
+            return None
+        return cls(counts, bounds, prefix, kind, cursor.steer.strength)
+
+    def score(self, logits: np.ndarray, ids: np.ndarray, pieces: list[bytes],
+              candidates: np.ndarray, reach: float) -> float:
+        """Penalize (or rule out) `candidates` in place, best first, until the rest are out
+        of reach of the best one kept; returns that best logit."""
+        best_kept = -math.inf
+        for j in candidates[np.argsort(-logits[candidates], kind="stable")]:
+            if logits[j] < best_kept - reach:
+                break
+            cont = _continuation(pieces[int(ids[j])], self.kind)
+            if cont is not None:
+                added, kind = cont
+                if self.bounds and kind == "number" and not _bounds_allow(self.bounds,
+                                                                          self.prefix + added):
+                    logits[j] = -math.inf
+                    continue
+                if self.strength and added:
+                    logits[j] -= self.strength * self.counts.share(self.prefix, added)
+            best_kept = max(best_kept, logits[j])
+        return best_kept
+
+
+def _bounds_allow(bounds, raw: bytes) -> bool:
+    final = raw.endswith(END)
+    value = _number(raw[:-1] if final else raw)
+    if value is None:   # "-" or "" so far: anything may follow
+        return True
+    if value < 0 and not final:   # a negative prefix shrinks as digits are added
+        return True
+    return all(b.allows(value, other, final) for b, other in bounds)

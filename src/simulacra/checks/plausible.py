@@ -1,0 +1,81 @@
+"""The plausibility gate: values that the schema allows but no real data set holds.
+
+A small model that runs out of ideas writes `"N/A"`, `"a"`, `":{"` or the product's name
+again as its title. Those records are valid, and useless. The gate rejects them (the engine
+retries the record) and names the reason, counted in the summary and the ledger:
+
+- `implausible short`: an empty or one-character value in a free-text field;
+- `implausible punctuation`: JSON punctuation inside a value (`":{"`, `"}, {"`), or a value
+  with no letter or digit at all;
+- `implausible placeholder`: "N/A", "unknown", "test", "lorem ipsum", the field's own name...;
+- `implausible repeat`: one value in two different text fields of the record.
+
+Only free-text fields are checked (no enum, const, pattern or format: where the schema pins a
+value's shape, the shape is right by definition), and a check is skipped for a field where
+an example does the same thing (an example with a one-letter grade makes "B" plausible).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from simulacra.engine.diversity import Path, free_text_fields
+
+PLACEHOLDERS = frozenset({
+    "n/a", "na", "n.a.", "null", "nil", "undefined", "unknown", "test", "testing",
+    "tbd", "todo", "xxx", "xx", "x", "placeholder", "lorem ipsum", "string", "text", "sample",
+    "example", "foo", "bar", "baz", "asdf", "abc", "value", "default", "empty", "blank", "...",
+})
+_JSON_BITS = re.compile(r'"\s*[:,{}\[\]]|[:,{}\[\]]\s*"')   # a quote beside JSON punctuation
+_WORDISH = re.compile(r"\w", re.UNICODE)
+
+
+class PlausibilityGate:
+    def __init__(self, decoding: Any, examples: list[dict[str, Any]] = ()) -> None:
+        self.fields = free_text_fields(decoding)
+        self._exempt: set[tuple[str, Path]] = set()
+        for example in examples:
+            for reason, path in self._problems(example):
+                self._exempt.add((reason, path))
+
+    def reason(self, record: dict[str, Any]) -> str | None:
+        """None, or "implausible <kind>: <field> ..." for the record's first problem."""
+        for kind, path in self._problems(record):
+            if (kind, path) not in self._exempt:
+                value = _get(record, path)
+                return f"implausible {kind}: {'.'.join(path)} is {value!r}"[:200]
+        return None
+
+    def _problems(self, record: dict[str, Any]):
+        seen: dict[str, Path] = {}
+        for path in self.fields:
+            value = _get(record, path)
+            if not isinstance(value, str):
+                continue
+            text = value.strip()
+            if len(text) <= 1:
+                yield "short", path
+            elif _JSON_BITS.search(text) or not _WORDISH.search(text):
+                yield "punctuation", path
+            elif text.lower().strip(" .!?") in PLACEHOLDERS or \
+                    _words(text) == _words(path[-1]):
+                yield "placeholder", path
+            folded = text.casefold()
+            if len(folded) > 1 and folded in seen:
+                yield "repeat", path
+            seen.setdefault(folded, path)
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()))
+
+
+def _get(record: Any, path: Path) -> Any:
+    """The value at a path of top-level and nested object keys (None across arrays)."""
+    value = record
+    for key in path:
+        if key == "[]" or not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value

@@ -1,0 +1,240 @@
+"""The diversity steer: a run remembers the values it has made, field by field, and the
+embedded decoder leans away from the frequent ones while it writes the next record.
+
+Why: a small model has favourites. Asked for 100 patient names it writes "John Doe" 28 times;
+duplicates are rejected and retried, but the values that survive are still a handful of
+favourites and the examples' own values. Rejection cannot fix that; the decoder can.
+
+How: for each steered field (free strings and wide numbers, never enums, booleans or
+constants), `FieldCounts` counts every prefix of every value the run has written, plus the
+examples' values (weighted, so an example's value is the least likely one to be copied). While
+a value is decoded with prefix P, a candidate token that would make it P+t is penalized by
+
+    strength * count(P+t) / (count(P) + 1)
+
+logits: its *share* of the values seen so far that continue P. A continuation no value has
+taken costs nothing, one that most values took costs about `strength`, and the end of a value
+that already exists (P+`"`) costs its share of exact repeats. It is a penalty, not a ban: a
+field whose model distribution is sharp (a sex, a country) keeps its favourites when nothing
+else is plausible, and a field with many good values spreads over them.
+
+Cross-field orderings (`insurance_claim_amount <= total_charge`) become `NumericBound`s: when
+the first field of the pair is already written, the decoder keeps the second one's digits on
+the right side (see backends/_steer.py), so the rule holds by construction instead of by
+rejection and retry.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_DIVERSITY = 0.5
+MAX_STRENGTH = 12.0      # logits of penalty at diversity 1 for a continuation every value took
+EXAMPLE_WEIGHT = 4       # an example's value counts as this many records' (style, not content)
+MAX_PREFIX = 48          # bytes of a value whose prefixes are counted; past that, no steer
+MAX_VALUES = 50_000      # values remembered per field (memory stays bounded on huge runs)
+MIN_WIDE_RANGE = 50      # a number field with fewer possible integers is low-cardinality
+END = b'"'               # the end of a value in `FieldCounts` keys (a string's closing quote)
+
+Path = tuple[str, ...]   # keys from the root; "[]" stands for any array item
+
+
+class FieldCounts:
+    """How many values seen so far start with each prefix (bytes as the JSON text has them).
+    A whole value is also counted with END appended, so `count(value + END)` is its repeats."""
+
+    def __init__(self) -> None:
+        self.prefixes: Counter[bytes] = Counter()
+        self.values = 0
+
+    def add(self, raw: bytes, weight: int = 1) -> None:
+        if self.values >= MAX_VALUES:
+            return
+        self.values += weight
+        key = raw + END
+        for end in range(1, min(len(key), MAX_PREFIX) + 1):
+            self.prefixes[key[:end]] += weight
+        self.prefixes[b""] += weight
+
+    def count(self, prefix: bytes) -> int:
+        if len(prefix) > MAX_PREFIX:
+            return 0
+        return self.prefixes.get(prefix, 0)
+
+    def share(self, prefix: bytes, continued: bytes) -> float:
+        """Of the values that start with `prefix`, the share that continue with `continued`."""
+        return self.count(prefix + continued) / (self.count(prefix) + 1)
+
+
+@dataclass(frozen=True)
+class NumericBound:
+    """`field <op> other` between two numeric fields of one record (op: <, <=, >, >=)."""
+
+    field: Path
+    op: str
+    other: Path
+
+    def allows(self, value: float, other: float, final: bool) -> bool:
+        """Whether a number being written can still end on the right side of `other`.
+
+        A prefix of a non-negative number only grows as digits are added, so an upper bound
+        holds for every prefix; a lower bound is checked only where the number ends."""
+        if self.op in ("<", "<="):
+            return value < other if (self.op == "<" and final) else value <= other
+        if not final:
+            return True
+        return value > other if self.op == ">" else value >= other
+
+
+@dataclass
+class Steer:
+    """What the decoder reads while it writes a record: the counts of each steered field, the
+    penalty strength, and the numeric bounds. One per run, shared by every request."""
+
+    strength: float
+    fields: dict[Path, FieldCounts] = field(default_factory=dict)
+    bounds: list[NumericBound] = field(default_factory=list)
+
+    def add_value(self, path: Path, raw: bytes, weight: int = 1) -> None:
+        counts = self.fields.get(path)
+        if counts is not None:
+            counts.add(raw, weight)
+
+    def add_record(self, record: Any, weight: int = 1) -> None:
+        """Count a whole record's values (examples, and records kept by an earlier run)."""
+        for path, value in _leaves(record, ()):
+            raw = raw_value(value)
+            if raw is not None:
+                self.add_value(path, raw, weight)
+
+    def bounds_for(self, path: Path) -> list[NumericBound]:
+        return [b for b in self.bounds if b.field == path]
+
+
+def build_steer(decoding: Any, diversity: float, *, examples: list[dict[str, Any]] = (),
+                rules: list[Any] = ()) -> Steer | None:
+    """The steer for a run on a constrained decoder (None: nothing to steer)."""
+    fields = steered_fields(decoding) if diversity > 0 else []
+    bounds = numeric_bounds(rules, numeric_fields(decoding))
+    if not fields and not bounds:
+        return None
+    steer = Steer(strength=MAX_STRENGTH * diversity, bounds=bounds,
+                  fields={path: FieldCounts() for path in fields})
+    for example in examples:
+        steer.add_record(example, EXAMPLE_WEIGHT)
+    return steer
+
+
+def raw_value(value: Any) -> bytes | None:
+    """A value as the decoder writes it: a string's JSON contents, a number's digits."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)[1:-1].encode()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int | float):
+        return json.dumps(value).encode()
+    return None
+
+
+def _leaves(value: Any, path: Path):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item, (*path, "[]"))
+    else:
+        yield path, value
+
+
+def steered_fields(decoding: Any) -> list[Path]:
+    """Paths of the fields worth steering: free strings and numbers with a wide range.
+    Enums, constants, booleans and narrow numbers keep the model's own frequencies."""
+    return [path for path, schema in _leaves_of(decoding)
+            if (_types(schema) & {"number", "integer"} and _wide(schema))
+            or ("string" in _types(schema) and schema.get("maxLength", 99) >= 4)]
+
+
+def numeric_fields(decoding: Any) -> list[Path]:
+    return [path for path, schema in _leaves_of(decoding)
+            if _types(schema) & {"number", "integer"}]
+
+
+def free_text_fields(decoding: Any) -> list[Path]:
+    """String fields whose shape the schema leaves open (no pattern, format or length floor)."""
+    return [path for path, schema in _leaves_of(decoding)
+            if "string" in _types(schema) and not {"pattern", "format", "minLength"} & set(schema)
+            and schema.get("maxLength", 99) >= 4]
+
+
+def _types(schema: dict[str, Any]) -> set[Any]:
+    types = schema.get("type")
+    return set(types) if isinstance(types, list) else {types}
+
+
+MAX_DEPTH = 6   # nested fields steered and checked at most this deep (schemas may recurse)
+
+
+def _leaves_of(schema: Any) -> list[tuple[Path, dict[str, Any]]]:
+    """(path, schema) of every value a record has that is not an object or array; a path
+    reached twice (the parts of an anyOf) is kept once. Enums and constants are left out."""
+    found: dict[Path, dict[str, Any]] = {}
+    if isinstance(schema, dict):
+        _collect(schema, (), found, schema)
+    return list(found.items())
+
+
+def _collect(schema: Any, path: Path, found: dict[Path, dict[str, Any]], root: dict) -> None:
+    from simulacra.schema.model import ref_target
+
+    if not isinstance(schema, dict) or len(path) > MAX_DEPTH:
+        return
+    if isinstance(schema.get("$ref"), str):
+        _collect(ref_target(root, schema["$ref"]), path, found, root)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for part in schema.get(key, []):
+            _collect(part, path, found, root)
+    for name, sub in (schema.get("properties") or {}).items():
+        _collect(sub, (*path, name), found, root)
+    if isinstance(schema.get("items"), dict):
+        _collect(schema["items"], (*path, "[]"), found, root)
+    if "enum" in schema or "const" in schema or not path:
+        return
+    if _types(schema) & {"string", "number", "integer"}:
+        found.setdefault(path, schema)
+
+
+def _wide(schema: dict[str, Any]) -> bool:
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    if low is None or high is None or schema.get("type") == "number":
+        return True
+    return high - low >= MIN_WIDE_RANGE
+
+
+_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def numeric_bounds(rules: list[Any], numeric: list[Path]) -> list[NumericBound]:
+    """Both directions of every rule of the form `a <op> b` between two numeric fields (the
+    decoder applies whichever one it meets second)."""
+    known = set(numeric)
+    bounds = []
+    for rule in rules:
+        body = rule.tree.body
+        if not (isinstance(body, ast.Compare) and len(body.ops) == 1 and type(body.ops[0]) in _OPS
+                and isinstance(body.left, ast.Name) and isinstance(body.comparators[0], ast.Name)):
+            continue
+        left = tuple(body.left.id.split("."))
+        right = tuple(body.comparators[0].id.split("."))
+        if left in known and right in known:
+            op = _OPS[type(body.ops[0])]
+            bounds += [NumericBound(left, op, right), NumericBound(right, _FLIP[op], left)]
+    return bounds

@@ -1,0 +1,125 @@
+"""The decoder's side of the diversity steer, on a toy vocabulary: what the cursor tracks,
+how candidates are penalized, and that a numeric bound holds whatever the model prefers."""
+
+import math
+
+import numpy as np
+
+from simulacra.backends._steer import JsonCursor, steer_logits
+from simulacra.checks.rules import parse_rules
+from simulacra.engine.diversity import build_steer
+
+NAMES = {"name": {"type": "string"}, "sex": {"enum": ["female", "male"]}}
+
+
+def steer_for(properties, diversity=1.0, rules=()):
+    schema = {"type": "object", "properties": properties}
+    return build_steer(schema, diversity, rules=parse_rules(list(rules)))
+
+
+def test_the_cursor_follows_paths_through_nested_objects_and_arrays():
+    steer = steer_for({"a": {"type": "object", "properties": {"b": {"type": "string"}}},
+                       "c": {"type": "array", "items": {"type": "number"}}})
+    cursor = JsonCursor(steer)
+    cursor.feed(b'{"a": {"b": "x')
+    assert cursor.value_state() == (("a", "b"), b"x", "string")
+    cursor.feed(b'y\\"z"}, "c": [')
+    assert cursor.value_state() == (("c", "[]"), b"", "open")
+    cursor.feed(b"12, 3")
+    assert cursor.value_state() == (("c", "[]"), b"3", "number")
+    cursor.feed(b"]}")
+    assert steer.fields[("a", "b")].count(b'xy\\"z"') == 1
+    assert steer.fields[("c", "[]")].count(b'12"') == 1
+    assert steer.fields[("c", "[]")].count(b'3"') == 1
+
+
+def test_keys_are_not_values():
+    cursor = JsonCursor(steer_for(NAMES))
+    cursor.feed(b'{"na')
+    assert cursor.value_state() is None
+
+
+PIECES = [b'"John', b'"Mary', b'"Ann', b'"Zoe', b'"Eve', b'"', b' Doe', b'"}']
+
+
+def _draw(steer, rng, favourite=3.0):
+    """One record {"name": ...} from a toy model that strongly prefers "John"."""
+    cursor = JsonCursor(steer)
+    cursor.feed(b'{"name": ')
+    ids = np.arange(5)
+    logits = np.array([favourite, 0, 0, 0, 0], dtype=np.float32)
+    logits = steer_logits(cursor, logits, ids, PIECES, window=3.0)
+    probs = np.exp(logits - logits.max())
+    choice = int(rng.choice(5, p=probs / probs.sum()))
+    cursor.feed(PIECES[choice] + b'"}')
+    return PIECES[choice][1:].decode()
+
+
+def test_the_steer_lowers_the_favourite_s_share():
+    rng = np.random.default_rng(0)
+    plain = [_draw(steer_for(NAMES, diversity=0.001), rng) for _ in range(300)]
+    steer = steer_for(NAMES)
+    steered = [_draw(steer, rng) for _ in range(300)]
+    assert plain.count("John") / 300 > 0.7
+    assert steered.count("John") / 300 < 0.4
+    assert len(set(steered)) == 5
+
+
+def test_enum_fields_are_left_alone():
+    steer = steer_for(NAMES)
+    cursor = JsonCursor(steer)
+    cursor.feed(b'{"sex": "female", "name": "Ann"}')
+    cursor = JsonCursor(steer)
+    cursor.feed(b'{"sex": ')
+    logits = np.array([2.0, 1.0], dtype=np.float32)
+    out = steer_logits(cursor, logits, np.arange(2), [b'"female', b'"male'], window=3.0)
+    assert np.array_equal(out, logits)
+
+
+def test_opening_a_string_and_unseen_values_cost_nothing():
+    steer = steer_for(NAMES)
+    cursor = JsonCursor(steer)
+    cursor.feed(b'{"name": "John Doe"}')
+    cursor = JsonCursor(steer)
+    cursor.feed(b'{"name": ')
+    out = steer_logits(cursor, np.zeros(3, np.float32), np.array([5, 0, 1]), PIECES, window=3.0)
+    assert out[0] == 0 and out[2] == 0 and out[1] < 0   # '"', '"John', '"Mary'
+
+
+def test_ending_on_a_value_already_made_is_penalized():
+    steer = steer_for(NAMES)
+    JsonCursor(steer).feed(b'{"name": "John"}')
+    cursor = JsonCursor(steer)
+    cursor.feed(b'{"name": "John')
+    out = steer_logits(cursor, np.zeros(2, np.float32), np.array([7, 6]), PIECES, window=3.0)
+    assert out[0] < 0 and out[1] == 0          # '"}' repeats "John"; ' Doe' makes a new name
+
+
+DIGITS = [str(d).encode() for d in range(10)] + [b"12", b"50", b"99", b"999", b".", b",", b"}",
+                                                 b"7}"]
+
+
+def test_a_decoding_time_bound_never_produces_a_violation():
+    steer = steer_for({"total": {"type": "number"}, "claim": {"type": "number"}}, diversity=0,
+                      rules=["claim <= total"])
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        total = int(rng.integers(1, 2000))
+        cursor = JsonCursor(steer)
+        cursor.feed(f'{{"total": {total}, "claim": '.encode())
+        text = b""
+        while True:
+            allowed = [i for i, p in enumerate(DIGITS) if p[:1].isdigit() or text and
+                       (p != b"." or b"." not in text)]
+            logits = rng.normal(0, 3, len(allowed)).astype(np.float32)
+            logits[[DIGITS[i] == b"999" for i in allowed]] += 5   # a model that loves big numbers
+            out = steer_logits(cursor, logits, np.array(allowed), DIGITS, window=3.0)
+            assert np.isfinite(out).any()
+            piece = DIGITS[allowed[int(np.argmax(out))]]
+            cursor.feed(piece)
+            text += piece
+            if not piece[-1:].isdigit() or len(text) > 12:
+                break
+        claim = float(text.rstrip(b",}"))
+        assert claim <= total, (total, text)
+        assert math.isfinite(claim)

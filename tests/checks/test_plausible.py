@@ -1,0 +1,44 @@
+"""The plausibility gate: valid values no real data set holds are rejected, with a reason."""
+
+import pytest
+
+from simulacra.checks.plausible import PlausibilityGate
+
+REVIEW = {"type": "object", "properties": {
+    "product": {"type": "string"}, "title": {"type": "string"},
+    "reviewer": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+    "sku": {"type": "string", "pattern": "^[A-Z]$"}, "grade": {"enum": ["A", "B"]}}}
+GOOD = {"product": "Trail running shoes", "title": "Comfortable from day one",
+        "reviewer": "Maya K.", "rating": 5, "sku": "Q", "grade": "A"}
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"product": "a"}, "implausible short"),
+    ({"reviewer": ""}, "implausible short"),
+    ({"product": '":{"'}, "implausible punctuation"),
+    ({"reviewer": '"}, {"'}, "implausible punctuation"),
+    ({"title": "!!!"}, "implausible punctuation"),
+    ({"product": "N/A"}, "implausible placeholder"),
+    ({"title": "Unknown"}, "implausible placeholder"),
+    ({"reviewer": "Reviewer"}, "implausible placeholder"),
+    ({"title": "Trail running shoes"}, "implausible repeat"),
+])
+def test_each_reason_is_named(change, reason):
+    found = PlausibilityGate(REVIEW).reason({**GOOD, **change})
+    assert found is not None and found.startswith(reason + ":")
+
+
+def test_real_looking_records_and_pinned_fields_pass():
+    gate = PlausibilityGate(REVIEW)
+    assert gate.reason(GOOD) is None
+    assert gate.reason({**GOOD, "reviewer": None}) is None
+    assert gate.reason({**GOOD, "sku": "X", "grade": "B"}) is None   # the schema pins them
+
+
+def test_what_an_example_does_is_plausible():
+    grades = {"type": "object", "properties": {"name": {"type": "string"},
+                                               "grade": {"type": "string"}}}
+    assert PlausibilityGate(grades).reason({"name": "Ann Lee", "grade": "B"})
+    gate = PlausibilityGate(grades, [{"name": "Bo Li", "grade": "A"}])
+    assert gate.reason({"name": "Ann Lee", "grade": "B"}) is None

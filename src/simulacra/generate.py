@@ -99,6 +99,7 @@ class Generator:
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self.max_attempts = max_attempts
         self.diversity = diversity
+        self._drafted: int | None = None   # records drafted for examples (engine/drafts.py)
         self.stats = RunStats()
 
     def outcomes(self, n: int, ledger: Ledger | None = None, *, done: Iterable[int] = (),
@@ -108,6 +109,13 @@ class Generator:
         if n < 1:
             raise UsageError(f"the number of records must be at least 1, got {n}")
         self.stats = RunStats()
+        if self._drafted is None:   # once per Generator: a second call reuses the same drafts
+            from simulacra.engine.drafts import with_drafted_examples
+
+            self.plan, self._drafted = with_drafted_examples(
+                self.backend, self.plan, seed=self.seed, temperature=self.temperature,
+                diversity=self.diversity)
+        self.stats.drafted = self._drafted
         yield from run_records(self.backend, self.plan, n, seed=self.seed,
                                temperature=self.temperature, max_attempts=self.max_attempts,
                                stats=self.stats, ledger=ledger, done=done, prior=prior,

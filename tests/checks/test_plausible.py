@@ -4,7 +4,7 @@ import pytest
 
 from simulacra.checks.plausible import PlausibilityGate
 
-REVIEW = {"type": "object", "properties": {
+REVIEW = {"type": "object", "title": "Review", "properties": {
     "product": {"type": "string"}, "title": {"type": "string"},
     "reviewer": {"anyOf": [{"type": "string"}, {"type": "null"}]},
     "rating": {"type": "integer", "minimum": 1, "maximum": 5},
@@ -22,6 +22,10 @@ GOOD = {"product": "Trail running shoes", "title": "Comfortable from day one",
     ({"product": "N/A"}, "implausible placeholder"),
     ({"title": "Unknown"}, "implausible placeholder"),
     ({"reviewer": "Reviewer"}, "implausible placeholder"),
+    ({"product": "product_name"}, "implausible placeholder"),
+    ({"title": "Product Titles"}, "implausible placeholder"),
+    ({"product": "38507203405"}, "implausible no letters"),
+    ({"title": "Review (Review) records"}, "implausible echo"),
     ({"title": "Trail running shoes"}, "implausible repeat"),
 ])
 def test_each_reason_is_named(change, reason):

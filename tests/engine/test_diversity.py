@@ -3,6 +3,7 @@
 from simulacra.checks.rules import parse_rules
 from simulacra.engine.diversity import (
     EXAMPLE_WEIGHT,
+    MAX_PREFIX,
     FieldCounts,
     NumericBound,
     build_steer,
@@ -13,16 +14,34 @@ from simulacra.engine.diversity import (
 )
 
 
-def test_share_is_the_part_of_values_with_the_prefix_that_continue_so():
+def test_share_is_how_often_the_continuation_leads_to_one_value_already_made():
     counts = FieldCounts()
     for name in ["John Doe", "John Doe", "John Roe", "Jane Poe"]:
         counts.add(name.encode())
     assert counts.count(b"") == 4
     assert counts.count(b"John") == 3
-    assert counts.share(b"", b"John") == 3 / 5
+    assert counts.share(b"", b"John") == 2 / 5           # "John Doe", twice
     assert counts.share(b"John ", b"D") == 2 / 4
+    assert counts.share(b"John ", b"R") == 1 / 4
     assert counts.share(b"John Doe", b'"') == 2 / 3      # the exact repeat, ended
     assert counts.share(b"", b"Mary") == 0
+
+
+def test_a_start_many_different_values_share_costs_little():
+    counts = FieldCounts()
+    for code in ["99203", "99213", "99214", "99215", "99212", "10021"]:
+        counts.add(code.encode())
+    assert counts.share(b"", b"99") == 1 / 7
+    assert counts.share(b"9921", b"3") == 1 / 5
+
+
+def test_long_values_are_known_by_their_opening():
+    counts = FieldCounts()
+    opening = "x" * MAX_PREFIX
+    counts.add((opening + " one").encode())
+    counts.add((opening + " two").encode())
+    assert counts.share(b"", b"x") == 2 / 3
+    assert counts.share(opening.encode(), b" t") == 0
 
 
 def test_steered_fields_skip_enums_constants_booleans_and_narrow_numbers():

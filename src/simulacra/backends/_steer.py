@@ -153,8 +153,8 @@ def steer_logits(cursor: JsonCursor, logits: np.ndarray, ids: np.ndarray, pieces
     if not finite.size:
         return logits
     near = finite[logits[finite] >= logits[finite].max() - reach]
-    if value.score(logits, ids, pieces, near, reach) == -math.inf and near.size < finite.size:
-        value.score(logits, ids, pieces, np.setdiff1d(finite, near), math.inf)  # all near broke a bound
+    if value.score(logits, ids, pieces, near, window) == -math.inf and near.size < finite.size:
+        value.score(logits, ids, pieces, np.setdiff1d(finite, near), window)  # all near broke a bound
     return logits
 
 
@@ -176,12 +176,13 @@ class _Value:
         return cls(counts, bounds, prefix, kind, cursor.steer.strength)
 
     def score(self, logits: np.ndarray, ids: np.ndarray, pieces: list[bytes],
-              candidates: np.ndarray, reach: float) -> float:
-        """Penalize (or rule out) `candidates` in place, best first, until the rest are out
-        of reach of the best one kept; returns that best logit."""
+              candidates: np.ndarray, window: float) -> float:
+        """Penalize (or rule out) `candidates` in place, best first, and return the best
+        logit kept. Penalties only lower logits, so once a candidate is more than `window`
+        below the best one kept, it and all after it are out of sampling's reach: stop."""
         best_kept = -math.inf
         for j in candidates[np.argsort(-logits[candidates], kind="stable")]:
-            if logits[j] < best_kept - reach:
+            if logits[j] < best_kept - window:
                 break
             cont = _continuation(pieces[int(ids[j])], self.kind)
             if cont is not None:

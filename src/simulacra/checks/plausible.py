@@ -7,8 +7,12 @@ retries the record) and names the reason, counted in the summary and the ledger:
 - `implausible short`: an empty or one-character value in a free-text field;
 - `implausible punctuation`: JSON punctuation inside a value (`":{"`, `"}, {"`), or a value
   with no letter or digit at all;
-- `implausible placeholder`: "N/A", "unknown", "test", "lorem ipsum", the field's own name...;
-- `implausible repeat`: one value in two different text fields of the record.
+- `implausible placeholder`: "N/A", "unknown", "test", "lorem ipsum", an identifier
+  (`product_name`), or only words of the schema's own field names ("Product Reviews");
+- `implausible repeat`: one value in two different text fields of the record;
+- `implausible no letters`: a number where text is due ("38507203405" as a product), in a
+  field whose name is not a code's (id, number, code, phone, zip...);
+- `implausible echo`: the prompt read back (the schema's own name inside a value).
 
 Only free-text fields are checked (no enum, const, pattern or format: where the schema pins a
 value's shape, the shape is right by definition), and a check is skipped for a field where
@@ -28,12 +32,22 @@ PLACEHOLDERS = frozenset({
     "example", "foo", "bar", "baz", "asdf", "abc", "value", "default", "empty", "blank", "...",
 })
 _JSON_BITS = re.compile(r'"\s*[:,{}\[\]]|[:,{}\[\]]\s*"')   # a quote beside JSON punctuation
+_IDENTIFIER = re.compile(r"^[A-Za-z][a-z0-9]*(_[A-Za-z0-9]+)+$")   # product_name, Review_Title
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_CODE_NAME = re.compile(r"(^|_)(id|ids|code|codes|number|no|num|zip|postcode|postal|phone|tel|fax|"
+                        r"sku|isbn|ean|upc|version|year|date|time|amount|price|count|score)$|"
+                        r"(Id|Code|Number)$", re.IGNORECASE)
 _WORDISH = re.compile(r"\w", re.UNICODE)
 
 
 class PlausibilityGate:
     def __init__(self, decoding: Any, examples: list[dict[str, Any]] = ()) -> None:
         self.fields = free_text_fields(decoding)
+        self._names = {_stem(w) for path in self.fields for key in path
+                       for w in _words(key).split()}
+        title = str(decoding.get("title", "")) if isinstance(decoding, dict) else ""
+        self._names |= {_stem(w) for w in _words(title).split()}
+        self._echo = title if len(title) >= 4 else None
         self._exempt: set[tuple[str, Path]] = set()
         for example in examples:
             for reason, path in self._problems(example):
@@ -43,14 +57,14 @@ class PlausibilityGate:
         """None, or "implausible <kind>: <field> ..." for the record's first problem."""
         for kind, path in self._problems(record):
             if (kind, path) not in self._exempt:
-                value = _get(record, path)
+                value = value_at(record, path)
                 return f"implausible {kind}: {'.'.join(path)} is {value!r}"[:200]
         return None
 
     def _problems(self, record: dict[str, Any]):
         seen: dict[str, Path] = {}
         for path in self.fields:
-            value = _get(record, path)
+            value = value_at(record, path)
             if not isinstance(value, str):
                 continue
             text = value.strip()
@@ -58,20 +72,34 @@ class PlausibilityGate:
                 yield "short", path
             elif _JSON_BITS.search(text) or not _WORDISH.search(text):
                 yield "punctuation", path
-            elif text.lower().strip(" .!?") in PLACEHOLDERS or \
-                    _words(text) == _words(path[-1]):
+            elif self._placeholder(text):
                 yield "placeholder", path
+            elif not _LETTER.search(text) and not _CODE_NAME.search(path[-1]):
+                yield "no letters", path
+            elif self._echo and self._echo in text:
+                yield "echo", path
             folded = text.casefold()
             if len(folded) > 1 and folded in seen:
                 yield "repeat", path
             seen.setdefault(folded, path)
 
 
+    def _placeholder(self, text: str) -> bool:
+        if text.lower().strip(" .!?") in PLACEHOLDERS or _IDENTIFIER.match(text):
+            return True
+        words = _words(text).split()
+        return bool(words) and all(_stem(w) in self._names for w in words)
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
+
+
 def _words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()))
 
 
-def _get(record: Any, path: Path) -> Any:
+def value_at(record: Any, path: Path) -> Any:
     """The value at a path of top-level and nested object keys (None across arrays)."""
     value = record
     for key in path:

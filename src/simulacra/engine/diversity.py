@@ -10,13 +10,16 @@ constants), `FieldCounts` counts every prefix of every value the run has written
 examples' values (weighted, so an example's value is the least likely one to be copied). While
 a value is decoded with prefix P, a candidate token that would make it P+t is penalized by
 
-    strength * count(P+t) / (count(P) + 1)
+    strength * repeats(P+t) / (count(P) + 1)
 
-logits: its *share* of the values seen so far that continue P. A continuation no value has
-taken costs nothing, one that most values took costs about `strength`, and the end of a value
-that already exists (P+`"`) costs its share of exact repeats. It is a penalty, not a ban: a
-field whose model distribution is sharp (a sex, a country) keeps its favourites when nothing
-else is plausible, and a field with many good values spreads over them.
+logits, where repeats(P+t) is how often the most repeated value starting with P+t occurs:
+the share of the values so far that this continuation would repeat. A path to one favourite
+("John Doe" 28 times) costs about `strength` times its share; a popular start that many
+different values share ("John " before many surnames, "99" before many procedure codes)
+costs little, so the values keep their shape (the examples' style) and vary in content. It is
+a penalty, not a ban: a field whose model distribution is sharp (a sex, a country) keeps its
+favourites when nothing else is plausible, and a field with many good values spreads over
+them.
 
 Cross-field orderings (`insurance_claim_amount <= total_charge`) become `NumericBound`s: when
 the first field of the pair is already written, the decoder keeps the second one's digits on
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_DIVERSITY = 0.5
-MAX_STRENGTH = 12.0      # logits of penalty at diversity 1 for a continuation every value took
+MAX_STRENGTH = 20.0      # logits of penalty at diversity 1 for a continuation to the only value so far
 EXAMPLE_WEIGHT = 4       # an example's value counts as this many records' (style, not content)
 MAX_PREFIX = 48          # bytes of a value whose prefixes are counted; past that, no steer
 MAX_VALUES = 50_000      # values remembered per field (memory stays bounded on huge runs)
@@ -44,30 +47,43 @@ Path = tuple[str, ...]   # keys from the root; "[]" stands for any array item
 
 
 class FieldCounts:
-    """How many values seen so far start with each prefix (bytes as the JSON text has them).
-    A whole value is also counted with END appended, so `count(value + END)` is its repeats."""
+    """For each prefix of the values seen so far (bytes as the JSON text has them): how many
+    values start with it, and how often the most repeated value under it occurs. A value is
+    stored with END appended (so a prefix ending in END is a whole value); values longer than
+    MAX_PREFIX are known by their first MAX_PREFIX bytes."""
 
     def __init__(self) -> None:
         self.prefixes: Counter[bytes] = Counter()
+        self.repeats: dict[bytes, int] = {}
+        self.whole: Counter[bytes] = Counter()
         self.values = 0
 
     def add(self, raw: bytes, weight: int = 1) -> None:
         if self.values >= MAX_VALUES:
             return
         self.values += weight
-        key = raw + END
-        for end in range(1, min(len(key), MAX_PREFIX) + 1):
-            self.prefixes[key[:end]] += weight
-        self.prefixes[b""] += weight
+        key = (raw + END)[:MAX_PREFIX]
+        self.whole[key] += weight
+        repeats = self.whole[key]
+        for end in range(len(key) + 1):
+            prefix = key[:end]
+            self.prefixes[prefix] += weight
+            if self.repeats.get(prefix, 0) < repeats:
+                self.repeats[prefix] = repeats
 
     def count(self, prefix: bytes) -> int:
-        if len(prefix) > MAX_PREFIX:
-            return 0
         return self.prefixes.get(prefix, 0)
 
     def share(self, prefix: bytes, continued: bytes) -> float:
-        """Of the values that start with `prefix`, the share that continue with `continued`."""
-        return self.count(prefix + continued) / (self.count(prefix) + 1)
+        """How strongly continuing `prefix` with `continued` leads to a value already made:
+        the count of the most repeated value that continuation leads to, over the values
+        that start with `prefix`. A popular start shared by many different values ("John "
+        before many surnames, "99" before many codes) costs little; a path to one favourite
+        ("John Doe") costs its share."""
+        if len(prefix) >= MAX_PREFIX:   # past what is counted: the value is new enough
+            return 0.0
+        ahead = (prefix + continued)[:MAX_PREFIX]
+        return self.repeats.get(ahead, 0) / (self.count(prefix) + 1)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ class RunStats:
     started: float = field(default_factory=time.perf_counter)
     seconds: float = 0.0
     gate: Any = None  # a generation run's RecordGate: closest leak distance, kept records
+    drafted: int = 0  # records drafted to choose examples from (engine/drafts.py)
 
     @property
     def closest_leak(self) -> float:
@@ -114,6 +115,7 @@ class RunStats:
             "records_per_second": round(self.records_per_second, 3),
             "routes": dict(self.routes),
             "closest_leak_similarity": round(self.closest_leak, 1),
+            "drafted_for_examples": self.drafted,
         }
 
 

@@ -1,0 +1,64 @@
+"""Examples for a run that has none: draft a few records, keep the most plausible.
+
+Without examples the small model has nothing to imitate: asked for product reviews it
+writes serial numbers as products and echoes the prompt as titles, and most tries are
+rejected by the plausibility gate. A few records that read like data, put in the prompt as
+examples, fix most of that. So a run with fewer than WANTED examples first drafts DRAFTS
+records (the gate already applies), scores them, and keeps the best as its own examples:
+they shape the prompt and, like any example, are never copied into the output.
+
+The score is a reading of each free-text value (checks/plausible.py's fields): letters rather
+than digits, words of a usual length, no digit runs, no value much longer than the others.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from simulacra.backends.base import Backend
+from simulacra.checks.plausible import PlausibilityGate, value_at
+from simulacra.engine.loop import RunStats
+from simulacra.plan import Plan
+
+WANTED = 3       # examples a run should have
+DRAFTS = 12      # records drafted to choose them from
+DRAFT_SEED = 0x5EED_D4AF
+_DIGIT_RUN = re.compile(r"\d{5,}")
+_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+
+
+def with_drafted_examples(backend: Backend, plan: Plan, *, seed: int, temperature: float,
+                          diversity: float) -> tuple[Plan, int]:
+    """`plan` with drafted examples added when it has fewer than WANTED (else unchanged),
+    and how many records were drafted. Only on a constrained decoder, where a draft is cheap."""
+    if len(plan.examples) >= WANTED or not plan.schema.is_object or plan.text_examples \
+            or not backend.capabilities.grammar:
+        return plan, 0
+    from simulacra.engine.run import run_records
+
+    drafts = [o.data for o in run_records(backend, plan, DRAFTS, seed=seed ^ DRAFT_SEED,
+                                          temperature=temperature, max_attempts=2,
+                                          stats=RunStats(), diversity=diversity)]
+    gate = PlausibilityGate(plan.schema.decoding_schema(), plan.examples)
+    ranked = sorted(drafts, key=lambda record: -plausibility(gate, record))
+    chosen = ranked[:WANTED - len(plan.examples)]
+    return replace(plan, examples=plan.examples + chosen), len(drafts)
+
+
+def plausibility(gate: PlausibilityGate, record: dict[str, Any]) -> float:
+    """Higher for records whose free-text values read like text (see the module doc)."""
+    if gate.reason(record):
+        return -1.0
+    texts = [v for v in (value_at(record, path) for path in gate.fields) if isinstance(v, str)]
+    if not texts:
+        return 0.0
+    score = 0.0
+    for text in texts:
+        letters = sum(c.isalpha() for c in text) / max(1, len(text))
+        words = _WORD.findall(text)
+        score += letters + min(1.0, len(words) / 2) - 0.5 * len(_DIGIT_RUN.findall(text))
+    longest = max(len(t) for t in texts)
+    return score / len(texts) - (0.5 if longest > 120 else 0.0)
+

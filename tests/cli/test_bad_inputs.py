@@ -83,6 +83,10 @@ CASES = [
     ("generate: --ray zero actors", lambda t: ["generate", SPEC, "--ray", "local", "-o",
                                                str(t / "shards"), "--actors", "0"],
      "--actors must be at least 1"),
+    ("generate: diversity above 1", lambda t: ["generate", SPEC, "--diversity", "2"],
+     "--diversity must be between 0 and 1"),
+    ("check: bad examples", lambda t: ["check", SPEC, "--examples", write(
+        t, "e.jsonl", '{"patient_id": "x"}\n')], "example #1 does not match"),
     ("generate: --concurrency on the embedded model",
      lambda t: ["generate", SPEC, "--concurrency", "8"], "--concurrency needs an endpoint model"),
 ]

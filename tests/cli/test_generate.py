@@ -179,3 +179,10 @@ def test_models_lists_the_default_model_and_its_file():
     listing = json.loads(result.stdout)
     assert listing["default"] == "gemma-270m"
     assert listing["embedded"]["installed"] is True and listing["embedded"]["size_mb"] > 100
+
+
+def test_check_lists_the_rules_auto_would_apply():
+    result = CliRunner().invoke(app, ["check", SPEC, "--examples",
+                                      str(EXAMPLES / "medical_billing.jsonl"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["proposed_rules"][0] == "insurance_claim_amount <= total_charge"

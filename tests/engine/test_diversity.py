@@ -1,7 +1,16 @@
-"""The diversity steer's bookkeeping: prefix counts, which fields are steered, bounds."""
+"""The diversity steer's bookkeeping: prefix counts, which fields are steered, bounds; and
+on the embedded model, what it does to a run."""
 
+from collections import Counter
+
+import pytest
+from examples.medical_billing import EXAMPLES as MEDICAL_EXAMPLES
+from examples.medical_billing import MedicalBilling
+
+from simulacra import Generator
 from simulacra.checks.rules import parse_rules
 from simulacra.engine.diversity import (
+    DEFAULT_DIVERSITY,
     EXAMPLE_WEIGHT,
     MAX_PREFIX,
     FieldCounts,
@@ -12,6 +21,7 @@ from simulacra.engine.diversity import (
     raw_value,
     steered_fields,
 )
+from simulacra.engine.drafts import DRAFTS
 
 
 def test_share_is_how_often_the_continuation_leads_to_one_value_already_made():
@@ -101,3 +111,35 @@ def test_an_upper_bound_holds_for_prefixes_a_lower_bound_only_at_the_end():
     assert strict.allows(150, 150, final=False) and not strict.allows(150, 150, final=True)
     lower = NumericBound(("b",), ">=", ("a",))
     assert lower.allows(1, 150, final=False) and not lower.allows(1, 150, final=True)
+
+
+SURVEY = {"type": "object", "title": "Survey", "properties": {
+    "favourite_colour": {"type": "string"},
+    "age": {"type": "integer", "minimum": 18, "maximum": 90}},
+    "required": ["favourite_colour", "age"]}
+
+
+@pytest.mark.embedded
+def test_the_steer_spreads_a_field_with_a_strong_favourite(embedded):
+    made = {}
+    for diversity in (0.0, DEFAULT_DIVERSITY):
+        gen = Generator(SURVEY, model=embedded, subject="survey answers", seed=3,
+                        diversity=diversity)
+        made[diversity] = Counter(r["favourite_colour"] for r in gen.generate(16))
+        assert 0 < gen.stats.drafted <= DRAFTS   # no examples given: drafted first
+    plain, steered = made[0.0], made[DEFAULT_DIVERSITY]
+    favourite, count = plain.most_common(1)[0]   # "blue", 7 of 16 when measured
+    assert count >= 5
+    assert steered[favourite] < count and steered.most_common(1)[0][1] < count
+    assert len(steered) > len(plain)
+
+
+@pytest.mark.embedded
+def test_auto_rules_hold_by_construction_on_the_embedded_model(embedded):
+    gen = Generator(MedicalBilling, model=embedded, examples=MEDICAL_EXAMPLES, seed=7,
+                    rules=["auto"])
+    assert "insurance_claim_amount <= total_charge" in [r.text for r in gen.plan.rules]
+    records = gen.generate(8)
+    assert all(r.insurance_claim_amount <= r.total_charge for r in records)
+    assert not any(kind.startswith("rule") for kind in gen.stats.rejected)  # never retried
+    assert gen.stats.drafted == 0

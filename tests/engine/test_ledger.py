@@ -56,3 +56,18 @@ def test_ledger_has_one_row_per_requested_record(tmp_path):
     assert all("names starting with Bad are refused" in t["rejected"] for t in refused)
     kept_plus_failed = len(records) + sum(r["outcome"] != "ok" for r in rows.values())
     assert kept_plus_failed == 4
+
+
+def test_a_record_reusing_an_example_value_is_flagged(tmp_path):
+    from simulacra import Generator
+
+    fake = ScriptedBackend(['{"name": "Ann Lee", "city": "Oslo"}',
+                            '{"name": "Bo Chen", "city": "Lima"}'])
+    schema = {"type": "object", "properties": {"name": {"type": "string"},
+                                               "city": {"type": "string"}}}
+    gen = Generator(schema, model=fake, examples=[{"name": "Eva Ruiz", "city": "Oslo"}], seed=1)
+    rows = []
+    kept = [o.data for o in gen.outcomes(2, rows.append)]
+    assert len(kept) == 2
+    flags = {row["index"]: row["flags"] for row in rows}
+    assert sorted(flags.values()) == [[], ["example value: city"]]

@@ -186,6 +186,7 @@ def ledger_row(index: int, outcome: str, attempts: list[dict[str, Any]]) -> dict
     last = attempts[-1] if attempts else {}
     return {"index": index, "outcome": outcome, "attempts": len(attempts),
             "seed": last.get("seed"), "sampled": last.get("sampled") or {},
+            "flags": last.get("flags") or [],
             "tokens": sum(a["tokens"] for a in attempts),
             "seconds": round(sum(a["seconds"] for a in attempts), 3),
             "tries": attempts}

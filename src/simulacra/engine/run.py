@@ -98,6 +98,10 @@ class RecordTask:
             if self.steer is not None:
                 self.steer.add_record(record)
         self._sampled: dict[tuple[int, int], dict[str, Any]] = {}
+        # free-text fields' example values (a record that reuses one is flagged in the ledger)
+        self._example_values = {path[0]: {e.get(path[0]) for e in plan.examples} - {None}
+                                for path in (self.plausible.fields if self.plausible else [])
+                                if len(path) == 1}
 
     def requests(self, tries: list[Try]) -> list[Request]:
         prompt = self.plan.prompt(random.Random(tries[0].seed))
@@ -118,6 +122,10 @@ class RecordTask:
         if reason:
             return Verdict(reason=reason, note=note)
         dumped = self.plan.schema.dump(record)
+        reused = [name for name, values in self._example_values.items()
+                  if isinstance(dumped, dict) and dumped.get(name) in values]
+        if reused:   # kept, but marked in the ledger: values are meant to be new
+            note["flags"] = [f"example value: {name}" for name in reused]
         return Verdict(value=record, data=dumped, note=note)
 
     def _accept(self, completion: Completion) -> tuple[Any, str]:

@@ -27,6 +27,7 @@ GOOD = {"product": "Trail running shoes", "title": "Comfortable from day one",
     ({"product": "38507203405"}, "implausible no letters"),
     ({"title": "Review (Review) records"}, "implausible echo"),
     ({"title": "Trail running shoes"}, "implausible repeat"),
+    ({"reviewer": "Jane Doe Doe"}, "implausible repeat"),
 ])
 def test_each_reason_is_named(change, reason):
     found = PlausibilityGate(REVIEW).reason({**GOOD, **change})

@@ -1,6 +1,7 @@
 """The diversity steer's bookkeeping: prefix counts, which fields are steered, bounds; and
 on the embedded model, what it does to a run."""
 
+import math
 from collections import Counter
 
 import pytest
@@ -13,6 +14,7 @@ from simulacra.engine.diversity import (
     DEFAULT_DIVERSITY,
     EXAMPLE_WEIGHT,
     MAX_PREFIX,
+    REPEAT_WEIGHT,
     FieldCounts,
     NumericBound,
     build_steer,
@@ -24,25 +26,26 @@ from simulacra.engine.diversity import (
 from simulacra.engine.drafts import DRAFTS
 
 
-def test_share_is_how_often_the_continuation_leads_to_one_value_already_made():
+def test_pressure_is_how_strongly_the_continuation_leads_to_a_value_already_made():
     counts = FieldCounts()
     for name in ["John Doe", "John Doe", "John Roe", "Jane Poe"]:
         counts.add(name.encode())
     assert counts.count(b"") == 4
     assert counts.count(b"John") == 3
-    assert counts.share(b"", b"John") == 2 / 5           # "John Doe", twice
-    assert counts.share(b"John ", b"D") == 2 / 4
-    assert counts.share(b"John ", b"R") == 1 / 4
-    assert counts.share(b"John Doe", b'"') == 2 / 3      # the exact repeat, ended
-    assert counts.share(b"", b"Mary") == 0
+    twice = REPEAT_WEIGHT * math.log(2)
+    assert counts.pressure(b"", b"John") == pytest.approx(2 / 5 + twice)   # "John Doe", twice
+    assert counts.pressure(b"John ", b"D") == pytest.approx(2 / 4 + twice)
+    assert counts.pressure(b"John ", b"R") == 1 / 4
+    assert counts.pressure(b"John Doe", b'"') == pytest.approx(2 / 3 + twice)  # ended: a repeat
+    assert counts.pressure(b"", b"Mary") == 0
 
 
 def test_a_start_many_different_values_share_costs_little():
     counts = FieldCounts()
     for code in ["99203", "99213", "99214", "99215", "99212", "10021"]:
         counts.add(code.encode())
-    assert counts.share(b"", b"99") == 1 / 7
-    assert counts.share(b"9921", b"3") == 1 / 5
+    assert counts.pressure(b"", b"99") == 1 / 7
+    assert counts.pressure(b"9921", b"3") == 1 / 5
 
 
 def test_long_values_are_known_by_their_opening():
@@ -50,8 +53,8 @@ def test_long_values_are_known_by_their_opening():
     opening = "x" * MAX_PREFIX
     counts.add((opening + " one").encode())
     counts.add((opening + " two").encode())
-    assert counts.share(b"", b"x") == 2 / 3
-    assert counts.share(opening.encode(), b" t") == 0
+    assert counts.pressure(b"", b"x") == pytest.approx(2 / 3 + REPEAT_WEIGHT * math.log(2))
+    assert counts.pressure(opening.encode(), b" t") == 0
 
 
 def test_steered_fields_skip_enums_constants_booleans_and_narrow_numbers():

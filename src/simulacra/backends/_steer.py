@@ -4,7 +4,7 @@ next token goes, and what each candidate token would make of the value being wri
 `JsonCursor` follows a sequence's JSON bytes (sampled and forced alike) and knows the path of
 the value being written and its bytes so far; when a value ends it is handed to the steer, so
 the next record, in this batch or a later one, already counts it. `steer_logits` then
-penalizes each candidate token by its continuation's share (FieldCounts.share) and removes
+penalizes each candidate token by its continuation's share (FieldCounts.pressure) and removes
 the candidates that would break a numeric bound.
 """
 
@@ -192,7 +192,7 @@ class _Value:
                     logits[j] = -math.inf
                     continue
                 if self.strength and added:
-                    logits[j] -= self.strength * self.counts.share(self.prefix, added)
+                    logits[j] -= self.strength * self.counts.pressure(self.prefix, added)
             best_kept = max(best_kept, logits[j])
         return best_kept
 

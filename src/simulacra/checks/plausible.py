@@ -9,7 +9,8 @@ retries the record) and names the reason, counted in the summary and the ledger:
   with no letter or digit at all;
 - `implausible placeholder`: "N/A", "unknown", "test", "lorem ipsum", an identifier
   (`product_name`), or only words of the schema's own field names ("Product Reviews");
-- `implausible repeat`: one value in two different text fields of the record;
+- `implausible repeat`: one value in two different text fields of the record, or a word
+  twice in a row within a value ("Doe Doe");
 - `implausible no letters`: a number where text is due ("38507203405" as a product), in a
   field whose name is not a code's (id, number, code, phone, zip...);
 - `implausible echo`: the prompt read back (the schema's own name inside a value).
@@ -33,6 +34,7 @@ PLACEHOLDERS = frozenset({
 })
 _JSON_BITS = re.compile(r'"\s*[:,{}\[\]]|[:,{}\[\]]\s*"')   # a quote beside JSON punctuation
 _IDENTIFIER = re.compile(r"^[A-Za-z][a-z0-9]*(_[A-Za-z0-9]+)+$")   # product_name, Review_Title
+_STUTTER = re.compile(r"\b(\w{2,})\s+\1\b", re.UNICODE)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 _CODE_NAME = re.compile(r"(^|_)(id|ids|code|codes|number|no|num|zip|postcode|postal|phone|tel|fax|"
                         r"sku|isbn|ean|upc|version|year|date|time|amount|price|count|score)$|"
@@ -79,7 +81,7 @@ class PlausibilityGate:
             elif self._echo and self._echo in text:
                 yield "echo", path
             folded = text.casefold()
-            if len(folded) > 1 and folded in seen:
+            if len(folded) > 1 and folded in seen or _STUTTER.search(folded):
                 yield "repeat", path
             seen.setdefault(folded, path)
 

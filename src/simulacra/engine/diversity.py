@@ -10,10 +10,12 @@ constants), `FieldCounts` counts every prefix of every value the run has written
 examples' values (weighted, so an example's value is the least likely one to be copied). While
 a value is decoded with prefix P, a candidate token that would make it P+t is penalized by
 
-    strength * repeats(P+t) / (count(P) + 1)
+    strength * (repeats(P+t) / (count(P) + 1) + REPEAT_WEIGHT * ln repeats(P+t))
 
 logits, where repeats(P+t) is how often the most repeated value starting with P+t occurs:
-the share of the values so far that this continuation would repeat. A path to one favourite
+the share of the values so far that this continuation would repeat, plus a term that grows
+with the repeats themselves (at N = 500 a name made 17 times is only 3% of the run, but 17
+times too many). A path to one favourite
 ("John Doe" 28 times) costs about `strength` times its share; a popular start that many
 different values share ("John " before many surnames, "99" before many procedure codes)
 costs little, so the values keep their shape (the examples' style) and vary in content. It is
@@ -31,12 +33,14 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_DIVERSITY = 0.5
 MAX_STRENGTH = 20.0      # logits of penalty at diversity 1 for a continuation to the only value so far
+REPEAT_WEIGHT = 0.1      # and this much more per e-fold of the repeats it leads to
 EXAMPLE_WEIGHT = 4       # an example's value counts as this many records' (style, not content)
 MAX_PREFIX = 48          # bytes of a value whose prefixes are counted; past that, no steer
 MAX_VALUES = 50_000      # values remembered per field (memory stays bounded on huge runs)
@@ -74,16 +78,20 @@ class FieldCounts:
     def count(self, prefix: bytes) -> int:
         return self.prefixes.get(prefix, 0)
 
-    def share(self, prefix: bytes, continued: bytes) -> float:
+    def pressure(self, prefix: bytes, continued: bytes) -> float:
         """How strongly continuing `prefix` with `continued` leads to a value already made:
         the count of the most repeated value that continuation leads to, over the values
-        that start with `prefix`. A popular start shared by many different values ("John "
-        before many surnames, "99" before many codes) costs little; a path to one favourite
-        ("John Doe") costs its share."""
+        that start with `prefix` (its share), plus REPEAT_WEIGHT x ln(that count). A popular
+        start shared by many different values ("John " before many surnames, "99" before
+        many codes) costs little; a path to one favourite ("John Doe") costs its share, and
+        more the more often it was taken, so on a long run a favourite cannot hide behind a
+        small share."""
         if len(prefix) >= MAX_PREFIX:   # past what is counted: the value is new enough
             return 0.0
-        ahead = (prefix + continued)[:MAX_PREFIX]
-        return self.repeats.get(ahead, 0) / (self.count(prefix) + 1)
+        repeats = self.repeats.get((prefix + continued)[:MAX_PREFIX], 0)
+        if not repeats:
+            return 0.0
+        return repeats / (self.count(prefix) + 1) + REPEAT_WEIGHT * math.log(repeats)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from simulacra.checks.gate import canonical
 from simulacra.checks.plausible import PlausibilityGate
 from simulacra.checks.propose import propose_rules
 from simulacra.checks.rules import Rule, parse_rules
-from simulacra.engine.diversity import free_text_fields
+from simulacra.engine.diversity import free_text_fields, steered_fields
 from simulacra.schema import RecordInvalid, Schema
 from simulacra.score import flatten
 
@@ -50,7 +50,11 @@ class QualityReport:
         self.implausible: Counter = Counter()
         self.broken_orderings: Counter = Counter()
         self._plausible = PlausibilityGate(schema.decoding_schema(), [])
-        self._free_text = {".".join(p) for p in free_text_fields(schema.decoding_schema())}
+        decoding = schema.decoding_schema()
+        self._free_text = {".".join(p) for p in free_text_fields(decoding)}
+        # where values are meant to vary: free strings and wide numbers (not enums, a 1-5
+        # rating or a null; those repeat the examples' values by chance)
+        self._varied = {".".join(p) for p in steered_fields(decoding)}
         self._seen: set[str] = set()
         self._near = NearDuplicates(near_threshold)
         self._examples = NearDuplicates(near_threshold)
@@ -61,7 +65,7 @@ class QualityReport:
         self._example_values: dict[str, set] = {}
         for example in examples:
             for name, value in flatten(example).items():
-                if not isinstance(value, list | dict):
+                if value is not None and not isinstance(value, list | dict):
                     self._example_values.setdefault(name, set()).add(value)
         given = {r.text for r in self.rules}
         self._kept_orderings = [r for r in parse_rules(propose_rules(schema, examples))
@@ -151,6 +155,8 @@ class QualityReport:
             found.append(f"{self.leaks_exact + self.leaks_near} records copy or nearly copy an "
                          "example")
         for name, counter in self.values.items():
+            if name not in self._varied:
+                continue
             examples = self._example_values.get(name, set())
             reused = [(v, c) for v, c in counter.most_common() if v in examples]
             others = [c for v, c in counter.most_common(len(reused) + 1) if v not in examples]

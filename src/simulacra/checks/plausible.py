@@ -32,7 +32,8 @@ PLACEHOLDERS = frozenset({
     "tbd", "todo", "xxx", "xx", "x", "placeholder", "lorem ipsum", "string", "text", "sample",
     "example", "foo", "bar", "baz", "asdf", "abc", "value", "default", "empty", "blank", "...",
 })
-_JSON_BITS = re.compile(r'"\s*[:,{}\[\]]|[:,{}\[\]]\s*"')   # a quote beside JSON punctuation
+# a quote beside JSON punctuation, or the seam between two objects or arrays ("Tim},{")
+_JSON_BITS = re.compile(r'"\s*[:,{}\[\]]|[:,{}\[\]]\s*"|[}\]]\s*,|,\s*[{\[]')
 _IDENTIFIER = re.compile(r"^[A-Za-z][a-z0-9]*(_[A-Za-z0-9]+)+$")   # product_name, Review_Title
 _STUTTER = re.compile(r"\b(\w{2,})\s+\1\b", re.UNICODE)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)

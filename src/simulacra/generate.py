@@ -55,7 +55,7 @@ class Generator:
         max_attempts: tries per record before it counts as failed.
         samplers: field -> Sampler (simulacra.samplers); sampled values are forced while decoding.
         rules: cross-field rules such as "insurance_claim_amount <= total_charge"; "auto"
-            adds the rules every example keeps (checks/propose.py), listed in `self.rules`.
+            adds the rules every example keeps (checks/propose.py), listed in `self.plan.rules`.
         near_threshold: reject records whose text fields are this similar (0-100) to one
             already made, or to an example or private row (None: exact duplicates only).
         private_rows: real rows the output must not copy or nearly copy.

@@ -19,7 +19,7 @@ from typing import Any
 from simulacra.backends.base import Backend, Completion, Request
 from simulacra.checks.gate import RecordGate
 from simulacra.checks.plausible import PlausibilityGate
-from simulacra.engine.diversity import DEFAULT_DIVERSITY, build_steer
+from simulacra.engine.diversity import DEFAULT_DIVERSITY, build_steer, free_text_fields
 from simulacra.engine.loop import Ledger, Outcome, RunStats, Try, Verdict, failure_reason, run
 from simulacra.errors import UsageError
 from simulacra.estimate import count_tokens, typical_record
@@ -100,8 +100,7 @@ class RecordTask:
         self._sampled: dict[tuple[int, int], dict[str, Any]] = {}
         # free-text fields' example values (a record that reuses one is flagged in the ledger)
         self._example_values = {path[0]: {e.get(path[0]) for e in plan.examples} - {None}
-                                for path in (self.plausible.fields if self.plausible else [])
-                                if len(path) == 1}
+                                for path in free_text_fields(self.decoding) if len(path) == 1}
 
     def requests(self, tries: list[Try]) -> list[Request]:
         prompt = self.plan.prompt(random.Random(tries[0].seed))
@@ -147,9 +146,9 @@ class RecordTask:
         except RecursionError:   # a recursive schema, nested past what a validator can walk
             return None, "invalid: the record is nested too deeply to validate"
         dumped = schema.dump(record)
-        reason = (self.plausible.reason(dumped) if self.plausible and isinstance(dumped, dict)
-                  else None) or \
-            self.gate.reject_reason(dumped)
+        implausible = self.plausible.reason(dumped) if self.plausible is not None and \
+            isinstance(dumped, dict) else None
+        reason = implausible or self.gate.reject_reason(dumped)
         if reason:
             return None, reason
         self.gate.admit(dumped)

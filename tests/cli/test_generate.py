@@ -38,6 +38,7 @@ def test_generate_writes_n_valid_records(tmp_path, suffix):
     for row in rows:
         MedicalBilling.model_validate(row)
     assert "20 records written" in result.stderr and "records/s" in result.stderr
+    assert "diversity steer 0.5" in result.stderr and "\nproblems: " in result.stderr
     assert len({json.dumps(r, sort_keys=True) for r in rows}) == 20
 
 

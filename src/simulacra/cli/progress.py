@@ -69,6 +69,7 @@ def summary_line(stats: RunStats, output: str | None) -> str:
         f"{len(stats.failed)} failed · {stats.seconds:.1f} s · {stats.records_per_second:.2f} "
         f"records/s · {stats.tokens_in} prompt + {stats.tokens_out} generated tokens · "
         f"served by: {routes}"
+        + (f" · diversity steer {stats.diversity:g}" if stats.diversity else "")
         + (f" · no examples given: drafted {stats.drafted} records and kept the most "
            "plausible as examples" if stats.drafted else "")
     )

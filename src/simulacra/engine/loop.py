@@ -96,6 +96,7 @@ class RunStats:
     seconds: float = 0.0
     gate: Any = None  # a generation run's RecordGate: closest leak distance, kept records
     drafted: int = 0  # records drafted to choose examples from (engine/drafts.py)
+    diversity: float | None = None  # the diversity steer's setting, when the decoder took it
 
     @property
     def closest_leak(self) -> float:
@@ -115,7 +116,7 @@ class RunStats:
             "records_per_second": round(self.records_per_second, 3),
             "routes": dict(self.routes),
             "closest_leak_similarity": round(self.closest_leak, 1),
-            "drafted_for_examples": self.drafted,
+            "drafted_for_examples": self.drafted, "diversity_steer": self.diversity,
         }
 
 

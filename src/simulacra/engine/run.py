@@ -175,6 +175,8 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     task = RecordTask(backend, plan, n, temperature=temperature, prior=prior,
                       diversity=diversity)
     stats.gate = task.gate
+    if task.steer is not None and task.steer.fields:
+        stats.diversity = diversity
     for outcome in run(backend, task, range(start, start + n), seed=seed,
                        max_attempts=max_attempts, stats=stats, ledger=ledger, done=done):
         if outcome.ok:

@@ -42,9 +42,12 @@ def test_real_looking_records_and_pinned_fields_pass():
     assert gate.reason({**GOOD, "sku": "X", "grade": "B"}) is None   # the schema pins them
 
 
-def test_what_an_example_does_is_plausible():
+def test_what_an_example_does_or_the_field_name_says_is_plausible():
+    notes = {"type": "object", "properties": {"name": {"type": "string"},
+                                              "note": {"type": "string"}}}
+    assert PlausibilityGate(notes).reason({"name": "Ann Lee", "note": "B"})
+    gate = PlausibilityGate(notes, [{"name": "Bo Li", "note": "A"}])
+    assert gate.reason({"name": "Ann Lee", "note": "B"}) is None
     grades = {"type": "object", "properties": {"name": {"type": "string"},
                                                "grade": {"type": "string"}}}
-    assert PlausibilityGate(grades).reason({"name": "Ann Lee", "grade": "B"})
-    gate = PlausibilityGate(grades, [{"name": "Bo Li", "grade": "A"}])
-    assert gate.reason({"name": "Ann Lee", "grade": "B"}) is None
+    assert PlausibilityGate(grades).reason({"name": "Ann Lee", "grade": "B"}) is None

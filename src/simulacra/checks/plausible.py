@@ -4,7 +4,8 @@ A small model that runs out of ideas writes `"N/A"`, `"a"`, `":{"` or the produc
 again as its title. Those records are valid, and useless. The gate rejects them (the engine
 retries the record) and names the reason, counted in the summary and the ledger:
 
-- `implausible short`: an empty or one-character value in a free-text field;
+- `implausible short`: an empty or one-character value in a free-text field (unless its name
+  says one character is usual: an initial, a grade, a size, a code);
 - `implausible punctuation`: JSON punctuation inside a value (`":{"`, `"}, {"`), or a value
   with no letter or digit at all;
 - `implausible placeholder`: "N/A", "unknown", "test", "lorem ipsum", an identifier
@@ -36,6 +37,9 @@ PLACEHOLDERS = frozenset({
 _JSON_BITS = re.compile(r'"\s*[:,{}\[\]]|[:,{}\[\]]\s*"|[}\]]\s*,|,\s*[{\[]')
 _IDENTIFIER = re.compile(r"^[A-Za-z][a-z0-9]*(_[A-Za-z0-9]+)+$")   # product_name, Review_Title
 _STUTTER = re.compile(r"\b(\w{2,})\s+\1\b", re.UNICODE)
+# fields whose values are often one character: an initial, a grade, a size, a sex
+_SHORT_NAME = re.compile(r"(^|_)(initials?|grade|letter|gender|sex|size|unit|class|tier|level|"
+                         r"rank|symbol|flag|suffix|prefix|sign|mark|band)$", re.IGNORECASE)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 _CODE_NAME = re.compile(r"(^|_)(id|ids|code|codes|number|no|num|zip|postcode|postal|phone|tel|fax|"
                         r"sku|isbn|ean|upc|version|year|date|time|amount|price|count|score)$|"
@@ -72,7 +76,8 @@ class PlausibilityGate:
                 continue
             text = value.strip()
             if len(text) <= 1:
-                yield "short", path
+                if not (_SHORT_NAME.search(path[-1]) or _CODE_NAME.search(path[-1])):
+                    yield "short", path
             elif _JSON_BITS.search(text) or not _WORDISH.search(text):
                 yield "punctuation", path
             elif self._placeholder(text):

@@ -43,7 +43,7 @@ _SHORT_NAME = re.compile(r"(^|_)(initials?|grade|letter|gender|sex|size|unit|cla
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 _CODE_NAME = re.compile(r"(^|_)(id|ids|code|codes|number|no|num|zip|postcode|postal|phone|tel|fax|"
                         r"sku|isbn|ean|upc|version|year|date|time|amount|price|count|score)$|"
-                        r"(Id|Code|Number)$", re.IGNORECASE)
+                        r"(?-i:Id|Code|Number)$", re.IGNORECASE)   # camelCase: orderId
 _WORDISH = re.compile(r"\w", re.UNICODE)
 
 
@@ -90,7 +90,6 @@ class PlausibilityGate:
             if len(folded) > 1 and folded in seen or _STUTTER.search(folded):
                 yield "repeat", path
             seen.setdefault(folded, path)
-
 
     def _placeholder(self, text: str) -> bool:
         if text.lower().strip(" .!?") in PLACEHOLDERS or _IDENTIFIER.match(text):

@@ -23,10 +23,11 @@ def run(args: list[str], tmp_path) -> subprocess.CompletedProcess:
 
 def test_the_key_appears_nowhere(llama_server, tmp_path):
     spec = f"{EXAMPLES}/medical_billing.py:MedicalBilling"
+    shots = ["--examples", f"{EXAMPLES}/medical_billing.jsonl"]
     ok = run(["generate", spec, "-n", "2", "-m", "openai/gemma-270m", "--base-url", llama_server,
-              "-o", str(tmp_path / "out.jsonl")], tmp_path)
+              "-o", str(tmp_path / "out.jsonl"), *shots], tmp_path)
     again = run(["generate", spec, "-n", "2", "-m", "openai/gemma-270m", "--base-url",
-                 llama_server, "-o", str(tmp_path / "again.jsonl")], tmp_path)  # from the cache
+                 llama_server, "-o", str(tmp_path / "again.jsonl"), *shots], tmp_path)  # cached
     down = run(["generate", spec, "-n", "2", "-m", "openai/gemma-270m", "--base-url",
                 f"http://127.0.0.1:{_free_port()}/v1"], tmp_path)
     assert ok.returncode == 0, ok.stderr

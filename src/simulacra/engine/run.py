@@ -184,9 +184,10 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
 
 
 def retry_temperature(temperature: float, attempt: int, feedback: str) -> float:
-    """A retry after a duplicate or a copy of an example samples hotter: where the model has
-    one strong favourite, another try at the same temperature mostly makes the same record."""
-    if feedback.startswith(("duplicate", "near-duplicate", "leak")):
+    """A retry after a duplicate, a copy of an example or an implausible value samples
+    hotter: where the model has one strong favourite (an empty name, a placeholder), another
+    try at the same temperature mostly makes the same record."""
+    if feedback.startswith(("duplicate", "near-duplicate", "leak", "implausible")):
         return min(2.0, temperature + 0.3 * (attempt - 1))
     return temperature
 

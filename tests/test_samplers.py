@@ -73,3 +73,14 @@ def test_job_specs_build_samplers_and_refuse_nonsense():
         samplers.from_spec("x", {"gaussian": [1, 2]})
     with pytest.raises(UsageError, match="malformed"):
         samplers.from_spec("x", {"uniform": [1]})
+
+
+def test_lines_and_context_samplers_draw_from_a_file(tmp_path):
+    (tmp_path / "p.txt").write_text("a nurse in Oslo\n\n  a farmer in Peru  \n")
+    (tmp_path / "p.csv").write_text("persona,age\na pilot,40\na chef,31\n")
+    assert set(draws(samplers.lines(str(tmp_path / "p.txt")), 100)) == {
+        "a nurse in Oslo", "a farmer in Peru"}
+    assert set(draws(samplers.context_sampler(f"{tmp_path}/p.csv:persona"), 100)) == {
+        "a pilot", "a chef"}
+    spec = samplers.from_spec("context", {"lines": str(tmp_path / "p.txt")})
+    assert draws(spec, 20, seed=4) == draws(samplers.lines(str(tmp_path / "p.txt")), 20, seed=4)

@@ -63,6 +63,8 @@ class Generator:
             value in two text fields; checks/plausible.py) and try again.
         diversity: 0..1, how hard the embedded decoder leans away from values the run (or
             the examples) already have (engine/diversity.py); 0 turns the steer off.
+        context: a context line per record ("a retired teacher from Lyon"): a Sampler, or a
+            list of strings drawn uniformly; the model writes each record under its own.
     """
 
     def __init__(self, schema: Any, model: Any = None, *, examples: Iterable[Any] = (),
@@ -71,11 +73,14 @@ class Generator:
                  samplers: dict[str, Sampler] | None = None, rules: Iterable[str] = (),
                  near_threshold: float | None = None, private_rows: Iterable[dict] = (),
                  diversity: float = DEFAULT_DIVERSITY, plausibility: bool = True,
+                 context: Sampler | list[str] | None = None,
                  backend_options: dict[str, Any] | None = None) -> None:
         if not 0 <= diversity <= 1:
             raise UsageError(f"diversity must be between 0 and 1, got {diversity}")
         self.schema: Schema = load_schema(schema)
         examples, rules, private_rows = list(examples), list(rules), list(private_rows)
+        if context is not None and not isinstance(context, Sampler):
+            context = contexts_from_list(context)
         auto_rules = AUTO_RULES in rules
         rules = [r for r in rules if r != AUTO_RULES]
         # What a Ray actor needs to build this same Generator itself (see generate_ray).
@@ -83,11 +88,12 @@ class Generator:
         self._options = {"examples": examples, "subject": subject, "extra": extra,
                          "samplers": samplers, "rules": rules, "near_threshold": near_threshold,
                          "private_rows": private_rows, "diversity": diversity,
-                         "plausibility": plausibility}
+                         "plausibility": plausibility, "context": context}
         self._backend_options = dict(backend_options or {})
         self.plan = Plan.build(self.schema, examples, subject=subject, extra=extra,
                                samplers=samplers, rules=rules, near_threshold=near_threshold,
-                               private_rows=private_rows, plausibility=plausibility)
+                               private_rows=private_rows, plausibility=plausibility,
+                               context=context)
         if auto_rules:
             from simulacra.checks.propose import propose_rules
 
@@ -131,7 +137,8 @@ class Generator:
                            rules=[r.text for r in plan.rules], near=plan.near_threshold,
                            model=self.backend.model_id, seed=self.seed, n=n,
                            temperature=self.temperature, diversity=self.diversity,
-                           plausibility=plan.plausibility)
+                           plausibility=plan.plausibility,
+                           **({"context": plan.context.kind} if plan.context is not None else {}))
 
     def write(self, output: str | Path | None, n: int, *, overwrite: bool = False,
               ledger: bool = True, on_start: Callable[[int], None] | None = None,
@@ -214,3 +221,12 @@ class Generator:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def contexts_from_list(values: Any) -> Sampler:
+    """`context=[...]`: a list of context lines, drawn uniformly."""
+    from simulacra.samplers import category
+
+    if isinstance(values, str) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise UsageError("context must be a Sampler or a list of non-empty strings")
+    return category(list(values))

@@ -7,6 +7,7 @@
     examples: medical_billing.jsonl                      # a JSONL path, or a list of records
     samplers:
       patient_name: {faker: name}
+    context: {lines: personas.txt}   # a context line per record (any sampler spec)
     rules:
       - insurance_claim_amount <= total_charge
     near_duplicates: 90        # reject records this similar (0-100) to an earlier one
@@ -29,7 +30,7 @@ from simulacra.samplers import Sampler, from_spec
 
 JOB_SUFFIXES = (".yaml", ".yml", ".toml")
 KEYS = {"schema", "n", "subject", "extra", "examples", "samplers", "rules", "near_duplicates",
-        "private_data", "model", "seed", "output", "temperature"}
+        "private_data", "model", "seed", "output", "temperature", "context"}
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Job:
     seed: int | None = None
     output: str | None = None
     temperature: float | None = None
+    context: Sampler | None = None
 
 
 def is_job_file(spec: str) -> bool:
@@ -101,10 +103,14 @@ def load_job(path: str | Path) -> Job:
         model=data.get("model"), seed=data.get("seed"),
         output=str(base / data["output"]) if data.get("output") else None,
         temperature=data.get("temperature"),
+        context=from_spec("context", _relative_paths(data["context"], base))
+        if data.get("context") is not None else None,
     )
 
 
 def _relative_paths(spec: Any, base: Path) -> Any:
+    if isinstance(spec, dict) and isinstance(spec.get("lines"), str):
+        return {**spec, "lines": str(base / spec["lines"])}
     if isinstance(spec, dict) and isinstance(spec.get("column"), dict) and "path" in spec["column"]:
         column = dict(spec["column"])
         column["path"] = str(base / column["path"])

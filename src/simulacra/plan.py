@@ -5,6 +5,10 @@ a header (subject, fields with types and descriptions, the user's extra instruct
 example records as JSON lines in exactly the layout the constrained decoder emits
 (`{"a": 1, "b": "x"}`), so the model's next line is already in its groove. Each request
 gets its own order and subset of the examples, so the model does not see one fixed context.
+
+A run may also give each record a context line ("a retired teacher from Lyon"), drawn by a
+sampler (a seed-data column, a list, Faker): the model writes the record right after it, so
+records vary with their contexts as Data Designer and distilabel users arrange by hand.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Plan:
     near_threshold: float | None = None
     private_rows: list[dict[str, Any]] = field(default_factory=list)
     plausibility: bool = True   # reject implausible values (checks/plausible.py)
+    context: Sampler | None = None   # a context line per record (see with_context)
 
     def sample(self, rng: random.Random, index: int) -> dict[str, Any]:
         """Values the samplers fix for record `index` (drawn in field order from `rng`)."""
@@ -47,7 +52,8 @@ class Plan:
     def build(cls, schema: Schema, examples: Iterable[Any] = (), subject: str = "",
               extra: str = "", *, samplers: dict[str, Sampler] | None = None,
               rules: Iterable[str] = (), near_threshold: float | None = None,
-              private_rows: Iterable[dict[str, Any]] = (), plausibility: bool = True) -> Plan:
+              private_rows: Iterable[dict[str, Any]] = (), plausibility: bool = True,
+              context: Sampler | None = None) -> Plan:
         """Validate the examples against the schema up front, so a bad one fails before any run."""
         records, texts = [], []
         for i, example in enumerate(examples):
@@ -73,7 +79,7 @@ class Plan:
         return cls(schema=schema, examples=records, text_examples=texts, subject=subject,
                    extra=extra, samplers=dict(samplers or {}),
                    rules=parse_rules(list(rules), fields), near_threshold=near_threshold,
-                   private_rows=list(private_rows), plausibility=plausibility)
+                   private_rows=list(private_rows), plausibility=plausibility, context=context)
 
     def header(self) -> str:
         what = self.subject.replace("_", " ") if self.subject else self.schema.name
@@ -115,3 +121,9 @@ class Plan:
             parts.append("Records as JSON:")
         parts.extend(json.dumps(e, ensure_ascii=False) for e in examples)
         return "\n".join(parts) + "\n"
+
+
+def with_context(prompt: str, context: str) -> str:
+    """The prompt for one record with its context line: the last thing before the record,
+    so even a small model writes the record under it."""
+    return f"{prompt}The next record is about: {' '.join(str(context).split())}\n"

@@ -14,6 +14,11 @@ Job-file specs (YAML/TOML), one per field:
     id: {uuid: true}
     visit_date: {date: ["2023-01-01", "2024-12-31"]}   # also datetime
     city: {column: {path: cities.csv, column: name}}   # CSV, JSONL or Parquet
+    persona: {lines: personas.txt}                     # one value per line of a text file
+
+A run's per-record context line (plan.with_context) is drawn the same way: a job file's
+`context:` takes any spec above, `--context` a text file (one context per line) or
+`table.csv:column`.
 """
 
 from __future__ import annotations
@@ -130,6 +135,36 @@ def read_column(path: Path, column: str) -> list[Any]:
     return values
 
 
+def lines(path: str) -> Sampler:
+    """Values drawn from the non-empty lines of a text file."""
+    try:
+        values = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text") from None
+    values = [v for v in values if v]
+    if not values:
+        raise UsageError(f"{path} holds no lines to draw from")
+    return Sampler(f"lines:{Path(path).name}", lambda rng, i: rng.choice(values))
+
+
+def context_sampler(spec: str) -> Sampler:
+    """`--context`: a text file (one context per line) or `table.csv:column` (CSV, JSONL,
+    Parquet)."""
+    path, sep, name = spec.rpartition(":")
+    if sep and Path(path).suffix.lower() in (".csv", ".jsonl", ".json", ".parquet"):
+        if not Path(path).is_file():
+            raise UsageError(f"--context file not found: {path}")
+        return column(path, name)
+    if not Path(spec).is_file():
+        raise UsageError(f"--context file not found: {spec} (a text file with one context "
+                         "per line, or table.csv:column)")
+    if Path(spec).suffix.lower() in (".csv", ".jsonl", ".json", ".parquet"):
+        raise UsageError(f"--context {spec}: name the column too, as {spec}:COLUMN")
+    return lines(spec)
+
+
 def _round(value: float, decimals: int | None) -> float:
     return value if decimals is None else round(value, decimals)
 
@@ -137,7 +172,7 @@ def _round(value: float, decimals: int | None) -> float:
 _KINDS: dict[str, Callable[..., Sampler]] = {
     "faker": faker, "category": category, "uniform": uniform, "normal": normal,
     "lognormal": lognormal, "integer": integer, "sequence": sequence, "uuid": uuid4,
-    "date": date, "datetime": datetime, "column": column,
+    "date": date, "datetime": datetime, "column": column, "lines": lines,
 }
 
 
@@ -156,6 +191,8 @@ def from_spec(field: str, spec: dict[str, Any]) -> Sampler:
             return faker(arg, **options)
         if kind == "uuid":
             return uuid4()
+        if kind == "lines":
+            return lines(str(arg))
         if kind == "category":
             return category(arg)
         if kind in ("uniform", "integer", "date", "datetime") and isinstance(arg, list):

@@ -111,3 +111,50 @@ def test_a_retry_after_a_duplicate_samples_hotter():
     assert [r.name for r in gen.generate(2)] == ["Ada", "Bo"]
     temperatures = [round(r.temperature, 2) for r in fake.history]
     assert temperatures == [0.8, 0.8, 1.1, 1.4]   # record 2: try 1, then two duplicates
+
+
+def test_an_endpoint_prompt_names_the_values_used_most_so_far():
+    # batch 1 (4 requests) sees only the example's values; batch 2 also the run's favourite
+    fake = ScriptedBackend().enqueue(rec("Ada"), rec("Ada", total=11), rec("Ada", total=12),
+                                     rec("Bo"), rec("Cy"))
+    gen = Generator(Bill, model=fake, seed=1, examples=[{"name": "Zed", "total": 3, "claim": 1}])
+    gen.generate(5)
+    first, last = fake.history[0].prompt, fake.history[-1].prompt
+    assert 'Values already used, so write different ones: name: "Zed"\n' in first
+    assert 'name: "Zed", "Ada", "Bo"' in last   # examples weigh 4, "Ada" was kept 3 times
+
+
+def test_no_used_values_note_without_diversity():
+    fake = ScriptedBackend().enqueue(rec("Ada"), rec("Bo"))
+    Generator(Bill, model=fake, seed=1, diversity=0).generate(2)
+    assert all("already used" not in r.prompt for r in fake.history)
+
+
+NAMES = ["Ann", "Bob", "Cyd", "Dee", "Eve", "Fay"]
+
+
+def test_each_record_gets_its_own_context_line_in_prompt_and_ledger(tmp_path):
+    fake = ScriptedBackend().enqueue(*(rec(name) for name in NAMES[:6]))
+    gen = Generator(Bill, model=fake, seed=3, context=["a nurse in Oslo", "a farmer in Peru"])
+    gen.write(tmp_path / "out.jsonl", 6)
+    contexts = [r.prompt.rsplit("The next record is about: ", 1)[1] for r in fake.history]
+    assert set(contexts) == {"a nurse in Oslo\n", "a farmer in Peru\n"}
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl.ledger.jsonl").open()]
+    assert sorted(row["context"] + "\n" for row in rows) == sorted(contexts)
+
+
+def test_contexts_do_not_shift_sampled_values():
+    from simulacra.samplers import integer
+
+    def sampled(**options):
+        fake = ScriptedBackend().enqueue(*(rec(name) for name in NAMES[:4]))
+        gen = Generator(Bill, model=fake, seed=9, samplers={"total": integer(10, 10_000)},
+                        **options)
+        return [r.total for r in gen.generate(4)]
+
+    assert sampled() == sampled(context=["x", "y"])
+
+
+def test_a_context_that_is_not_a_list_of_strings_is_refused():
+    with pytest.raises(UsageError, match="context must be"):
+        Generator(Bill, model=ScriptedBackend(), context="one string")

@@ -54,6 +54,8 @@ Diversity = Annotated[float, Opt("--diversity", help="0..1: how hard the embedde
                                "away from values already made (default 0.5; 0: off).")]
 Plausibility = Annotated[bool, Opt("--plausibility/--no-plausibility", help="Reject and retry "
                                   "implausible values (N/A, one letter, JSON punctuation).")]
+Context = Annotated[str, Opt("--context", metavar="FILE[:COLUMN]", help="A context line per "
+                             "record, drawn from a text file (one per line) or a table's column.")]
 Threads = Annotated[int, Opt("--threads", envvar="SIMULACRA_THREADS", help="Threads for the "
                              "embedded model (default: the cores this process may use, at most 4).")]
 
@@ -67,7 +69,7 @@ def generate(
     only_estimate: EstimateOnly = False, price_in: PriceIn = None, price_out: PriceOut = None,
     ledger: Ledger = True, ray: Ray = None, actors: Actors = None, shard_size: ShardSize = None,
     shard_format: ShardFormat = "parquet", threads: Threads = None, diversity: Diversity = None,
-    plausibility: Plausibility = True,
+    plausibility: Plausibility = True, context: Context = None,
 ) -> None:
     """Generate N valid, distinct records of SCHEMA (or run a job file)."""
     from simulacra.cli.progress import RecordProgress, summary_line
@@ -86,7 +88,7 @@ def generate(
     generator = build_generator(job, output=output, examples=examples, subject=subject,
                                 extra=extra, model=model or job.model, temperature=temperature,
                                 seed=seed, rules=rule, near=near, max_attempts=max_attempts,
-                                diversity=diversity, plausibility=plausibility,
+                                diversity=diversity, plausibility=plausibility, context=context,
                                 backend_options=backend_options(model or job.model, base_url,
                                                                 api_key_env, cache, concurrency))
     check_record_shape(output if ray is None else f"shards.{shard_format}", generator.schema.is_object)
@@ -144,9 +146,10 @@ def check_n(n: int) -> int:
 def build_generator(job: Any, *, output: str | None, examples: Path | None, seed: int | None,
                     temperature: float, rules: list[str] | None, near: float | None,
                     subject: str, extra: str, model: str | None, diversity: float | None = None,
-                    **options: Any) -> Any:
+                    context: str | None = None, **options: Any) -> Any:
     """The Generator the options and the job file describe (options win over the job)."""
     from simulacra.generate import Generator
+    from simulacra.samplers import context_sampler
 
     if seed is None and job.seed is None and output is not None:
         seed = 0  # a fixed seed makes "run the same command again" resume the same job
@@ -156,7 +159,8 @@ def build_generator(job: Any, *, output: str | None, examples: Path | None, seed
         temperature=job.temperature if job.temperature is not None else temperature,
         seed=seed if seed is not None else job.seed, samplers=job.samplers,
         rules=list(rules or []) + job.rules, near_threshold=near or job.near_duplicates,
-        private_rows=job.private_rows, **options,
+        private_rows=job.private_rows,
+        context=context_sampler(context) if context else job.context, **options,
         **({"diversity": check_diversity(diversity)} if diversity is not None else {}))
 
 

@@ -153,6 +153,42 @@ def build_steer(decoding: Any, diversity: float, *, examples: list[dict[str, Any
     return steer
 
 
+class UsedValues:
+    """The steer's stand-in for a backend it cannot reach (an endpoint samples on its own
+    side): the run's most used values per free-text field, examples counted EXAMPLE_WEIGHT
+    times, named in the next batch's prompt as values to avoid. Weaker than the steer (a
+    model may still pick them, and the list is only as fresh as the last batch), but it is
+    what a chat API allows; frequency penalties act inside one reply, where the record's keys
+    repeat by design, so they are not used."""
+
+    PER_FIELD = 6      # values named per field
+    MAX_FIELDS = 8     # fields named (the prompt stays short on wide schemas)
+    MAX_CHARS = 60     # longer values are not named (they rarely repeat whole)
+
+    def __init__(self, paths: list[Path], examples: list[dict[str, Any]] = ()) -> None:
+        self.counts: dict[Path, Counter[str]] = {p: Counter() for p in paths[:self.MAX_FIELDS]}
+        for example in examples:
+            self.add(example, EXAMPLE_WEIGHT)
+
+    def add(self, record: Any, weight: int = 1) -> None:
+        for path, value in _leaves(record, ()):
+            counter = self.counts.get(path)
+            if counter is not None and isinstance(value, str) and value.strip():
+                counter[value] += weight
+
+    def note(self) -> str:
+        """One prompt line naming the most used values, or "" when there are none."""
+        parts = []
+        for path, counter in self.counts.items():
+            top = [v for v, _ in counter.most_common(self.PER_FIELD) if len(v) <= self.MAX_CHARS]
+            if top:
+                named = ", ".join(json.dumps(v, ensure_ascii=False) for v in top)
+                parts.append(f"{'.'.join(path)}: {named}")
+        if not parts:
+            return ""
+        return "Values already used, so write different ones: " + "; ".join(parts) + "\n"
+
+
 def raw_value(value: Any) -> bytes | None:
     """A value as the decoder writes it: a string's JSON contents, a number's digits."""
     if isinstance(value, bool) or value is None:

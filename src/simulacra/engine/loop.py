@@ -188,6 +188,7 @@ def ledger_row(index: int, outcome: str, attempts: list[dict[str, Any]]) -> dict
     return {"index": index, "outcome": outcome, "attempts": len(attempts),
             "seed": last.get("seed"), "sampled": last.get("sampled") or {},
             "flags": last.get("flags") or [],
+            **({"context": last["context"]} if "context" in last else {}),
             "tokens": sum(a["tokens"] for a in attempts),
             "seconds": round(sum(a["seconds"] for a in attempts), 3),
             "tries": attempts}

@@ -7,7 +7,9 @@ counted and, for chat backends, fed back on the next try (instructor's reask). R
 yielded as soon as they are valid, so sinks can write them at once.
 
 On a constrained decoder the run also steers each record away from the values it has already
-made and keeps numeric orderings while decoding (engine/diversity.py).
+made and keeps numeric orderings while decoding (engine/diversity.py); an endpoint's prompt
+names the values used most so far instead. A plan with a context sampler gives each record its
+own context line (plan.with_context).
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ from typing import Any
 from simulacra.backends.base import Backend, Completion, Request
 from simulacra.checks.gate import RecordGate
 from simulacra.checks.plausible import PlausibilityGate
-from simulacra.engine.diversity import DEFAULT_DIVERSITY, build_steer, free_text_fields
+from simulacra.engine.diversity import (
+    DEFAULT_DIVERSITY,
+    UsedValues,
+    build_steer,
+    free_text_fields,
+)
 from simulacra.engine.loop import Ledger, Outcome, RunStats, Try, Verdict, failure_reason, run
 from simulacra.errors import UsageError
 from simulacra.estimate import count_tokens, typical_record
 from simulacra.parse import ReplyParseError, parse_reply, parse_value
-from simulacra.plan import Plan
+from simulacra.plan import Plan, with_context
 from simulacra.schema import RecordInvalid, Schema
 from simulacra.schema.size import distinct_instances, longest_tokens, shortest_tokens
 
@@ -32,6 +39,7 @@ __all__ = ["Ledger", "Outcome", "RecordTask", "RunStats", "decoding_schema_for",
            "token_budgets"]
 
 MAX_REPLY_TOKENS = 4096
+CONTEXT_SALT = 0xC0_7E_57   # context lines get their own draws, so samplers' values do not shift
 
 
 def decoding_schema_for(schema: Schema, n: int) -> dict[str, Any] | bool:
@@ -93,30 +101,43 @@ class RecordTask:
         self.steer = build_steer(self.decoding, diversity, examples=plan.examples,
                                  rules=plan.rules) if backend.capabilities.grammar else None
         self._extra = {"steer": self.steer} if self.steer is not None else {}
+        # ...so an endpoint's prompt names the values used most instead
+        self.used = UsedValues(free_text_fields(self.decoding), plan.examples) \
+            if diversity > 0 and not backend.capabilities.grammar else None
         for record in prior:
             self.gate.admit(record)
             if self.steer is not None:
                 self.steer.add_record(record)
-        self._sampled: dict[tuple[int, int], dict[str, Any]] = {}
+            if self.used is not None:
+                self.used.add(record)
+        self._notes: dict[tuple[int, int], dict[str, Any]] = {}
         # free-text fields' example values (a record that reuses one is flagged in the ledger)
         self._example_values = {path[0]: {e.get(path[0]) for e in plan.examples} - {None}
                                 for path in free_text_fields(self.decoding) if len(path) == 1}
 
     def requests(self, tries: list[Try]) -> list[Request]:
         prompt = self.plan.prompt(random.Random(tries[0].seed))
+        if self.used is not None:
+            prompt += self.used.note()
         requests = []
         for t in tries:
             fixed = self.plan.sample(random.Random(t.seed), t.index)
-            self._sampled[t.index, t.attempt] = fixed
+            note: dict[str, Any] = {"sampled": fixed}
+            own_prompt = prompt
+            if self.plan.context is not None:
+                note["context"] = str(self.plan.context(random.Random(t.seed ^ CONTEXT_SALT),
+                                                        t.index))
+                own_prompt = with_context(prompt, note["context"])
+            self._notes[t.index, t.attempt] = note
             requests.append(Request(
-                prompt=prompt, json_schema=with_fixed(self.decoding, fixed) if fixed
+                prompt=own_prompt, json_schema=with_fixed(self.decoding, fixed) if fixed
                 else self.decoding, max_tokens=self.budget, close_after=self.close_after,
                 temperature=retry_temperature(self.temperature, t.attempt, t.feedback),
                 seed=t.seed, stop=("\n",), feedback=t.feedback, extra=self._extra))
         return requests
 
     def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:
-        note = {"sampled": self._sampled.pop((attempt.index, attempt.attempt), {})}
+        note = self._notes.pop((attempt.index, attempt.attempt), {"sampled": {}})
         record, reason = self._accept(completion)
         if reason:
             return Verdict(reason=reason, note=note)
@@ -125,6 +146,8 @@ class RecordTask:
                   if isinstance(dumped, dict) and dumped.get(name) in values]
         if reused:   # kept, but marked in the ledger: values are meant to be new
             note["flags"] = [f"example value: {name}" for name in reused]
+        if self.used is not None:
+            self.used.add(dumped)
         return Verdict(value=record, data=dumped, note=note)
 
     def _accept(self, completion: Completion) -> tuple[Any, str]:

@@ -119,7 +119,7 @@ class Generator:
             from simulacra.engine.drafts import with_drafted_examples
 
             self.plan, self._drafted = with_drafted_examples(
-                self.backend, self.plan, seed=self.seed, temperature=self.temperature,
+                self.backend, self.plan, n, seed=self.seed, temperature=self.temperature,
                 diversity=self.diversity)
         self.stats.drafted = self._drafted
         yield from run_records(self.backend, self.plan, n, seed=self.seed,

@@ -437,7 +437,7 @@ class BatchDecoder:
                     logits[token] += bias
                 if closing:
                     logits[closers] += closing
-                margin = s.cursor.steer.strength if s.cursor is not None else 0.0
+                margin = s.cursor.margin() if s.cursor is not None else 0.0
                 logits, choices = self._allowed_candidates(logits, s.mask, s.request.temperature,
                                                            margin)
                 if s.cursor is not None:

@@ -91,6 +91,15 @@ class JsonCursor:
         self.done[path] = raw
         self.steer.add_value(path, raw)
 
+    def margin(self) -> float:
+        """How far below the best token the steer may reach: its strength while a steered
+        value is being written, else 0 (keys and structure are never penalized, so the
+        decoder need not gather candidates for them)."""
+        state = self.value_state()
+        if state is None or state[0] not in self.steer.fields:
+            return 0.0
+        return self.steer.strength
+
     def value_state(self) -> tuple[Path, bytes, str] | None:
         """(path, bytes so far, "string" | "number" | "open") of the value the next token
         continues; "open": no value started yet, the token may open one. None elsewhere."""

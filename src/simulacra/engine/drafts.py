@@ -5,7 +5,9 @@ writes serial numbers as products and echoes the prompt as titles, and most trie
 rejected by the plausibility gate. A few records that read like data, put in the prompt as
 examples, fix most of that. So a run with fewer than WANTED examples first drafts DRAFTS
 records (the gate already applies), scores them, and keeps the best as its own examples:
-they shape the prompt and, like any example, are never copied into the output.
+they shape the prompt and, like any example, are never copied into the output. Drafts cost
+what records cost, so a short run drafts fewer (about a quarter of its size) and a run of
+fewer than MIN_RUN records none: two records of a large schema are not worth twelve drafts.
 
 The score is a reading of each free-text value (checks/plausible.py's fields): letters rather
 than digits, words of a usual length, no digit runs, no value much longer than the others.
@@ -24,21 +26,27 @@ from simulacra.plan import Plan
 
 WANTED = 3       # examples a run should have
 DRAFTS = 12      # records drafted to choose them from
+MIN_RUN = 15     # records a run needs before drafting pays
 DRAFT_SEED = 0x5EED_D4AF
 _DIGIT_RUN = re.compile(r"\d{5,}")
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
 
-def with_drafted_examples(backend: Backend, plan: Plan, *, seed: int, temperature: float,
-                          diversity: float) -> tuple[Plan, int]:
+def drafts_for(n: int) -> int:
+    """How many records to draft for a run of `n`."""
+    return 0 if n < MIN_RUN else min(DRAFTS, max(WANTED + 1, n // 4))
+
+
+def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
+                          temperature: float, diversity: float) -> tuple[Plan, int]:
     """`plan` with drafted examples added when it has fewer than WANTED (else unchanged),
     and how many records were drafted. Only on a constrained decoder, where a draft is cheap."""
     if len(plan.examples) >= WANTED or not plan.schema.is_object or plan.text_examples \
-            or not backend.capabilities.grammar:
+            or not backend.capabilities.grammar or not drafts_for(n):
         return plan, 0
     from simulacra.engine.run import run_records
 
-    drafts = [o.data for o in run_records(backend, plan, DRAFTS, seed=seed ^ DRAFT_SEED,
+    drafts = [o.data for o in run_records(backend, plan, drafts_for(n), seed=seed ^ DRAFT_SEED,
                                           temperature=temperature, max_attempts=2,
                                           stats=RunStats(), diversity=diversity)]
     gate = PlausibilityGate(plan.schema.decoding_schema(), plan.examples)

@@ -401,6 +401,36 @@ class BatchDecoder:
         seq.pending = (prompt + seq.pending)[shared:]
         return seq
 
+    def mean_logprob(self, prompt: str, text: str) -> float:
+        """The model's mean log-probability per token of `text` written after `prompt`: how
+        natural it finds the text (engine/drafts.py ranks drafted records by it)."""
+        head = self.tokenize(prompt)
+        tail = self.model.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if not tail:
+            return 0.0
+        tokens, slot, ctx = head + tail, 0, self.ctx.ctx
+        if len(tokens) >= self.n_ctx:
+            raise RuntimeError("the text to score does not fit in the context")
+        if self._embeddings:
+            self._ll.llama_set_embeddings(ctx, False)
+            self._embeddings = False
+        self._ll.llama_memory_seq_rm(self.ctx.memory, slot, -1, -1)
+        total = 0.0
+        for start in range(0, len(tokens) - 1, self.n_batch):
+            part = range(start, min(start + self.n_batch, len(tokens) - 1))
+            # position i predicts token i + 1; only the text's tokens are scored
+            self._fill([(slot, i, tokens[i], i >= len(head) - 1) for i in part])
+            self._check(self._ll.llama_decode(ctx, self._batch))
+            for k, i in enumerate(part):
+                if i >= len(head) - 1:
+                    ptr = self._ll.llama_get_logits_ith(ctx, k)
+                    logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+                    top = float(logits.max())
+                    norm = top + float(np.log(np.exp(logits - top).sum()))
+                    total += float(logits[tokens[i + 1]]) - norm
+        self._ll.llama_memory_seq_rm(self.ctx.memory, slot, -1, -1)
+        return total / len(tail)
+
     def _opening(self, grammar: str) -> list[int]:
         """The tokens a grammar forces before its first choice (the same for every request)."""
         if grammar not in self._openings:

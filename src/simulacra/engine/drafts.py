@@ -9,8 +9,13 @@ they shape the prompt and, like any example, are never copied into the output. D
 what records cost, so a short run drafts fewer (about a quarter of its size) and a run of
 fewer than MIN_RUN records none: two records of a large schema are not worth twelve drafts.
 
-The score is a reading of each free-text value (checks/plausible.py's fields): letters rather
-than digits, words of a usual length, no digit runs, no value much longer than the others.
+The score has two parts. The model's reading: the record's free-text values said in words
+("product: Stainless steel french press; title: ...") after the run's header, scored by the
+embedded model's mean log-probability per token, so a serial number as a product or a title
+that is a fragment reads as unlikely. And a reading of each value's shape
+(checks/plausible.py's fields): letters rather than digits, words of a usual length, no digit
+runs, no value much longer than the others. A backend that cannot score text (an endpoint)
+ranks by the shape alone.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ WANTED = 3       # examples a run should have
 DRAFTS = 12      # records drafted to choose them from
 MIN_RUN = 15     # records a run needs before drafting pays
 DRAFT_SEED = 0x5EED_D4AF
+MODEL_WEIGHT = 0.5   # a nat of the model's mean log-probability, against the shape score
 _DIGIT_RUN = re.compile(r"\d{5,}")
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
@@ -50,9 +56,29 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
                                           temperature=temperature, max_attempts=2,
                                           stats=RunStats(), diversity=diversity)]
     gate = PlausibilityGate(plan.schema.decoding_schema(), plan.examples)
-    ranked = sorted(drafts, key=lambda record: -plausibility(gate, record))
+    reader = getattr(backend, "mean_logprob", None)
+
+    def score(record: dict[str, Any]) -> float:
+        shape = plausibility(gate, record)
+        if shape < 0 or reader is None:
+            return shape
+        return shape + MODEL_WEIGHT * reader(intro, reading(gate, record))
+
+    intro = plan.header().splitlines()[0] + READING   # the subject line only: kept short
+
+    ranked = sorted(drafts, key=lambda record: -score(record))
     chosen = ranked[:WANTED - len(plan.examples)]
     return replace(plan, examples=plan.examples + chosen), len(drafts)
+
+
+READING = "\n\nOne of these records, described in words:\n"
+
+
+def reading(gate: PlausibilityGate, record: dict[str, Any]) -> str:
+    """A record's free-text values in words: "product: French press; title: Works well"."""
+    parts = [f"{'.'.join(path).replace('_', ' ')}: {value}" for path in gate.fields
+             if isinstance(value := value_at(record, path), str)]
+    return "; ".join(parts) + "."
 
 
 def plausibility(gate: PlausibilityGate, record: dict[str, Any]) -> float:

@@ -158,3 +158,13 @@ def test_contexts_do_not_shift_sampled_values():
 def test_a_context_that_is_not_a_list_of_strings_is_refused():
     with pytest.raises(UsageError, match="context must be"):
         Generator(Bill, model=ScriptedBackend(), context="one string")
+
+
+def test_a_last_try_keeps_an_implausible_value_flagged_rather_than_fail(tmp_path):
+    fake = ScriptedBackend().enqueue(rec("N/A"), rec("N/A", total=11), rec("N/A", total=12))
+    gen = Generator(Bill, model=fake, seed=1, max_attempts=3)
+    gen.write(tmp_path / "out.jsonl", 1)
+    assert gen.stats.valid == 1 and gen.stats.rejected["implausible placeholder"] == 2
+    [row] = [json.loads(line) for line in (tmp_path / "out.jsonl.ledger.jsonl").open()]
+    assert row["outcome"] == "ok" and row["flags"] == [
+        "kept on the last try: implausible placeholder: name is 'N/A'"]

@@ -42,8 +42,9 @@ _SHORT_NAME = re.compile(r"(^|_)(initials?|grade|letter|gender|sex|size|unit|cla
                          r"rank|symbol|flag|suffix|prefix|sign|mark|band)$", re.IGNORECASE)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 _CODE_NAME = re.compile(r"(^|_)(id|ids|code|codes|number|no|num|zip|postcode|postal|phone|tel|fax|"
-                        r"sku|isbn|ean|upc|version|year|date|time|amount|price|count|score)$|"
-                        r"(?-i:Id|Code|Number)$", re.IGNORECASE)   # camelCase: orderId
+                        r"sku|isbn|ean|upc|version|year|date|time|amount|price|count|score|port|"
+                        r"hash|checksum|uuid|hex|ip)$|"
+                        r"(?-i:Id|Code|Number|Date|Time|Port|Version)$", re.IGNORECASE)   # camelCase: orderId
 _WORDISH = re.compile(r"\w", re.UNICODE)
 
 

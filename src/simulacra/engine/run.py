@@ -85,9 +85,10 @@ class RecordTask:
     sampled fields pinned per record, and every reply judged by schema, rules and the gate."""
 
     def __init__(self, backend: Backend, plan: Plan, n: int, *, temperature: float,
-                 prior: Iterable[dict[str, Any]] = (), diversity: float = DEFAULT_DIVERSITY
-                 ) -> None:
+                 prior: Iterable[dict[str, Any]] = (), diversity: float = DEFAULT_DIVERSITY,
+                 max_attempts: int | None = None) -> None:
         self.plan = plan
+        self.max_attempts = max_attempts
         self.temperature = temperature
         self.decoding = decoding_schema_for(plan.schema, n)
         self.budget, self.close_after = token_budgets(plan, backend.capabilities.grammar,
@@ -138,19 +139,29 @@ class RecordTask:
 
     def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:
         note = self._notes.pop((attempt.index, attempt.attempt), {"sampled": {}})
-        record, reason = self._accept(completion)
+        # The gate asks for better values, but a record's last try keeps an implausible one
+        # (flagged) rather than fail: on a schema whose field the model can only fill one way
+        # (a config key it leaves empty every time), a flagged record beats no record.
+        last_try = self.max_attempts is not None and attempt.attempt >= self.max_attempts
+        record, reason = self._accept(completion, keep_implausible=last_try)
+        if reason.startswith("kept "):
+            note.setdefault("flags", []).append(reason)
+            reason = ""
         if reason:
             return Verdict(reason=reason, note=note)
         dumped = self.plan.schema.dump(record)
         reused = [name for name, values in self._example_values.items()
                   if isinstance(dumped, dict) and dumped.get(name) in values]
         if reused:   # kept, but marked in the ledger: values are meant to be new
-            note["flags"] = [f"example value: {name}" for name in reused]
+            note.setdefault("flags", []).extend(f"example value: {name}" for name in reused)
         if self.used is not None:
             self.used.add(dumped)
         return Verdict(value=record, data=dumped, note=note)
 
-    def _accept(self, completion: Completion) -> tuple[Any, str]:
+    def _accept(self, completion: Completion, keep_implausible: bool = False
+                ) -> tuple[Any, str]:
+        """(record, "") when kept, (None, reason) when rejected; (record, "kept ...") when a
+        last try keeps an implausible value."""
         reason = failure_reason(completion)
         if reason:
             return None, reason
@@ -171,11 +182,11 @@ class RecordTask:
         dumped = schema.dump(record)
         implausible = self.plausible.reason(dumped) if self.plausible is not None and \
             isinstance(dumped, dict) else None
-        reason = implausible or self.gate.reject_reason(dumped)
+        reason = self.gate.reject_reason(dumped) or (implausible if not keep_implausible else "")
         if reason:
             return None, reason
         self.gate.admit(dumped)
-        return record, ""
+        return record, f"kept on the last try: {implausible}" if implausible else ""
 
 
 def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
@@ -196,7 +207,7 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     """
     stats = stats if stats is not None else RunStats()
     task = RecordTask(backend, plan, n, temperature=temperature, prior=prior,
-                      diversity=diversity)
+                      diversity=diversity, max_attempts=max_attempts)
     stats.gate = task.gate
     if task.steer is not None and task.steer.fields:
         stats.diversity = diversity

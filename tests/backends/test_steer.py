@@ -123,3 +123,15 @@ def test_a_decoding_time_bound_never_produces_a_violation():
         claim = float(text.rstrip(b",}"))
         assert claim <= total, (total, text)
         assert math.isfinite(claim)
+
+
+def test_candidates_come_best_first_whether_or_not_the_tail_is_sorted_late():
+    from simulacra.backends._steer import _best_first
+
+    rng = np.random.default_rng(0)
+    for size in (5, 64, 65, 3000):
+        logits = rng.normal(size=4000).astype(np.float32)
+        candidates = rng.choice(4000, size=size, replace=False)
+        order = list(_best_first(logits, candidates))
+        assert sorted(order) == sorted(candidates)
+        assert np.all(np.diff(logits[order]) <= 0)

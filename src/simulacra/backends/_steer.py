@@ -190,7 +190,7 @@ class _Value:
         logit kept. Penalties only lower logits, so once a candidate is more than `window`
         below the best one kept, it and all after it are out of sampling's reach: stop."""
         best_kept = -math.inf
-        for j in candidates[np.argsort(-logits[candidates], kind="stable")]:
+        for j in _best_first(logits, candidates):
             if logits[j] < best_kept - window:
                 break
             cont = _continuation(pieces[int(ids[j])], self.kind)
@@ -204,6 +204,25 @@ class _Value:
                     logits[j] -= self.strength * self.counts.pressure(self.prefix, added)
             best_kept = max(best_kept, logits[j])
         return best_kept
+
+
+FIRST_SORTED = 64   # candidates sorted up front; the loop rarely reaches past them
+
+
+def _best_first(logits: np.ndarray, candidates: np.ndarray):
+    """`candidates` in order of their logits, best first, sorting the long tail (often
+    thousands of tokens within the steer's reach) only if the loop gets there."""
+    if candidates.size <= FIRST_SORTED:
+        yield from candidates[np.argsort(-logits[candidates], kind="stable")]
+        return
+    values = -logits[candidates]
+    head = np.argpartition(values, FIRST_SORTED)[:FIRST_SORTED]
+    head = head[np.argsort(values[head], kind="stable")]
+    yield from candidates[head]
+    rest = np.ones(candidates.size, dtype=bool)
+    rest[head] = False
+    tail = np.flatnonzero(rest)
+    yield from candidates[tail[np.argsort(values[tail], kind="stable")]]
 
 
 def _bounds_allow(bounds, raw: bytes) -> bool:

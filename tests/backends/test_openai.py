@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from simulacra import Generator
@@ -61,4 +63,32 @@ def test_text_and_extraction_on_a_real_server(llama_server):
     actor = extractor.extract("Tom Hanks starred in Big and in Cast Away.")
     assert isinstance(actor, Actor)
     assert extractor.stats.routes == {"json_object+schema": extractor.stats.attempts}
+    backend.close()
+
+
+def test_an_endpoint_run_names_used_values_and_gives_each_record_its_context(llama_server,
+                                                                              tmp_path):
+    from examples.medical_billing import EXAMPLES as SHOTS
+    from examples.medical_billing import MedicalBilling
+
+    class Recording(OpenAIBackend):   # the real server; the requests are kept to read
+        def complete(self, requests):
+            self.sent = [*getattr(self, "sent", []), *requests]
+            return super().complete(requests)
+
+    backend = Recording("gemma-270m", base_url=llama_server, concurrency=2, cache=False)
+    contexts = ["a patient seen in a rural clinic", "a patient seen in a dental practice"]
+    gen = Generator(MedicalBilling, model=backend, examples=SHOTS, subject="medical_billing",
+                    seed=8, context=contexts, max_attempts=3)
+    report = gen.write(tmp_path / "bills.jsonl", 3)
+    assert report.stats.valid == 3
+    first, last = backend.sent[0].prompt, backend.sent[-1].prompt
+    # batch 1 names the examples' values; a later batch also what batch 1 kept
+    assert all(f'"{e.patient_name}"' in first for e in SHOTS)
+    kept = [json.loads(line) for line in (tmp_path / "bills.jsonl").open()]
+    assert any(f'"{r["patient_name"]}"' in last for r in kept[:2] if len(r["patient_name"]) <= 60)
+    assert all(r.prompt.rsplit("The next record is about: ", 1)[1].strip() in contexts
+               for r in backend.sent)
+    rows = [json.loads(line) for line in (tmp_path / "bills.jsonl.ledger.jsonl").open()]
+    assert {row["context"] for row in rows} <= set(contexts)
     backend.close()

@@ -51,3 +51,18 @@ def test_what_an_example_does_or_the_field_name_says_is_plausible():
     grades = {"type": "object", "properties": {"name": {"type": "string"},
                                                "grade": {"type": "string"}}}
     assert PlausibilityGate(grades).reason({"name": "Ann Lee", "grade": "B"}) is None
+
+
+def test_what_the_schema_states_or_a_camel_case_name_says_is_plausible():
+    config = {"type": "object", "properties": {
+        "title": {"type": "string"},
+        "endMarker": {"type": "string", "default": ""},
+        "banner": {"type": "string", "examples": ["***"]},
+        "statementTerminator": {"type": "string"},
+        "listenPort": {"type": "string"}, "commentPrefix": {"type": "string"},
+        "about": {"type": "string"}}}
+    gate = PlausibilityGate(config)
+    record = {"title": "Import sorter", "endMarker": "", "banner": "***",
+              "statementTerminator": ";", "listenPort": "8", "commentPrefix": "//", "about": "Sorts imports"}
+    assert gate.reason(record) is None
+    assert gate.reason({**record, "about": ""}) == "implausible short: about is ''"

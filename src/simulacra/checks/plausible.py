@@ -39,7 +39,8 @@ _IDENTIFIER = re.compile(r"^[A-Za-z][a-z0-9]*(_[A-Za-z0-9]+)+$")   # product_nam
 _STUTTER = re.compile(r"\b(\w{2,})\s+\1\b", re.UNICODE)
 # fields whose values are often one character: an initial, a grade, a size, a sex
 _SHORT_NAME = re.compile(r"(^|_)(initials?|grade|letter|gender|sex|size|unit|class|tier|level|"
-                         r"rank|symbol|flag|suffix|prefix|sign|mark|band)$", re.IGNORECASE)
+                         r"rank|symbol|flag|suffix|prefix|sign|mark|band|terminator|separator|"
+                         r"delimiter|char|character|quote|escape|indent)$", re.IGNORECASE)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 _CODE_NAME = re.compile(r"(^|_)(id|ids|code|codes|number|no|num|zip|postcode|postal|phone|tel|fax|"
                         r"sku|isbn|ean|upc|version|year|date|time|amount|price|count|score|port|"
@@ -57,7 +58,7 @@ class PlausibilityGate:
         self._names |= {_stem(w) for w in _words(title).split()}
         self._echo = title if len(title) >= 4 else None
         self._exempt: set[tuple[str, Path]] = set()
-        for example in examples:
+        for example in [*examples, *_schema_values(decoding, self.fields)]:
             for reason, path in self._problems(example):
                 self._exempt.add((reason, path))
 
@@ -76,10 +77,12 @@ class PlausibilityGate:
             if not isinstance(value, str):
                 continue
             text = value.strip()
+            name = _snake(path[-1])
             if len(text) <= 1:
-                if not (_SHORT_NAME.search(path[-1]) or _CODE_NAME.search(path[-1])):
+                if not (_SHORT_NAME.search(name) or _CODE_NAME.search(path[-1])):
                     yield "short", path
-            elif _JSON_BITS.search(text) or not _WORDISH.search(text):
+            elif (_JSON_BITS.search(text) or not _WORDISH.search(text)) and \
+                    not _SHORT_NAME.search(name):   # a prefix or separator may be "//"
                 yield "punctuation", path
             elif self._placeholder(text):
                 yield "placeholder", path
@@ -97,6 +100,34 @@ class PlausibilityGate:
             return True
         words = _words(text).split()
         return bool(words) and all(_stem(w) in self._names for w in words)
+
+
+def _schema_values(decoding: Any, fields: list[Path]) -> list[dict[str, Any]]:
+    """The values a schema itself states for its free-text fields (`default`, `examples`),
+    each as a one-field record: what the schema's author wrote is never implausible (a
+    separator whose default is "" or ";")."""
+    from simulacra.engine.diversity import _leaves_of
+
+    wanted, records = set(fields), []
+    for path, schema in _leaves_of(decoding):
+        if path not in wanted:
+            continue
+        stated = [schema.get("default"), *(schema.get("examples") or [])] \
+            if isinstance(schema.get("examples", []), list) else [schema.get("default")]
+        for value in stated:
+            if isinstance(value, str):
+                record: dict[str, Any] = {}
+                inner = record
+                for key in path[:-1]:
+                    inner = inner.setdefault(key, {})
+                inner[path[-1]] = value
+                records.append(record)
+    return records
+
+
+def _snake(name: str) -> str:
+    """startImportBlockSign -> start_import_block_sign (names are matched word by word)."""
+    return "_".join(_words(name).split())
 
 
 def _stem(word: str) -> str:

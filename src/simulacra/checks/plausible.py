@@ -86,7 +86,8 @@ class PlausibilityGate:
                 yield "punctuation", path
             elif self._placeholder(text):
                 yield "placeholder", path
-            elif not _LETTER.search(text) and not _CODE_NAME.search(path[-1]):
+            elif not _LETTER.search(text) and not (_CODE_NAME.search(path[-1])
+                                                   or _SHORT_NAME.search(name)):
                 yield "no letters", path
             elif self._echo and self._echo in text:
                 yield "echo", path

@@ -168,3 +168,32 @@ def test_a_last_try_keeps_an_implausible_value_flagged_rather_than_fail(tmp_path
     [row] = [json.loads(line) for line in (tmp_path / "out.jsonl.ledger.jsonl").open()]
     assert row["outcome"] == "ok" and row["flags"] == [
         "kept on the last try: implausible placeholder: name is 'N/A'"]
+
+
+@pytest.mark.embedded
+def test_the_embedded_model_writes_each_record_under_its_context(embedded, tmp_path):
+    from pydantic import BaseModel
+
+    class Person(BaseModel):
+        name: str
+        city: str
+        country: str
+
+    people = [{"name": "Ines Varga", "city": "Porto", "country": "Portugal"},
+              {"name": "Tobias Lindqvist", "city": "Uppsala", "country": "Sweden"},
+              {"name": "Adaeze Okafor", "city": "Enugu", "country": "Nigeria"}]
+    countries = {f"a person who lives in {c}": c for c in ("Japan", "Brazil", "Canada", "India")}
+    gen = Generator(Person, model=embedded, examples=people, subject="customers", seed=3,
+                    context=list(countries))
+    gen.write(tmp_path / "people.jsonl", 8)
+    records = [json.loads(line) for line in (tmp_path / "people.jsonl").open()]
+    rows = [json.loads(line) for line in (tmp_path / "people.jsonl.ledger.jsonl").open()]
+    # a kept record's ledger row is written as the record is: the two files share an order
+    kept = [row for row in rows if row["outcome"] == "ok"]
+    assert len(records) == len(kept) == 8
+    hits = sum(countries[row["context"]].lower() in record["country"].lower()
+               for row, record in zip(kept, records, strict=True))
+    plain = Generator(Person, model=embedded, examples=people, subject="customers", seed=3)
+    by_chance = sum(any(c.lower() in r.country.lower() for c in countries.values())
+                    for r in plain.generate(8))   # any of the four, not even the right one
+    assert hits >= 3 and hits >= by_chance + 2   # measured: 4 of 8 (9 of 12); by chance 0

@@ -84,7 +84,7 @@ def test_an_endpoint_run_names_used_values_and_gives_each_record_its_context(lla
     assert report.stats.valid == 3
     first, last = backend.sent[0].prompt, backend.sent[-1].prompt
     # batch 1 names the examples' values; a later batch also what batch 1 kept
-    assert all(f'"{e.patient_name}"' in first for e in SHOTS)
+    assert all(f'"{e["patient_name"]}"' in first for e in SHOTS)
     kept = [json.loads(line) for line in (tmp_path / "bills.jsonl").open()]
     assert any(f'"{r["patient_name"]}"' in last for r in kept[:2] if len(r["patient_name"]) <= 60)
     assert all(r.prompt.rsplit("The next record is about: ", 1)[1].strip() in contexts

@@ -40,6 +40,21 @@ def test_pressure_is_how_strongly_the_continuation_leads_to_a_value_already_made
     assert counts.pressure(b"", b"Mary") == 0
 
 
+def test_no_continuation_is_penalized_more_than_the_bound_the_decoder_gathers_by():
+    import random
+
+    rng = random.Random(2)
+    counts = FieldCounts()
+    for _ in range(300):
+        counts.add("".join(rng.choice("ab ") for _ in range(rng.randint(1, 6))).encode())
+    for prefix in [b"", b"a", b"ab", b"b b", b"zz"]:
+        bound = counts.most_pressure(prefix)
+        for _ in range(200):
+            more = "".join(rng.choice('ab "') for _ in range(rng.randint(1, 3))).encode()
+            assert counts.pressure(prefix, more) <= bound + 1e-12
+    assert counts.most_pressure(b"zz") == 0   # a new prefix: nothing to lean away from
+
+
 def test_a_start_many_different_values_share_costs_little():
     counts = FieldCounts()
     for code in ["99203", "99213", "99214", "99215", "99212", "10021"]:

@@ -92,13 +92,14 @@ class JsonCursor:
         self.steer.add_value(path, raw)
 
     def margin(self) -> float:
-        """How far below the best token the steer may reach: its strength while a steered
-        value is being written, else 0 (keys and structure are never penalized, so the
-        decoder need not gather candidates for them)."""
+        """How far below the best token the steer may reach: the most it can penalize a
+        continuation of the value being written (0 outside steered values, and once the
+        value's prefix is new), so the decoder gathers only candidates it could sample."""
         state = self.value_state()
-        if state is None or state[0] not in self.steer.fields:
+        counts = self.steer.fields.get(state[0]) if state is not None else None
+        if counts is None:
             return 0.0
-        return self.steer.strength
+        return self.steer.strength * counts.most_pressure(state[1])
 
     def value_state(self) -> tuple[Path, bytes, str] | None:
         """(path, bytes so far, "string" | "number" | "open") of the value the next token
@@ -157,7 +158,8 @@ def steer_logits(cursor: JsonCursor, logits: np.ndarray, ids: np.ndarray, pieces
     if value is None:
         return logits
     logits = logits.copy()
-    reach = window + value.strength
+    reach = window + (value.strength * value.counts.most_pressure(value.prefix)
+                      if value.strength else 0.0)
     finite = np.flatnonzero(np.isfinite(logits))
     if not finite.size:
         return logits

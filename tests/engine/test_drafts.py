@@ -35,11 +35,11 @@ def test_the_drafts_the_model_reads_as_most_natural_are_kept():
         *(json.dumps({"product": p, "title": t}) for p, t in DRAFTED))
     read = []
 
-    def mean_logprob(prompt, text):   # this "model" finds the french press unlikely
+    def logprob_per_char(prompt, text):   # this "model" finds the french press unlikely
         read.append((prompt, text))
         return -9.0 if "press" in text else -1.0
 
-    fake.mean_logprob = mean_logprob
+    fake.logprob_per_char = logprob_per_char
     plan = Plan.build(load_schema(Review), subject="product reviews")
     drafted_plan, drafted = with_drafted_examples(fake, plan, 16, seed=1, temperature=0.8,
                                                   diversity=0.5)
@@ -60,7 +60,9 @@ def test_an_endpoint_never_drafts():
 def test_the_embedded_model_reads_words_as_more_natural_than_serial_numbers(embedded):
     intro = "Synthetic data: product reviews records (Review).\n\nOne of these records, " \
             "described in words:\n"
-    words = embedded.mean_logprob(intro, "product: Stainless steel french press; "
-                                         "title: Keeps my coffee hot all morning.")
-    serial = embedded.mean_logprob(intro, "product: 22.06.00026367685; title: 22.06.00026367685.")
-    assert words > serial
+    read = [embedded.logprob_per_char(intro, text) for text in (
+        "product: Stainless steel french press; title: Keeps my coffee hot all morning.",
+        "product: 22.06.00026367685; title: 22.06.00026367685.",
+        'product: ":{"; title: "}, {".', "product: a; title: A.")]
+    # measured: -1.07 per character for the words; -1.26, -2.29 and -1.61 for the others
+    assert read[0] == max(read)

@@ -401,9 +401,11 @@ class BatchDecoder:
         seq.pending = (prompt + seq.pending)[shared:]
         return seq
 
-    def mean_logprob(self, prompt: str, text: str) -> float:
-        """The model's mean log-probability per token of `text` written after `prompt`: how
-        natural it finds the text (engine/drafts.py ranks drafted records by it)."""
+    def logprob_per_char(self, prompt: str, text: str) -> float:
+        """The model's log-probability of `text` written after `prompt`, per character: how
+        natural it finds the text (engine/drafts.py ranks drafted records by it). Per
+        character, not per token: digits are one token each and easy to predict once a
+        number repeats, so a per-token mean prefers serial numbers to words."""
         head = self.tokenize(prompt)
         tail = self.model.tokenize(text.encode("utf-8"), add_bos=False, special=False)
         if not tail:
@@ -429,7 +431,7 @@ class BatchDecoder:
                     norm = top + float(np.log(np.exp(logits - top).sum()))
                     total += float(logits[tokens[i + 1]]) - norm
         self._ll.llama_memory_seq_rm(self.ctx.memory, slot, -1, -1)
-        return total / len(tail)
+        return total / len(text)
 
     def _opening(self, grammar: str) -> list[int]:
         """The tokens a grammar forces before its first choice (the same for every request)."""

@@ -94,12 +94,12 @@ class LlamaCppBackend:
             except RuntimeError as exc:
                 raise BackendError(f"llama.cpp failed: {exc}", backend=self.name) from None
 
-    def mean_logprob(self, prompt: str, text: str) -> float:
-        """Mean log-probability per token of `text` after `prompt` (how natural the model
+    def logprob_per_char(self, prompt: str, text: str) -> float:
+        """Log-probability of `text` after `prompt`, per character (how natural the model
         finds it). Not part of the Backend protocol: callers check for it."""
         with self._lock:
             try:
-                return self._decoder.mean_logprob(prompt, text)
+                return self._decoder.logprob_per_char(prompt, text)
             except RuntimeError as exc:
                 raise BackendError(f"llama.cpp failed: {exc}", backend=self.name) from None
 

@@ -11,8 +11,8 @@ fewer than MIN_RUN records none: two records of a large schema are not worth twe
 
 The score has two parts. The model's reading: the record's free-text values said in words
 ("product: Stainless steel french press; title: ...") after the run's header, scored by the
-embedded model's mean log-probability per token, so a serial number as a product or a title
-that is a fragment reads as unlikely. And a reading of each value's shape
+embedded model's log-probability per character, so a fragment or a one-letter value reads
+as unlikely. And a reading of each value's shape
 (checks/plausible.py's fields): letters rather than digits, words of a usual length, no digit
 runs, no value much longer than the others. A backend that cannot score text (an endpoint)
 ranks by the shape alone.
@@ -33,7 +33,7 @@ WANTED = 3       # examples a run should have
 DRAFTS = 12      # records drafted to choose them from
 MIN_RUN = 15     # records a run needs before drafting pays
 DRAFT_SEED = 0x5EED_D4AF
-MODEL_WEIGHT = 0.5   # a nat of the model's mean log-probability, against the shape score
+MODEL_WEIGHT = 1.0   # a nat per character of the model's reading, against the shape score
 _DIGIT_RUN = re.compile(r"\d{5,}")
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
@@ -56,7 +56,7 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
                                           temperature=temperature, max_attempts=2,
                                           stats=RunStats(), diversity=diversity)]
     gate = PlausibilityGate(plan.schema.decoding_schema(), plan.examples)
-    reader = getattr(backend, "mean_logprob", None)
+    reader = getattr(backend, "logprob_per_char", None)
 
     def score(record: dict[str, Any]) -> float:
         shape = plausibility(gate, record)
@@ -66,7 +66,11 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
 
     intro = plan.header().splitlines()[0] + READING   # the subject line only: kept short
 
-    ranked = sorted(drafts, key=lambda record: -score(record))
+    # a draft the gate flags (a record's last try may keep an implausible value) is never
+    # kept: as an example it would make that value exempt for the whole run
+    scored = [(score(record), record) for record in drafts]
+    ranked = [record for value, record in sorted(scored, key=lambda pair: -pair[0])
+              if value >= 0]
     chosen = ranked[:WANTED - len(plan.examples)]
     return replace(plan, examples=plan.examples + chosen), len(drafts)
 

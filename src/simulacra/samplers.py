@@ -149,18 +149,21 @@ def lines(path: str) -> Sampler:
     return Sampler(f"lines:{Path(path).name}", lambda rng, i: rng.choice(values))
 
 
+TABLE_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
+
+
 def context_sampler(spec: str) -> Sampler:
     """`--context`: a text file (one context per line) or `table.csv:column` (CSV, JSONL,
     Parquet)."""
     path, sep, name = spec.rpartition(":")
-    if sep and Path(path).suffix.lower() in (".csv", ".jsonl", ".json", ".parquet"):
+    if sep and Path(path).suffix.lower() in TABLE_SUFFIXES:
         if not Path(path).is_file():
             raise UsageError(f"--context file not found: {path}")
         return column(path, name)
     if not Path(spec).is_file():
         raise UsageError(f"--context file not found: {spec} (a text file with one context "
                          "per line, or table.csv:column)")
-    if Path(spec).suffix.lower() in (".csv", ".jsonl", ".json", ".parquet"):
+    if Path(spec).suffix.lower() in TABLE_SUFFIXES:
         raise UsageError(f"--context {spec}: name the column too, as {spec}:COLUMN")
     return lines(spec)
 

@@ -1,21 +1,30 @@
-"""Records/s on MedicalBilling, in one run: llama-cpp-python's JSON-schema grammar (the
+"""Records/s on the embedded model, in one run: llama-cpp-python's JSON-schema grammar (the
 baseline), free decoding (the bound), and simulacra. Same model, same threads, same prompt.
 
     .venv/bin/python bench/throughput.py [-n 50] [--json] [--all-logits]
+        [--schema SPEC [--examples FILE] [--subject TEXT]]   # any schema (MedicalBilling default)
+        [--busy-cores K]   # also run simulacra beside K spinning processes, against idle
+        [--pair]           # also run two simulacra jobs at once, against one alone
+        [--no-baseline]    # skip the baseline and the bound (for the busy and pair runs)
 
 Prints records/s, valid %, unique %, peak RSS and the ratios to the baseline and to the
-free-decode bound (free tokens/s divided by tokens per record).
+free-decode bound (free tokens/s divided by tokens per record). `--busy-cores` and `--pair`
+also report each request's time per token (median and worst), since on shared cores the
+risk is a request stalled for seconds while the average looks fine.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import random
 import resource
+import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,21 +34,22 @@ from examples.medical_billing import EXAMPLES, SUBJECT, MedicalBilling  # noqa: 
 
 from simulacra import Generator, load_schema  # noqa: E402
 from simulacra.backends.llamacpp import default_model_path  # noqa: E402
+from simulacra.cpu import default_threads  # noqa: E402
 from simulacra.plan import Plan  # noqa: E402
 
-THREADS = min(os.cpu_count() or 1, 4)
+THREADS = default_threads()   # the baseline's; simulacra fits its own to the free cores
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def baseline(prompt: str, n: int, schema_json: dict) -> dict:
+def baseline(prompt: str, n: int, schema) -> dict:
     """llama-cpp-python's own JSON-schema grammar, one record per create_completion call."""
     from llama_cpp import Llama, LlamaGrammar
 
     llm = Llama(str(default_model_path()), n_ctx=2048, n_threads=THREADS, verbose=False, seed=1)
-    grammar = LlamaGrammar.from_json_schema(json.dumps(schema_json), verbose=False)
+    grammar = LlamaGrammar.from_json_schema(json.dumps(schema.json_schema), verbose=False)
     valid, seen, tokens = 0, set(), 0
     started = time.perf_counter()
     for i in range(n):
@@ -48,7 +58,7 @@ def baseline(prompt: str, n: int, schema_json: dict) -> dict:
         text = out["choices"][0]["text"]
         tokens += out["usage"]["completion_tokens"]
         try:
-            MedicalBilling.model_validate_json(text)
+            schema.validate(json.loads(text))
             valid += 1
             seen.add(text)
         except ValueError:
@@ -73,59 +83,174 @@ def free_decode(prompt: str, tokens: int = 256) -> float:
     return rate
 
 
-def simulacra_run(n: int, batch: int, few_token_logits: bool = True) -> dict:
-    gen = Generator(MedicalBilling, examples=EXAMPLES, subject=SUBJECT, seed=1,
-                    backend_options={"batch": batch, "few_token_logits": few_token_logits})
+def simulacra_run(job: dict, n: int, batch: int, few_token_logits: bool = True,
+                  threads: int | None = None) -> dict:
+    options = {"batch": batch, "few_token_logits": few_token_logits}
+    if threads:
+        options["n_threads"] = threads
+    gen = Generator(job["schema"], examples=job["examples"], subject=job["subject"], seed=1,
+                    backend_options=options)
+    token_ms: list[float] = []
+    complete = gen.backend.complete
+
+    def timed(requests):   # each request's time per generated token
+        done = complete(requests)
+        token_ms.extend(1000 * c.seconds / c.tokens_out for c in done if c.tokens_out)
+        return done
+
+    gen.backend.complete = timed
+    threads_used = getattr(gen.backend, "threads", None)
     records = list(gen.stream(n))
     stats = gen.stats
     gen.close()  # frees the model, so a second run does not count two in the peak RSS
-    unique = len({r.model_dump_json() for r in records})
+    unique = len({json.dumps(job["schema"].dump(r), sort_keys=True) for r in records})
     return {"rps": stats.valid / stats.seconds, "valid_pct": 100 * stats.valid / n,
-            "unique_pct": 100 * unique / n, "tokens_per_record": stats.tokens_out / max(1, stats.attempts),
-            "seconds": stats.seconds, "attempts": stats.attempts}
+            "unique_pct": 100 * unique / n,
+            "tokens_per_record": stats.tokens_out / max(1, stats.attempts),
+            "seconds": stats.seconds, "attempts": stats.attempts, "threads": threads_used,
+            "token_ms_median": round(statistics.median(token_ms), 1) if token_ms else None,
+            "token_ms_worst": round(max(token_ms), 1) if token_ms else None}
+
+
+@contextlib.contextmanager
+def spinning(k: int) -> Iterator[None]:
+    """K processes that keep one core busy each, as a busy laptop does."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(k)]
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def worker_command(args: argparse.Namespace) -> list[str]:
+    command = [sys.executable, __file__, "--worker", "-n", str(args.n), "--batch", str(args.batch)]
+    for flag in ("schema", "examples", "subject"):
+        if getattr(args, flag):
+            command += [f"--{flag}", str(getattr(args, flag))]
+    return command
+
+
+def pair(args: argparse.Namespace) -> dict:
+    """One job alone, then two at once (separate processes, as two users' runs would be)."""
+    def results(procs: list[subprocess.Popen]) -> list[dict]:
+        return [json.loads(proc.communicate()[0].splitlines()[-1]) for proc in procs]
+
+    alone = results([subprocess.Popen(worker_command(args), stdout=subprocess.PIPE, text=True)])[0]
+    both = results([subprocess.Popen(worker_command(args), stdout=subprocess.PIPE, text=True)
+                    for _ in range(2)])
+    combined = sum(b["rps"] for b in both)   # each over its own run; the runs overlap
+    medians = [b["token_ms_median"] for b in both]
+    return {"alone_rps": round(alone["rps"], 3), "pair_rps": [round(b["rps"], 3) for b in both],
+            "pair_combined_rps": round(combined, 3),
+            "pair_vs_alone": round(combined / alone["rps"], 2),
+            "pair_threads": [b["threads"] for b in both],
+            "pair_token_ms_median": medians,
+            "pair_token_ms_worst": [b["token_ms_worst"] for b in both],
+            "pair_worst_vs_median": round(max(b["token_ms_worst"] for b in both)
+                                          / statistics.median(medians), 2),
+            "pair_valid_pct": [b["valid_pct"] for b in both]}
+
+
+def load_job(args: argparse.Namespace) -> dict:
+    if not args.schema:
+        return {"schema": load_schema(MedicalBilling), "examples": EXAMPLES, "subject": SUBJECT,
+                "name": "MedicalBilling"}
+    examples = []
+    if args.examples:
+        examples = [json.loads(x) for x in Path(args.examples).read_text().splitlines() if x.strip()]
+    schema = load_schema(args.schema)
+    return {"schema": schema, "examples": examples, "subject": args.subject or "", "name": schema.name}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--schema", help="schema spec (file.py:Model or a JSON Schema file)")
+    parser.add_argument("--examples", help="JSONL examples for --schema")
+    parser.add_argument("--subject", help="subject line for --schema")
+    parser.add_argument("--busy-cores", type=int, default=0)
+    parser.add_argument("--pair", action="store_true")
+    parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--all-logits", action="store_true",
                         help="also run simulacra with llama.cpp computing every token's logits "
                              "(no few-token logits from the hidden state), to see what that saves")
     args = parser.parse_args()
-    schema = load_schema(MedicalBilling)
-    prompt = Plan.build(schema, EXAMPLES, subject=SUBJECT).prompt(random.Random(0))
-    base = baseline(prompt, args.n, schema.json_schema)
-    free_tps = free_decode(prompt)
-    ours = simulacra_run(args.n, args.batch)
-    all_logits = simulacra_run(args.n, args.batch, few_token_logits=False) if args.all_logits else None
-    bound = free_tps / ours["tokens_per_record"]
-    result = {
-        "n": args.n, "baseline_rps": round(base["rps"], 3), "bound_rps": round(bound, 3),
-        "simulacra_rps": round(ours["rps"], 3), "valid_pct": ours["valid_pct"],
-        "unique_pct": ours["unique_pct"], "peak_rss_mb": round(peak_rss_mb(), 1),
-        "baseline_valid_pct": base["valid_pct"], "free_tokens_per_s": round(free_tps, 1),
-        "tokens_per_record": round(ours["tokens_per_record"], 1),
-        "vs_baseline": round(ours["rps"] / base["rps"], 2) if base["rps"] else None,
-        "vs_bound": round(ours["rps"] / bound, 2), "threads": THREADS, "batch": args.batch,
-    }
-    if all_logits:
+    job = load_job(args)
+    if args.worker:   # one simulacra run for --pair, its result as the last line
+        print(json.dumps(simulacra_run(job, args.n, args.batch)))
+        return
+    schema = job["schema"]
+    result = {"schema": job["name"], "n": args.n, "batch": args.batch}
+    base = free_tps = None
+    if not args.no_baseline:
+        prompt = Plan.build(schema, job["examples"], subject=job["subject"]).prompt(random.Random(0))
+        base = baseline(prompt, args.n, schema)
+        free_tps = free_decode(prompt)
+    ours = simulacra_run(job, args.n, args.batch)
+    result.update({"simulacra_rps": round(ours["rps"], 3), "valid_pct": ours["valid_pct"],
+                   "unique_pct": ours["unique_pct"], "peak_rss_mb": round(peak_rss_mb(), 1),
+                   "tokens_per_record": round(ours["tokens_per_record"], 1),
+                   "threads": ours["threads"], "token_ms_median": ours["token_ms_median"],
+                   "token_ms_worst": ours["token_ms_worst"]})
+    if base is not None:
+        bound = free_tps / ours["tokens_per_record"]
+        result.update({"baseline_rps": round(base["rps"], 3), "bound_rps": round(bound, 3),
+                       "baseline_valid_pct": base["valid_pct"], "baseline_threads": THREADS,
+                       "free_tokens_per_s": round(free_tps, 1),
+                       "vs_baseline": round(ours["rps"] / base["rps"], 2) if base["rps"] else None,
+                       "vs_bound": round(ours["rps"] / bound, 2)})
+    if args.all_logits:
+        all_logits = simulacra_run(job, args.n, args.batch, few_token_logits=False)
         result["all_logits_rps"] = round(all_logits["rps"], 3)
+    if args.busy_cores:
+        with spinning(args.busy_cores):
+            busy = simulacra_run(job, args.n, args.batch)
+            fixed = simulacra_run(job, args.n, args.batch, threads=default_threads())
+        result.update({"busy_cores": args.busy_cores, "busy_rps": round(busy["rps"], 3),
+                       "busy_vs_idle": round(busy["rps"] / ours["rps"], 2),
+                       "busy_threads": busy["threads"],
+                       "busy_token_ms": [busy["token_ms_median"], busy["token_ms_worst"]],
+                       "busy_fixed_threads": fixed["threads"],
+                       "busy_fixed_vs_idle": round(fixed["rps"] / ours["rps"], 2)})
+    if args.pair:
+        result.update(pair(args))
     if args.json:
         print(json.dumps(result))
         return
-    print(f"baseline (llama-cpp-python JSON-schema grammar, 1 record/call): "
-          f"{base['rps']:.3f} rec/s, {base['valid_pct']:.0f}% valid")
-    print(f"free decoding: {free_tps:.1f} tok/s -> bound {bound:.3f} rec/s "
-          f"at {ours['tokens_per_record']:.1f} tokens/record")
-    print(f"simulacra (batch {args.batch}): {ours['rps']:.3f} rec/s, {ours['valid_pct']:.0f}% valid, "
-          f"{ours['unique_pct']:.0f}% unique")
-    if all_logits:
-        print(f"simulacra, every token's logits from llama.cpp: {all_logits['rps']:.3f} rec/s "
-              f"(few-token logits: {ours['rps'] / all_logits['rps']:.2f}x as fast)")
-    print(f"ratio to baseline: {result['vs_baseline']}x   ratio to free-decode bound: "
-          f"{result['vs_bound']}x   peak RSS {result['peak_rss_mb']} MB (whole process)")
+    report(result)
+
+
+def report(r: dict) -> None:
+    if "baseline_rps" in r:
+        print(f"baseline (llama-cpp-python JSON-schema grammar, 1 record/call, {r['baseline_threads']}"
+              f" threads): {r['baseline_rps']:.3f} rec/s, {r['baseline_valid_pct']:.0f}% valid")
+        print(f"free decoding: {r['free_tokens_per_s']:.1f} tok/s -> bound {r['bound_rps']:.3f} "
+              f"rec/s at {r['tokens_per_record']:.1f} tokens/record")
+    print(f"simulacra on {r['schema']} (batch {r['batch']}, {r['threads']} threads): "
+          f"{r['simulacra_rps']:.3f} rec/s, {r['valid_pct']:.0f}% valid, {r['unique_pct']:.0f}% "
+          f"unique, peak RSS {r['peak_rss_mb']} MB (whole process)")
+    if "all_logits_rps" in r:
+        print(f"simulacra, every token's logits from llama.cpp: {r['all_logits_rps']:.3f} rec/s "
+              f"(few-token logits: {r['simulacra_rps'] / r['all_logits_rps']:.2f}x as fast)")
+    if "vs_baseline" in r:
+        print(f"ratio to baseline: {r['vs_baseline']}x   ratio to free-decode bound: "
+              f"{r['vs_bound']}x")
+    if "busy_rps" in r:
+        print(f"beside {r['busy_cores']} spinning process(es): {r['busy_rps']:.3f} rec/s = "
+              f"{r['busy_vs_idle']:.0%} of idle on {r['busy_threads']} thread(s) (token ms median/"
+              f"worst {r['busy_token_ms']}); with the threads fixed at "
+              f"{r['busy_fixed_threads']}: {r['busy_fixed_vs_idle']:.0%} of idle")
+    if "pair_rps" in r:
+        print(f"two jobs at once: {r['pair_rps']} rec/s, combined {r['pair_combined_rps']:.3f} = "
+              f"{r['pair_vs_alone']:.0%} of one alone ({r['alone_rps']:.3f}); threads "
+              f"{r['pair_threads']}; worst request's token time {r['pair_worst_vs_median']}x the "
+              "median")
 
 
 if __name__ == "__main__":

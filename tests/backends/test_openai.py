@@ -92,3 +92,23 @@ def test_an_endpoint_run_names_used_values_and_gives_each_record_its_context(lla
     rows = [json.loads(line) for line in (tmp_path / "bills.jsonl.ledger.jsonl").open()]
     assert {row["context"] for row in rows} <= set(contexts)
     backend.close()
+
+
+def test_the_ladder_is_probed_once_per_endpoint_and_model_then_remembered(llama_server):
+    from examples.medical_billing import EXAMPLES as SHOTS
+    from examples.medical_billing import MedicalBilling
+
+    def run(seed):
+        backend = OpenAIBackend("gemma-270m", base_url=llama_server, concurrency=4)
+        gen = Generator(MedicalBilling, model=backend, examples=SHOTS,
+                        subject="medical_billing", seed=seed, max_attempts=3)
+        gen.generate(3)
+        backend.close()
+        return backend.requests, gen.stats
+
+    sent, stats = run(seed=31)
+    # llama.cpp's server answers "json_schema" with a 500 (twice before it counts as a
+    # refusal); probing goes one request at a time, so only those two are wasted
+    assert sent - stats.attempts == 2
+    sent, stats = run(seed=32)    # a new backend, same endpoint and model: no probing
+    assert sent == stats.attempts and set(stats.routes) == {"json_object+schema"}

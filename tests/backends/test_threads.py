@@ -1,37 +1,22 @@
-"""How many threads the embedded model gets: the user's number, else the cores it may use."""
+"""The embedded model's threads: `--threads` is honoured by llama.cpp itself; left to us, the
+count fits the cores other processes leave free (a real spinning process here)."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 from typer.testing import CliRunner
 
-from simulacra.backends.llamacpp import MAX_THREADS, default_threads
 from simulacra.cli.app import app
-from simulacra.errors import UsageError
+from simulacra.cpu import MAX_THREADS, usable_cores
 from tests.conftest import EXAMPLES
 
 SPEC = f"{EXAMPLES}/medical_billing.py:MedicalBilling"
-
-
-def test_the_environment_sets_the_threads(monkeypatch):
-    monkeypatch.setenv("SIMULACRA_THREADS", "3")
-    assert default_threads() == 3
-
-
-@pytest.mark.parametrize("raw", ["0", "two", "-1"])
-def test_a_bad_thread_count_is_a_usage_error(monkeypatch, raw):
-    monkeypatch.setenv("SIMULACRA_THREADS", raw)
-    with pytest.raises(UsageError, match="SIMULACRA_THREADS must be a whole number"):
-        default_threads()
-
-
-def test_the_default_is_the_cores_this_process_may_use(monkeypatch):
-    monkeypatch.delenv("SIMULACRA_THREADS", raising=False)
-    allowed = len(os.sched_getaffinity(0))
-    assert default_threads() == max(1, min(allowed, MAX_THREADS))
 
 
 def test_threads_zero_is_refused_before_anything_loads(tmp_path):
@@ -48,3 +33,47 @@ def test_one_thread_still_makes_valid_records(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert len([json.loads(x) for x in out.read_text().splitlines()]) == 2
     assert os.environ["SIMULACRA_THREADS"] == "1"
+
+
+def _llama_threads(backend) -> int:
+    import llama_cpp
+
+    return llama_cpp.llama_n_threads(backend._decoder.ctx.ctx)
+
+
+@pytest.mark.embedded
+def test_a_fixed_thread_count_is_what_llama_cpp_runs(monkeypatch):
+    from simulacra.backends.llamacpp import LlamaCppBackend
+
+    monkeypatch.delenv("SIMULACRA_THREADS", raising=False)
+    backend = LlamaCppBackend(batch=2, n_threads=1)
+    try:
+        assert backend.thread_policy is None and _llama_threads(backend) == 1
+    finally:
+        backend.close()
+    monkeypatch.setenv("SIMULACRA_THREADS", "2")   # what --threads 2 sets
+    backend = LlamaCppBackend(batch=2)
+    try:
+        assert backend.thread_policy is None and _llama_threads(backend) == 2
+    finally:
+        backend.close()
+
+
+@pytest.mark.embedded
+@pytest.mark.skipif(not usable_cores() <= MAX_THREADS, reason="a busy core must leave fewer")
+def test_left_to_us_the_threads_leave_a_busy_core_alone(monkeypatch):
+    from simulacra.backends.llamacpp import LlamaCppBackend
+
+    monkeypatch.delenv("SIMULACRA_THREADS", raising=False)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        backend = LlamaCppBackend(batch=2)
+        try:
+            assert backend.thread_policy is not None
+            assert backend.threads == _llama_threads(backend) == max(1, usable_cores() - 1)
+        finally:
+            backend.close()
+    finally:
+        spinner.kill()
+        spinner.wait()

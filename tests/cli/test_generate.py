@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -187,3 +189,19 @@ def test_check_lists_the_rules_auto_would_apply():
                                       str(EXAMPLES / "medical_billing.jsonl"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["proposed_rules"][0] == "insurance_claim_amount <= total_charge"
+
+
+@pytest.mark.embedded
+def test_a_process_spinning_beside_the_run_is_named_as_the_slowdown(tmp_path, monkeypatch):
+    monkeypatch.delenv("SIMULACRA_THREADS", raising=False)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        result = run("generate", SPEC, "-n", "8", "--examples", SHOTS, "--seed", "2",
+                     "-o", str(tmp_path / "out.jsonl"))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert result.exit_code == 0, result.output
+    progress = [line for line in result.stderr.splitlines() if line.startswith("generating: ")]
+    assert "other processes are using" in progress[-1]   # the progress line says why
+    assert "other processes used" in result.stderr         # and so does the closing summary

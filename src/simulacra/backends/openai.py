@@ -4,8 +4,11 @@ Structured output uses the best rung the endpoint accepts: a `json_schema` respo
 then `json_object` with the schema (llama.cpp server's form), plain `json_object`, a forced
 tool call whose parameters are the schema, then a plain prompt. The engine validates every
 reply either way, and the rung that served each request is reported as its route (in the
-summary and the ledger). The API key is read from an
-environment variable and never appears in reprs, errors or anything stored.
+summary and the ledger). Until a rung has answered, structured requests go one at a time (a
+refusal then costs one request, not one per concurrent slot), and the rung that answered is
+remembered in the cache directory per endpoint and model, so the next run starts there. The
+API key is read from an environment variable and never appears in reprs, errors or anything
+stored.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class OpenAIBackend:
         self._rung_confirmed = False  # once a rung has answered, errors are real, not format refusals
         self._server_errors: dict[str, int] = {}  # 500s seen per rung before one answered
         self._ladder_lock = threading.Lock()
+        self._probe_lock = threading.Lock()   # one structured request at a time until confirmed
+        self._rung_recalled = False
         self._pool = ThreadPoolExecutor(max_workers=concurrency)
         # Concurrency adapts (AIMD) between 1 and `concurrency`; without `adaptive` it is fixed.
         self.limit = AdaptiveLimit(start=min(16, concurrency) if adaptive else concurrency,
@@ -112,7 +117,7 @@ class OpenAIBackend:
         while True:
             self.limit.acquire()
             try:
-                completion = self._call(request)
+                completion = self._probing(request)
             except BackendError as exc:
                 self.limit.release(ok=False, overloaded=exc.retryable)
                 if not exc.retryable or attempt >= self.max_retries:
@@ -124,8 +129,27 @@ class OpenAIBackend:
             self.limit.release(ok=True)
             return completion
 
+    def _probing(self, request: Request) -> Completion:
+        """`_call`, one structured request at a time until a rung has answered: while the
+        ladder is being probed, concurrent requests would each meet the same refusal."""
+        if request.json_schema is None or self._rung_confirmed:
+            return self._call(request)
+        with self._probe_lock:
+            self._recall_rung()
+            if not self._rung_confirmed:
+                return self._call(request)
+        return self._call(request)
+
+    def _recall_rung(self) -> None:
+        """Start where this endpoint and model answered last time (cache directory)."""
+        if self._rung_recalled or self.cache is None:
+            return
+        self._rung_recalled = True
+        rung = self.cache.rung(self._endpoint, self.model_id)
+        if rung in RUNGS:
+            self._rung = max(self._rung, RUNGS.index(rung))
+
     def _call(self, request: Request) -> Completion:
-        self.requests += 1
         messages = [{"role": "system", "content": request.instructions or SYSTEM}]
         user = request.prompt
         if request.json_schema is not None:
@@ -158,6 +182,7 @@ class OpenAIBackend:
             cached = self.cache.get(key) if self.cache is not None else None
             if cached is not None:
                 return cached
+            self.requests += 1   # sent to the endpoint (cache hits are not)
             try:
                 with _normalized(self.base_url):
                     reply = self._client.chat.completions.create(**kwargs)
@@ -165,8 +190,10 @@ class OpenAIBackend:
                 if rung != "prompt" and not self._rung_confirmed and self._refuses(rung, exc):
                     continue
                 raise
-            if request.json_schema is not None:
+            if request.json_schema is not None and not self._rung_confirmed:
                 self._rung_confirmed = True
+                if self.cache is not None:
+                    self.cache.remember_rung(self._endpoint, self.model_id, rung)
             choice = reply.choices[0]
             usage = reply.usage
             calls = getattr(choice.message, "tool_calls", None) or []

@@ -72,7 +72,7 @@ def generate(
     plausibility: Plausibility = True, context: Context = None,
 ) -> None:
     """Generate N valid, distinct records of SCHEMA (or run a job file)."""
-    from simulacra.cli.progress import RecordProgress, summary_line
+    from simulacra.cli.progress import RecordProgress, Slowdown, summary_line
     from simulacra.estimate import estimate
     from simulacra.job import Job, is_job_file, load_job
     from simulacra.sinks import check_record_shape
@@ -99,8 +99,11 @@ def generate(
     typer.echo(forecast.line(), err=True)
     if only_estimate:
         return None
+    slowdown = Slowdown(forecast.tokens_out / max(forecast.seconds, 1e-9),
+                        embedded=generator.backend.capabilities.grammar,
+                        threads=lambda: getattr(generator.backend, "threads", None))
     progress = RecordProgress(n, lambda: generator.stats, on_resume=lambda done: typer.echo(
-        f"resuming: {done} of {n} records already in {output}", err=True))
+        f"resuming: {done} of {n} records already in {output}", err=True), slowdown=slowdown)
     try:
         with progress:
             report = generator.write(output, n, overwrite=overwrite, ledger=ledger,
@@ -113,6 +116,8 @@ def generate(
     typer.echo(summary_line(stats, output), err=True)
     typer.echo(f"actual: {stats.seconds:.0f} s (estimated {forecast.seconds:.0f} s) · "
                f"{stats.tokens_out:,} generated tokens (estimated {forecast.tokens_out:,})", err=True)
+    if note := slowdown.summary(stats):
+        typer.echo(note, err=True)
     if report.quality is not None and report.quality.rows:
         typer.echo(report.quality.summary(), err=True)
     if stats.failed:
@@ -126,7 +131,7 @@ def use_threads(threads: int | None) -> None:
     """--threads: the embedded model reads SIMULACRA_THREADS when it loads."""
     import os
 
-    from simulacra.backends.llamacpp import ENV_THREADS
+    from simulacra.cpu import ENV_THREADS
 
     if threads is None:
         return

@@ -1,7 +1,9 @@
 """A response cache for endpoint backends: a repeated or resumed run never pays twice.
 
 SQLite, keyed by a hash of the endpoint URL, model, messages and every sampling parameter
-(seed included). The API key is neither part of the key nor stored. On by default at
+(seed included). The API key is neither part of the key nor stored. It also remembers which
+structured-output mode each endpoint and model took (backends/openai.py), so a later run
+does not probe the ladder again. On by default at
 $SIMULACRA_CACHE_DIR/responses.sqlite (~/.cache/simulacra); `--no-cache` skips it.
 """
 
@@ -31,6 +33,8 @@ class ResponseCache:
         self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, "
                          "text TEXT, tokens_in INTEGER, tokens_out INTEGER, route TEXT, "
                          "created REAL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS rungs (endpoint TEXT, model TEXT, "
+                         "rung TEXT, PRIMARY KEY (endpoint, model))")
         self._db.commit()
         self._lock = threading.Lock()
         self.hits = 0
@@ -54,6 +58,19 @@ class ResponseCache:
             self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
                              (key, completion.text, completion.tokens_in, completion.tokens_out,
                               completion.route, time.time()))
+            self._db.commit()
+
+    def rung(self, endpoint: str, model: str) -> str | None:
+        """The structured-output mode this endpoint and model answered with last time."""
+        with self._lock:
+            row = self._db.execute("SELECT rung FROM rungs WHERE endpoint = ? AND model = ?",
+                                   (endpoint, model)).fetchone()
+        return row[0] if row else None
+
+    def remember_rung(self, endpoint: str, model: str, rung: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO rungs VALUES (?, ?, ?)",
+                             (endpoint, model, rung))
             self._db.commit()
 
     def close(self) -> None:

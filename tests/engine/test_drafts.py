@@ -9,7 +9,15 @@ from pydantic import BaseModel
 
 from simulacra.backends.base import Capabilities
 from simulacra.backends.fake import ScriptedBackend
-from simulacra.engine.drafts import DRAFTS, MIN_RUN, drafts_for, with_drafted_examples
+from simulacra.checks.plausible import PlausibilityGate
+from simulacra.engine.drafts import (
+    DRAFTS,
+    MIN_RUN,
+    NEUTRAL,
+    drafts_for,
+    field_fit,
+    with_drafted_examples,
+)
 from simulacra.plan import Plan
 from simulacra.schema import load_schema
 
@@ -30,14 +38,14 @@ def test_a_short_run_drafts_a_quarter_of_its_size_and_a_tiny_one_none():
     assert drafts_for(10_000) == DRAFTS
 
 
-def test_the_drafts_the_model_reads_as_most_natural_are_kept():
+def test_a_draft_the_model_reads_as_unnatural_is_not_kept():
     fake = ScriptedBackend(capabilities=Capabilities(grammar=True, batch=4)).enqueue(
         *(json.dumps({"product": p, "title": t}) for p, t in DRAFTED))
     read = []
 
-    def logprob_per_char(prompt, text):   # this "model" finds the french press unlikely
+    def logprob_per_char(prompt, text):   # this "model" finds the french press no product
         read.append((prompt, text))
-        return -9.0 if "press" in text else -1.0
+        return -9.0 if "press" in text and prompt.endswith("product: ") else -1.0
 
     fake.logprob_per_char = logprob_per_char
     plan = Plan.build(load_schema(Review), subject="product reviews")
@@ -45,8 +53,31 @@ def test_the_drafts_the_model_reads_as_most_natural_are_kept():
                                                   diversity=0.5)
     assert drafted == 4 and len(drafted_plan.examples) == 3
     assert "Stainless steel french press" not in [e["product"] for e in drafted_plan.examples]
-    assert ("Synthetic data: product reviews records (Review).\n\nOne of these records, "
-            "described in words:\n", "product: Walnut desk lamp; title: Warm light.") in read
+    intro = "Synthetic data: product reviews records (Review).\n\nOne of these records, " \
+            "described in words:\n"
+    assert (intro + "product: ", "Walnut desk lamp") in read
+    assert (intro + "title: ", "Warm light") in read and (NEUTRAL, "Warm light") in read
+
+
+def test_the_blandest_drafts_do_not_win_on_likelihood_alone():
+    class Person(BaseModel):
+        full_name: str
+        city: str
+
+    drafted = [("Michael", "Chicago"), ("David", "Boston"), ("Ines Varga", "Porto Alegre"),
+               ("Tobias Lindqvist", "Santa Fe")]
+    fake = ScriptedBackend(capabilities=Capabilities(grammar=True, batch=4)).enqueue(
+        *(json.dumps({"full_name": n, "city": c}) for n, c in drafted))
+    def logprob_per_char(prompt, text):
+        # the one-word names are likelier everywhere; the full names only after "full name: "
+        if text in ("Michael", "David"):
+            return -0.9
+        return -1.1 if prompt.endswith("full name: ") else -1.6
+
+    fake.logprob_per_char = logprob_per_char
+    plan = Plan.build(load_schema(Person), subject="customers")
+    chosen, _ = with_drafted_examples(fake, plan, 16, seed=1, temperature=0.8, diversity=0.5)
+    assert [e["full_name"] for e in chosen.examples][:2] == ["Ines Varga", "Tobias Lindqvist"]
 
 
 def test_an_endpoint_never_drafts():
@@ -57,12 +88,15 @@ def test_an_endpoint_never_drafts():
 
 
 @pytest.mark.embedded
-def test_the_embedded_model_reads_words_as_more_natural_than_serial_numbers(embedded):
+def test_on_the_embedded_model_a_product_fits_the_product_field_better_than_filler(embedded):
+    class Product(BaseModel):
+        product: str
+
+    gate = PlausibilityGate(load_schema(Product).decoding_schema(), [])
     intro = "Synthetic data: product reviews records (Review).\n\nOne of these records, " \
             "described in words:\n"
-    read = [embedded.logprob_per_char(intro, text) for text in (
-        "product: Stainless steel french press; title: Keeps my coffee hot all morning.",
-        "product: 22.06.00026367685; title: 22.06.00026367685.",
-        'product: ":{"; title: "}, {".', "product: a; title: A.")]
-    # measured: -1.07 per character for the words; -1.26, -2.29 and -1.61 for the others
-    assert read[0] == max(read)
+    fit = {v: field_fit(embedded.logprob_per_char, intro, gate, {"product": v}) for v in (
+        "Stainless steel french press", "Apple Watch SE", "some of them", "the one we love")}
+    # measured: -0.24 and -0.37 per character against -1.35 and -0.94 for the filler
+    assert min(fit["Stainless steel french press"], fit["Apple Watch SE"]) > \
+        max(fit["some of them"], fit["the one we love"])

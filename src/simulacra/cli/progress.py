@@ -21,7 +21,7 @@ from simulacra.engine import RunStats
 PLAIN_EVERY = 5.0   # seconds between plain progress lines when stderr is not a terminal
 LOOK_EVERY = 3.0    # seconds between readings of what other processes use
 BUSY = 0.5          # cores other processes use before the run counts as sharing the machine
-SLOW = 0.8          # below this share of the estimate's rate, the rate is stated
+SLOW = 0.6          # below this share of the estimate's rate, the rate is stated
 FIRST_LOOK = 2.0    # seconds of generating before the rate is compared with the estimate
 
 

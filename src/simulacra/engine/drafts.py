@@ -9,18 +9,23 @@ they shape the prompt and, like any example, are never copied into the output. D
 what records cost, so a short run drafts fewer (about a quarter of its size) and a run of
 fewer than MIN_RUN records none: two records of a large schema are not worth twelve drafts.
 
-The score has two parts. The model's reading: the record's free-text values said in words
-("product: Stainless steel french press; title: ...") after the run's header, scored by the
-embedded model's log-probability per character, so a fragment or a one-letter value reads
-as unlikely. And a reading of each value's shape
-(checks/plausible.py's fields): letters rather than digits, words of a usual length, no digit
-runs, no value much longer than the others. A backend that cannot score text (an endpoint)
-ranks by the shape alone.
+The score has two parts. A reading of each value's shape (checks/plausible.py's fields):
+letters rather than digits, words of a usual length, no digit runs, no value much longer
+than the others. And the model's reading of how well each value fits its field: its
+log-probability per character after the run's subject line and the field's name
+("product: "), less the same after a neutral cue. Likelihood alone was tried first and
+preferred the blandest drafts ("full name: Michael", "product: the one we love"), which the
+run then imitated (84% distinct names in 200 customer records); measured against the
+neutral cue, "Stainless steel french press" and "Apple Watch SE" fit "product" best and
+"Sarah Lindqvist" fits "full name" better than "Sarah". Digit runs, which the model finds
+likelier after any field name than alone, are left to the shape score. A backend that
+cannot score text (an endpoint) ranks by the shape alone.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -57,14 +62,13 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
                                           stats=RunStats(), diversity=diversity)]
     gate = PlausibilityGate(plan.schema.decoding_schema(), plan.examples)
     reader = getattr(backend, "logprob_per_char", None)
+    intro = plan.header().splitlines()[0] + READING   # the subject line only: kept short
 
     def score(record: dict[str, Any]) -> float:
         shape = plausibility(gate, record)
         if shape < 0 or reader is None:
             return shape
-        return shape + MODEL_WEIGHT * reader(intro, reading(gate, record))
-
-    intro = plan.header().splitlines()[0] + READING   # the subject line only: kept short
+        return shape + MODEL_WEIGHT * field_fit(reader, intro, gate, record)
 
     # a draft the gate flags (a record's last try may keep an implausible value) is never
     # kept: as an example it would make that value exempt for the whole run
@@ -76,13 +80,22 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
 
 
 READING = "\n\nOne of these records, described in words:\n"
+NEUTRAL = "Some text:\n"
 
 
-def reading(gate: PlausibilityGate, record: dict[str, Any]) -> str:
-    """A record's free-text values in words: "product: French press; title: Works well"."""
-    parts = [f"{'.'.join(path).replace('_', ' ')}: {value}" for path in gate.fields
-             if isinstance(value := value_at(record, path), str)]
-    return "; ".join(parts) + "."
+def field_fit(reader: Callable[[str, str], float], intro: str, gate: PlausibilityGate,
+              record: dict[str, Any]) -> float:
+    """How much likelier each free-text value is after its field's name ("product: ") than
+    after a neutral cue, per character, averaged over the fields (pointwise mutual
+    information). Likelihood alone prefers the blandest text anywhere ("the one we love",
+    "Michael"); this asks whether the value is what the field calls for."""
+    fits = []
+    for path in gate.fields:
+        value = value_at(record, path)
+        if isinstance(value, str) and value.strip():
+            label = ".".join(path).replace("_", " ")
+            fits.append(reader(f"{intro}{label}: ", value) - reader(NEUTRAL, value))
+    return sum(fits) / len(fits) if fits else 0.0
 
 
 def plausibility(gate: PlausibilityGate, record: dict[str, Any]) -> float:

@@ -23,7 +23,7 @@ from simulacra.engine.diversity import (
     raw_value,
     steered_fields,
 )
-from simulacra.engine.drafts import DRAFTS
+from simulacra.engine.drafts import MIN_RUN
 
 
 def test_pressure_is_how_strongly_the_continuation_leads_to_a_value_already_made():
@@ -143,11 +143,12 @@ def test_the_steer_spreads_a_field_with_a_strong_favourite(embedded):
     for diversity in (0.0, DEFAULT_DIVERSITY):
         gen = Generator(SURVEY, model=embedded, subject="survey answers", seed=3,
                         diversity=diversity)
-        made[diversity] = Counter(r["favourite_colour"] for r in gen.generate(16))
-        assert 0 < gen.stats.drafted <= DRAFTS   # no examples given: drafted first
+        # too short a run to draft examples: drafts would hide the favourite from both
+        made[diversity] = Counter(r["favourite_colour"] for r in gen.generate(MIN_RUN - 1))
+        assert gen.stats.drafted == 0
     plain, steered = made[0.0], made[DEFAULT_DIVERSITY]
-    favourite, count = plain.most_common(1)[0]   # "red", 4 of 16 when measured
-    assert count >= 4
+    favourite, count = plain.most_common(1)[0]   # "blue", 3 of 14 when measured
+    assert count >= 3
     assert steered[favourite] < count and steered.most_common(1)[0][1] < count
     assert len(steered) > len(plain)
 

@@ -136,7 +136,7 @@ class RecordProgress:
             left = (total - self._made) / (s.valid / elapsed) if s.valid else None
             eta = f" · ~{left:.0f} s left" if left and not last else ""
             self._console.print(f"generating: {self._made}/{total:.0f} · {rate}{eta}",
-                                highlight=False)
+                                highlight=False, soft_wrap=True)   # a log line, unwrapped
 
 
 def summary_line(stats: RunStats, output: str | None) -> str:

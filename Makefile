@@ -13,9 +13,11 @@ install:
 	bash scripts/install-llama.sh $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 
+# --rule auto: keep the orderings every example keeps (a claim is never above its charge)
 demo: install
 	$(VENV)/bin/simulacra generate examples/medical_billing.py:MedicalBilling -n 10 \
-		--examples examples/medical_billing.jsonl --subject medical_billing --extra "$(EXTRA)"
+		--examples examples/medical_billing.jsonl --subject medical_billing --extra "$(EXTRA)" \
+		--rule auto
 
 # pytest exits 5 when it selects no test: that is a failure here, not a silent pass.
 test: install

@@ -19,12 +19,9 @@ import contextlib
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,40 +29,14 @@ sys.path.insert(0, str(ROOT))
 
 from examples.medical_billing import EXAMPLES, SUBJECT, MedicalBilling  # noqa: E402
 from rapidfuzz import fuzz  # noqa: E402
+from tests.llama_server import MODEL_ALIAS as MODEL  # noqa: E402
+from tests.llama_server import start_llama_server, stop_llama_server  # noqa: E402
 
 from simulacra import Generator, load_schema  # noqa: E402
-from simulacra.backends.llamacpp import default_model_path  # noqa: E402
 from simulacra.backends.openai import SYSTEM  # noqa: E402
 from simulacra.plan import Plan  # noqa: E402
 
 COPY_SIMILARITY = 90.0
-MODEL = "gemma-270m"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
-         "--model_alias", MODEL], stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"llama_cpp.server exited with {proc.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2):
-                return proc, url
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("llama_cpp.server did not start in 120 s") from None
-            time.sleep(0.5)
 
 
 def text_of(record: dict) -> str:
@@ -124,14 +95,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SIMULACRA_CACHE_DIR"] = str(Path(tmp) / "cache")   # a first run's cache
-        proc, url = start_server(Path(tmp) / "server.log")
+        proc, url = start_llama_server(Path(tmp) / "server.log")
         try:
             plain = plain_loop(url, args.n)
             first = simulacra_run(url, args.n, seed=1)
             again = simulacra_run(url, args.n, seed=2)   # same cache: the rung is remembered
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_llama_server(proc)
     result = {"n": args.n}
     for name, r in (("plain", plain), ("simulacra", first), ("simulacra_again", again)):
         r["useful_per_s"] = round(r["useful"] / r["seconds"], 4)

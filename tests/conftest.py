@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.llama_server import free_port as _free_port  # noqa: F401 - tests import it here
+from tests.llama_server import start_llama_server, stop_llama_server
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -35,45 +33,13 @@ def embedded():
     backend.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory):
     """A real OpenAI-compatible server (llama_cpp.server) on 127.0.0.1 serving the same GGUF."""
-    from simulacra.backends.llamacpp import default_model_path
-
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "llama_server.log"
     print(f"llama_cpp.server log: {log_path}")
-    log = open(log_path, "w")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
-         "--model_alias", "gemma-270m"],
-        stdout=log, stderr=log,
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
+    proc, base_url = start_llama_server(log_path)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("llama_cpp.server did not become ready in 120 s") from None
-                time.sleep(0.5)
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_llama_server(proc)

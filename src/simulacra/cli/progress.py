@@ -38,7 +38,6 @@ class Slowdown:
     def __init__(self, expected_tokens_per_s: float, *, embedded: bool,
                  threads: Callable[[], int | None] = lambda: None) -> None:
         self.expected = expected_tokens_per_s
-        self.embedded = embedded
         self._threads = threads
         self._recent = CpuMeter() if embedded else None
         self._whole = CpuMeter() if embedded else None

@@ -81,13 +81,9 @@ class FieldCounts:
     def most_pressure(self, prefix: bytes) -> float:
         """The most `pressure(prefix, t)` can be for any continuation t: the values a
         continuation leads to are among those under `prefix`, so their repeats are at most
-        `repeats[prefix]`. 0 for a prefix no value has: nothing there to lean away from."""
-        if len(prefix) >= MAX_PREFIX:
-            return 0.0
-        repeats = self.repeats.get(prefix, 0)
-        if not repeats:
-            return 0.0
-        return repeats / (self.count(prefix) + 1) + REPEAT_WEIGHT * math.log(repeats)
+        `repeats[prefix]`, which is what an empty continuation reads. 0 for a prefix no value
+        has: nothing there to lean away from."""
+        return self.pressure(prefix, b"")
 
     def pressure(self, prefix: bytes, continued: bytes) -> float:
         """How strongly continuing `prefix` with `continued` leads to a value already made:

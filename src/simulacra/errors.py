@@ -65,7 +65,9 @@ class OutputError(SimulacraError):
 
 
 class GenerationError(SimulacraError):
-    """A record stayed invalid after all its attempts; carries what was tried."""
+    """A record stayed invalid after all its attempts; carries what was tried: `attempts`,
+    the tries made (the whole run's, when it reports a run), `last_output`, the last raw
+    reply that was rejected, and `errors`, the rejection of each failed record."""
 
     def __init__(self, message: str, *, attempts: int, last_output: str, errors: list[str]) -> None:
         super().__init__(message)

@@ -27,8 +27,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from simulacra.backends.base import Backend, Completion, Request
-from simulacra.backends.registry import get_backend
+from simulacra.backends.base import Completion, Request
+from simulacra.backends.registry import LazyBackend, UsesModel
 from simulacra.engine.loop import Ledger, Outcome, RunStats, Try, Verdict, failure_reason, run
 from simulacra.errors import GenerationError, UsageError
 from simulacra.parse import ReplyParseError, parse_reply
@@ -128,7 +128,7 @@ def _restrict(node: Any, spans: list[str], numbers: list[float]) -> None:
         _restrict(sub, spans, numbers)
 
 
-class Extractor:
+class Extractor(UsesModel):
     """Extracts records of `schema` from text with any backend (default: the embedded model).
 
     Args:
@@ -142,7 +142,7 @@ class Extractor:
                  spans_once: bool = True) -> None:
         self.schema: Schema = load_schema(schema)
         self.examples = [self._example(i, text, rec) for i, (text, rec) in enumerate(examples)]
-        self.backend: Backend = get_backend(model)
+        self._model = LazyBackend(model)
         self.extractive = extractive
         self.temperature = temperature
         self.seed = seed
@@ -232,7 +232,7 @@ class Extractor:
         for outcome in self.outcomes(texts, many=many):
             results[outcome.index - base] = outcome.value if outcome.ok else GenerationError(
                 f"text {outcome.index}: {outcome.reason}", attempts=outcome.attempts,
-                last_output="", errors=[outcome.reason])
+                last_output=outcome.last_output, errors=[outcome.reason])
         return [results[i] for i in range(len(texts))]
 
     def outcomes(self, texts: list[str], *, many: bool = False, ledger: Ledger | None = None,

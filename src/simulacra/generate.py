@@ -16,8 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from simulacra.backends.base import Backend
-from simulacra.backends.registry import get_backend
+from simulacra.backends.registry import LazyBackend, UsesModel
 from simulacra.checks.rules import parse_rules
 from simulacra.engine import Outcome, RunStats, run_records
 from simulacra.engine.diversity import DEFAULT_DIVERSITY
@@ -40,8 +39,13 @@ class WriteReport:
     resumed: int
     quality: Any = None
 
+    @property
+    def finished_before(self) -> bool:
+        """An earlier run had written every record: nothing was made, no model loaded."""
+        return self.stats.requested == 0 and self.resumed > 0
 
-class Generator:
+
+class Generator(UsesModel):
     """Makes valid, distinct records of `schema` with `model` (default: the embedded model).
 
     Args:
@@ -100,20 +104,25 @@ class Generator:
             rules += [r for r in propose_rules(self.schema, self.plan.examples) if r not in rules]
             self.plan = replace(self.plan, rules=parse_rules(rules, {f.name for f in self.schema.fields}))
             self._options["rules"] = rules
-        self.backend: Backend = get_backend(model, **(backend_options or {}))
+        self._model = LazyBackend(model, **(backend_options or {}))
         self.temperature = temperature
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self.max_attempts = max_attempts
         self.diversity = diversity
         self._drafted: int | None = None   # records drafted for examples (engine/drafts.py)
+        self._next = 0                     # the first index of the next generate/stream call
         self.stats = RunStats()
 
     def outcomes(self, n: int, ledger: Ledger | None = None, *, done: Iterable[int] = (),
-                 prior: Iterable[dict] = ()) -> Iterator[Outcome]:
+                 prior: Iterable[dict] = (), start: int | None = None) -> Iterator[Outcome]:
         """Valid records with provenance (index, seed, attempts); failures land in `stats`.
-        `ledger` gets one row per requested record (see engine.run_records)."""
+        `ledger` gets one row per requested record (see engine.run_records). Indices (and so
+        seeds) run on from the previous call, so `generate(5)` twice makes ten different
+        records; `start` pins them (a file job always starts at 0, which is how it resumes)."""
         if n < 1:
             raise UsageError(f"the number of records must be at least 1, got {n}")
+        if start is None:
+            start, self._next = self._next, self._next + n
         self.stats = RunStats()
         if self._drafted is None:   # once per Generator: a second call reuses the same drafts
             from simulacra.engine.drafts import with_drafted_examples
@@ -125,7 +134,7 @@ class Generator:
         yield from run_records(self.backend, self.plan, n, seed=self.seed,
                                temperature=self.temperature, max_attempts=self.max_attempts,
                                stats=self.stats, ledger=ledger, done=done, prior=prior,
-                               diversity=self.diversity)
+                               start=start, diversity=self.diversity)
 
     def fingerprint(self, n: int) -> str:
         """What defines this job's output: schema, prompt, samplers, rules, model, seed, N."""
@@ -135,10 +144,16 @@ class Generator:
         return fingerprint(schema=self.schema.json_schema, prompt=plan.prompt(),
                            samplers={k: v.kind for k, v in plan.samplers.items()},
                            rules=[r.text for r in plan.rules], near=plan.near_threshold,
-                           model=self.backend.model_id, seed=self.seed, n=n,
+                           model=self.model_key, seed=self.seed, n=n,
                            temperature=self.temperature, diversity=self.diversity,
                            plausibility=plan.plausibility,
                            **({"context": plan.context.kind} if plan.context is not None else {}))
+
+    def finished(self, output: str | Path | None, n: int) -> bool:
+        """Whether `output` already holds all `n` records of this job (nothing to make)."""
+        from simulacra.sinks.resumable import ResumableOutput
+
+        return ResumableOutput.finished(output, self.fingerprint(n), n)
 
     def write(self, output: str | Path | None, n: int, *, overwrite: bool = False,
               ledger: bool = True, on_start: Callable[[int], None] | None = None,
@@ -155,6 +170,8 @@ class Generator:
         if n < 1:
             raise UsageError(f"the number of records must be at least 1, got {n}")
         check_record_shape(str(output) if output is not None else None, self.schema.is_object)
+        if self.finished(output, n) and not overwrite:
+            return WriteReport(RunStats(), n, None)
         quality = QualityReport(self.schema, examples=self.plan.examples,
                                 rules=self.plan.rules) if n <= QUALITY_LIMIT else None
         try:
@@ -163,7 +180,8 @@ class Generator:
                                  ledger=ledger) as out:
                 if on_start is not None:
                     on_start(len(out.done))
-                for outcome in self.outcomes(n, out.ledger, done=out.done, prior=out.prior):
+                for outcome in self.outcomes(n, out.ledger, done=out.done, prior=out.prior,
+                                             start=0):
                     out.write(outcome.index, [outcome.data])
                     if quality is not None:
                         quality.add(outcome.data)
@@ -189,9 +207,9 @@ class Generator:
             index, reason = self.stats.failed[-1]
             raise GenerationError(
                 f"{len(self.stats.failed)} of {self.stats.requested} records failed after "
-                f"{self.max_attempts} attempts; last: record {index}: {reason}",
-                attempts=self.max_attempts, last_output="", errors=[r for _, r in self.stats.failed],
-            )
+                f"{self.max_attempts} attempts each; last: record {index}: {reason}",
+                attempts=self.stats.attempts, last_output=self.stats.last_failed_output,
+                errors=[r for _, r in self.stats.failed])
 
     def generate_ray(self, n: int, output: str, *, fmt: str = "parquet", address: str | None = None,
                      actors: int | None = None, cpus_per_actor: float | None = None,
@@ -218,9 +236,6 @@ class Generator:
                           cpus_per_actor=cpus_per_actor, shard_size=shard_size,
                           fingerprint=self.fingerprint(n), overwrite=overwrite,
                           json_schema=self.schema.json_schema, log=log)
-
-    def close(self) -> None:
-        self.backend.close()
 
 
 def contexts_from_list(values: Any) -> Sampler:

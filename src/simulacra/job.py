@@ -68,8 +68,8 @@ def load_job(path: str | Path) -> Job:
 
             data = yaml.safe_load(text)
     except Exception as exc:  # noqa: BLE001 - yaml and toml raise their own error types
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path} is not valid {path.suffix[1:].upper()}: {first}") from None
+        raise UsageError(f"{path} is not valid {path.suffix[1:].upper()}: "
+                         f"{_parse_problem(exc)}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path} must hold a mapping of job settings")
     unknown = sorted(set(data) - KEYS)
@@ -124,3 +124,14 @@ def _examples(value: Any, base: Path) -> list[dict[str, Any]]:
     if isinstance(value, list):
         return value
     return read_rows(base / str(value))
+
+
+def _parse_problem(exc: Exception) -> str:
+    """A parser's complaint in one line with its line number: YAML's marks are 0-based and
+    its message spans lines; TOML's message already says "(at line N, column M)"."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    text = str(exc).splitlines()
+    return text[0] if text else type(exc).__name__

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulacra.backends.registry import get_backend, model_name
+from simulacra.backends.registry import check_model, get_backend, is_endpoint, model_name
 from simulacra.errors import GenerationError, UsageError
 from simulacra.extract import Extractor
 from simulacra.generate import Generator
@@ -100,18 +101,23 @@ def score_records(schema: Schema, golds: list[dict[str, Any]], texts: list[str],
 def roundtrip(schema: Any, n: int = 20, *, models: list[Any] | None = None,
               text_model: Any = None, extract_model: Any = None, style: str | None = None,
               min_length: int = 0, seed: int = 0, examples: list[Any] = (),
-              subject: str = "", extra: str = "") -> RoundtripReport:
-    """Generate `n` records once, then for each model write texts, extract, and score."""
+              subject: str = "", extra: str = "", endpoint: dict[str, Any] | None = None,
+              log: Callable[[str], None] = lambda line: None) -> RoundtripReport:
+    """Generate `n` records once, then for each model write texts, extract, and score.
+    `endpoint` holds options for openai/ models (base_url, api_key_env); `log` hears one
+    line as each stage starts (a run of several models takes minutes)."""
     if n < 1:
-        raise UsageError(f"-n must be at least 1, got {n}")
+        raise UsageError(f"n must be at least 1, got {n}")
     loaded = load_schema(schema)
     models = list(models or [None])
+    for model in [*models, text_model, extract_model]:
+        check_model(model)   # every name before the first model's work
     backends: dict[str, Any] = {}
 
     def backend(model: Any) -> Any:
         name = model_name(model)
         if name not in backends:
-            backends[name] = get_backend(model)
+            backends[name] = get_backend(model, **(endpoint or {}) if is_endpoint(name) else {})
         return backends[name]
 
     report = RoundtripReport(schema=loaded.name, config={
@@ -119,6 +125,7 @@ def roundtrip(schema: Any, n: int = 20, *, models: list[Any] | None = None,
         if text_model else None, "extract_model": model_name(extract_model) if extract_model
         else None, "style": style, "min_length": min_length, "seed": seed})
     started = time.perf_counter()
+    log(f"generating {n} records on {model_name(models[0])}")
     generator = Generator(loaded, model=backend(models[0]), examples=examples, subject=subject,
                           extra=extra, seed=seed)
     golds = [loaded.dump(r) for r in generator.generate(n)]
@@ -127,6 +134,7 @@ def roundtrip(schema: Any, n: int = 20, *, models: list[Any] | None = None,
     for model in models:
         name = model_name(model)
         t0 = time.perf_counter()
+        log(f"{name}: writing {n} texts, then extracting them")
         writer = TextWriter(backend(text_model or model), preferences, seed=seed)
         written = writer.write_many(golds)
         t1 = time.perf_counter()

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulacra.backends.base import Backend, Completion, Request
-from simulacra.backends.registry import get_backend
+from simulacra.backends.base import Completion, Request
+from simulacra.backends.registry import LazyBackend, UsesModel
 from simulacra.engine.loop import Ledger, Outcome, RunStats, Try, Verdict, run
 from simulacra.errors import UsageError
 
@@ -160,12 +160,12 @@ class TextTask:
         return Verdict(reason=reason, fallback=result)
 
 
-class TextWriter:
+class TextWriter(UsesModel):
     """Writes grounded text from fields with any backend (default: the embedded model)."""
 
     def __init__(self, model: Any = None, preferences: dict[str, Any] | None = None, *,
                  temperature: float = 0.8, seed: int | None = None, max_attempts: int = 3) -> None:
-        self.backend: Backend = get_backend(model)
+        self._model = LazyBackend(model)
         self.preferences = preferences
         self.temperature = temperature
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)

@@ -35,11 +35,16 @@ def _fill(**options: Any) -> Backend:
 
 
 _NAMED: dict[str, Factory] = {
-    "fake-fill": _fill,  # no model: seeded random records filling the schema (tests, benchmarks)
+    "fake-fill": _fill,
     "gemma-270m": _embedded,
     "gemma3-270m": _embedded,
     "embedded": _embedded,
 }
+
+
+# Resolvable but not offered to users: no model behind it, seeded random records that fill
+# the schema (for tests and benchmarks of everything around the model).
+_UNLISTED = {"fake-fill"}
 
 
 def register(name: str, factory: Factory) -> None:
@@ -52,11 +57,25 @@ def unregister(name: str) -> None:
 
 
 def known_models() -> list[str]:
-    return sorted(_NAMED)
+    """The model names a user may pick (`simulacra models`, the unknown-model error)."""
+    return sorted(set(_NAMED) - _UNLISTED)
+
+
+def check_model(model: Any) -> None:
+    """Raise UnknownModelError now for a name that `get_backend` would refuse, without
+    loading anything (so a run of several models fails before the first one's work)."""
+    if model is None or not isinstance(model, str):
+        return
+    if model.endswith(".gguf") and not Path(model).is_file():
+        raise UnknownModelError(f"GGUF file not found: {model}")
+    if not is_model_name(model):
+        raise UnknownModelError(_unknown(model))
 
 
 def model_name(model: Any = None) -> str:
     """The name a run reports for `model`: $SIMULACRA_MODEL or the default for None."""
+    if isinstance(model, LazyBackend):
+        return model_name(model.model) if model._backend is None else model._backend.model_id
     if model is None:
         return os.environ.get(ENV_MODEL) or DEFAULT_MODEL
     if isinstance(model, str):
@@ -67,6 +86,11 @@ def model_name(model: Any = None) -> str:
 def is_model_name(name: str) -> bool:
     """True when `name` resolves here (a known name, a .gguf path, an openai/ model)."""
     return name in _NAMED or name.endswith(".gguf") or _endpoint_model(name) is not None
+
+
+def is_endpoint(name: str) -> bool:
+    """True for an openai/NAME model (the one kind that takes --base-url and a key)."""
+    return _endpoint_model(name) is not None
 
 
 def _endpoint_model(name: str) -> str | None:
@@ -83,6 +107,8 @@ def get_backend(model: str | Backend | None = None, **options: Any) -> Backend:
     if model is None:
         model = model_name(None)
     if not isinstance(model, str):
+        if isinstance(model, LazyBackend):
+            return model.backend
         if isinstance(model, Backend):
             return model
         if hasattr(model, "simulacra_backend"):   # ChatSimulacra / SimulacraLLM
@@ -94,16 +120,69 @@ def get_backend(model: str | Backend | None = None, **options: Any) -> Backend:
         raise UnknownModelError(f"cannot use a {type(model).__name__} as a model")
     if model in _NAMED:
         return _NAMED[model](**options)
+    check_model(model)
     if model.endswith(".gguf"):
-        if not Path(model).is_file():
-            raise UnknownModelError(f"GGUF file not found: {model}")
         return _embedded(model_path=model, **options)
-    endpoint_model = _endpoint_model(model)
-    if endpoint_model is not None:
-        from simulacra.backends.openai import OpenAIBackend
+    from simulacra.backends.openai import OpenAIBackend  # check_model: openai/NAME is left
 
-        return OpenAIBackend(model=endpoint_model, **options)
-    raise UnknownModelError(
-        f"unknown model '{model}': use one of {', '.join(known_models())}, "
-        "a path ending in .gguf, or openai/MODEL (with --base-url for other endpoints)"
-    )
+    return OpenAIBackend(model=_endpoint_model(model), **options)
+
+
+def _unknown(model: str) -> str:
+    return (f"unknown model '{model}': use one of {', '.join(known_models())}, "
+            "a path ending in .gguf, or openai/MODEL (with --base-url for other endpoints)")
+
+
+class LazyBackend:
+    """A model named now and loaded on first use, so a refused option, an estimate or a
+    job that is already finished never pays for loading it. Unknown names fail at once."""
+
+    def __init__(self, model: Any = None, **options: Any) -> None:
+        if isinstance(model, LazyBackend):   # handed on: share it (loaded or not)
+            self.model, self.options, self._backend = model.model, model.options, model._backend
+            return
+        check_model(model)
+        self.model, self.options = model, options
+        self._backend: Backend | None = model if isinstance(model, Backend) else None
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = get_backend(self.model, **self.options)
+        return self._backend
+
+    @property
+    def key(self) -> str:
+        """The model as a job's fingerprint names it, without loading it."""
+        if self._backend is not None and not isinstance(self.model, str | None):
+            return self._backend.model_id
+        name = model_name(self.model)
+        if name.endswith(".gguf"):
+            return str(Path(name).resolve())
+        base_url = self.options.get("base_url")
+        return f"{name}@{base_url}" if base_url else name
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+
+
+class UsesModel:
+    """For the classes that run on a model (Generator, TextWriter, Extractor): they set
+    `self._model = LazyBackend(...)` and get `backend` and `model_key` from here."""
+
+    _model: LazyBackend
+
+    @property
+    def backend(self) -> Backend:
+        """The model's backend, loaded on first use (a finished job never loads it)."""
+        return self._model.backend
+
+    @property
+    def model_key(self) -> str:
+        """The model as a job's fingerprint names it, without loading it."""
+        return self._model.key
+
+    def close(self) -> None:
+        """Release the model, if it was loaded."""
+        self._model.close()

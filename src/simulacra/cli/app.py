@@ -27,9 +27,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-
-
-
 INTERRUPTED = ("interrupted; what was written so far is kept: run the same command again to "
                "resume")
 
@@ -89,13 +86,16 @@ def main() -> None:
     usage_errors, aborts = _click_errors()
     sys.argv[1:] = optional_value(sys.argv[1:], "--ray", "local", is_ray_address)
     if os.environ.get("SIMULACRA_TRACEBACK"):
-        app()
+        app(prog_name="simulacra")
         return
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="simulacra")
     except usage_errors as exc:
-        hint = f" (see: simulacra {exc.ctx.info_name} --help)" if exc.ctx else ""
-        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+        message = exc.format_message()
+        if not message:  # `simulacra` alone: the help was the answer
+            sys.exit(0)
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+        typer.echo(f"error: {message}{hint}", err=True)
         sys.exit(2)
     except SimulacraError as exc:  # raised outside a command (an option's callback)
         typer.echo(f"error: {exc}", err=True)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from simulacra.backends.registry import LazyBackend
+from simulacra.cli.options import BaseUrl, KeyEnv, Model, backend_options
 from simulacra.errors import UsageError
 
 
@@ -14,7 +16,7 @@ def extract(
     schema: str = typer.Option(..., "--schema", help="file.py:Class, module:Class or schema.json"),
     many: bool = typer.Option(False, "--many", help="Extract every record in each text."),
     output: str = typer.Option(None, "-o", "--output", help="records.jsonl; stdout if unset."),
-    model: str = typer.Option(None, "-m", "--model", envvar="SIMULACRA_MODEL", help="Model to use."),
+    model: Model = None, base_url: BaseUrl = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     examples: Path = typer.Option(None, "--examples", help='Labelled pairs (JSONL): '
                                   '{"text": ..., "record": {...}} per line; null marks a field '
@@ -39,10 +41,15 @@ def extract(
         raise UsageError(f"{texts} holds no texts")
     ResumableOutput.precheck(output, overwrite=overwrite)
     pairs = read_pairs(examples) if examples is not None else []
-    extractor = Extractor(schema, model=model, examples=pairs)
+    endpoint = backend_options(model, base_url, api_key_env)
+    extractor = Extractor(schema, model=LazyBackend(model, **endpoint), examples=pairs)
     job = fingerprint(task="extract", inputs=input_fingerprint(items), many=many,
-                      schema=extractor.schema.json_schema, model=extractor.backend.model_id,
+                      schema=extractor.schema.json_schema, model=extractor.model_key,
                       seed=extractor.seed, examples=pairs)
+    if ResumableOutput.finished(output, job, len(items)) and not overwrite:
+        typer.echo(f"{output} already holds the records of all {len(items)} texts of this "
+                   "job: nothing to do (--overwrite extracts them again)", err=True)
+        return
     written = 0
     with ResumableOutput(output, job, len(items), overwrite=overwrite,
                          columns_schema=extractor.schema.columns_schema()) as out:

@@ -6,58 +6,45 @@ branch); errors go to `cli.app.main`'s one policy."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
+from simulacra.cli.options import (
+    MAX_N,
+    Actors,
+    Attempts,
+    BaseUrl,
+    Cache,
+    Concurrency,
+    Context,
+    Diversity,
+    EstimateOnly,
+    Examples,
+    Extra,
+    KeyEnv,
+    Ledger,
+    Model,
+    N,
+    Near,
+    Output,
+    Overwrite,
+    Plausibility,
+    PriceIn,
+    PriceOut,
+    Ray,
+    Rules,
+    SchemaArg,
+    Seed,
+    ShardFormat,
+    ShardSize,
+    Subject,
+    Temperature,
+    Threads,
+    backend_options,
+    read_examples,
+)
 from simulacra.errors import GenerationError, SimulacraError, UsageError
-from simulacra.rows import read_rows
-
-MAX_N = 10**9
-Opt = typer.Option
-SchemaArg = Annotated[str, typer.Argument(
-    help="file.py:Class, package.module:Class, schema.json, or a job file (job.yaml / job.toml)")]
-N = Annotated[int, Opt("-n", help="Number of records (default 10, or the job's n).")]
-Output = Annotated[str, Opt("-o", "--output",
-                            help="out.jsonl, out.csv or out.parquet; JSONL on stdout if unset.")]
-Examples = Annotated[Path, Opt("--examples", help="Few-shot example records (JSONL).")]
-Subject = Annotated[str, Opt("--subject", help="What the records are about.")]
-Extra = Annotated[str, Opt("--extra", help="Extra instructions for the model.")]
-Model = Annotated[str, Opt("-m", "--model", envvar="SIMULACRA_MODEL",
-                           help="gemma-270m (default), PATH.gguf, or openai/NAME.")]
-BaseUrl = Annotated[str, Opt("--base-url", help="OpenAI-compatible endpoint URL.")]
-KeyEnv = Annotated[str, Opt("--api-key-env", help="Environment variable holding the API key.")]
-Concurrency = Annotated[int, Opt("--concurrency", help="Endpoint requests in flight at most "
-                                 "(default 64; adapts below it to 429s and latency).")]
-Seed = Annotated[int, Opt("--seed", help="Seed for a repeatable run.")]
-Temperature = Annotated[float, Opt("--temperature", help="Sampling temperature.")]
-Overwrite = Annotated[bool, Opt("--overwrite", help="Replace an existing output file.")]
-Rules = Annotated[list[str], Opt("--rule", help="Cross-field rule, e.g. 'claim <= total'.")]
-Near = Annotated[float, Opt("--near", help="Reject records this similar (0-100) to an earlier one.")]
-Attempts = Annotated[int, Opt("--max-attempts", help="Tries per record before it fails.")]
-Cache = Annotated[bool, Opt("--cache/--no-cache",
-                            help="Endpoint replies cached in SQLite (a rerun never pays twice).")]
-EstimateOnly = Annotated[bool, Opt("--estimate",
-                                   help="Print the run's estimate (tokens, time, cost) and stop.")]
-PriceIn = Annotated[float, Opt("--price-in", help="Endpoint price per 1M prompt tokens.")]
-PriceOut = Annotated[float, Opt("--price-out", help="Endpoint price per 1M generated tokens.")]
-Ledger = Annotated[bool, Opt("--ledger/--no-ledger",
-                             help="With -o, write OUTPUT.ledger.jsonl: one row per requested record.")]
-Ray = Annotated[str, Opt("--ray", metavar="[ADDRESS]", help="Run on Ray Data: a local cluster, or "
-                         "the one at ADDRESS (auto, ray://host:10001); -o is then a directory of shards.")]
-Actors = Annotated[int, Opt("--actors", help="With --ray: actors (default: from the cluster's CPUs, "
-                            "up to 4 CPUs per embedded-model actor).")]
-ShardSize = Annotated[int, Opt("--shard-size",
-                               help="With --ray: records per shard (default: ~4 shards per actor).")]
-ShardFormat = Annotated[str, Opt("--format", help="With --ray: parquet or jsonl shards.")]
-Diversity = Annotated[float, Opt("--diversity", help="0..1: how hard the embedded model leans "
-                               "away from values already made (default 0.5; 0: off).")]
-Plausibility = Annotated[bool, Opt("--plausibility/--no-plausibility", help="Reject and retry "
-                                  "implausible values (N/A, one letter, JSON punctuation).")]
-Context = Annotated[str, Opt("--context", metavar="FILE[:COLUMN]", help="A context line per "
-                             "record, drawn from a text file (one per line) or a table's column.")]
-Threads = Annotated[int, Opt("--threads", envvar="SIMULACRA_THREADS", help="Threads for the "
-                             "embedded model (default: the cores this process may use, at most 4).")]
 
 
 def generate(
@@ -82,7 +69,7 @@ def generate(
     job = load_job(schema) if is_job_file(schema) else Job(schema=schema)
     n, output = check_n(n if n is not None else (job.n or 10)), output or job.output
     if ray is not None:
-        check_ray_options(output, actors, shard_size, shard_format)
+        check_ray_options(output, shard_format)
     else:
         ResumableOutput.precheck(output, overwrite=overwrite)  # before a model is loaded
     generator = build_generator(job, output=output, examples=examples, subject=subject,
@@ -95,6 +82,10 @@ def generate(
     if ray is not None:
         return run_ray(generator, n, output, address=ray, fmt=shard_format, actors=actors,
                        shard_size=shard_size, overwrite=overwrite)
+    if not overwrite and generator.finished(output, n):
+        typer.echo(f"{output} already holds all {n} records of this job: nothing to do "
+                   "(--overwrite makes them again)", err=True)
+        return None
     forecast = estimate(generator.plan, generator.backend, n, price_in=price_in, price_out=price_out)
     typer.echo(forecast.line(), err=True)
     if only_estimate:
@@ -122,7 +113,7 @@ def generate(
         typer.echo(report.quality.summary(), err=True)
     if stats.failed:
         raise GenerationError(f"{len(stats.failed)} of {n} records failed; {stats.valid} were kept",
-                              attempts=max_attempts, last_output="",
+                              attempts=stats.attempts, last_output=stats.last_failed_output,
                               errors=[r for _, r in stats.failed])
     return None
 
@@ -135,16 +126,13 @@ def use_threads(threads: int | None) -> None:
 
     if threads is None:
         return
-    if threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {threads}")
     os.environ[ENV_THREADS] = str(threads)
 
 
 def check_n(n: int) -> int:
-    if n < 1:
-        raise UsageError(f"-n must be at least 1, got {n}")
-    if n > MAX_N:
-        raise UsageError(f"-n {n} is more than one run makes ({MAX_N:,}); split the job")
+    """-n is checked where it is parsed; a job file's `n` is checked here."""
+    if not 1 <= n <= MAX_N:
+        raise UsageError(f"the job's n must be between 1 and {MAX_N:,}, got {n}")
     return n
 
 
@@ -166,24 +154,14 @@ def build_generator(job: Any, *, output: str | None, examples: Path | None, seed
         rules=list(rules or []) + job.rules, near_threshold=near or job.near_duplicates,
         private_rows=job.private_rows,
         context=context_sampler(context) if context else job.context, **options,
-        **({"diversity": check_diversity(diversity)} if diversity is not None else {}))
+        **({"diversity": diversity} if diversity is not None else {}))
 
 
-def check_diversity(diversity: float) -> float:
-    if not 0 <= diversity <= 1:
-        raise UsageError(f"--diversity must be between 0 and 1, got {diversity}")
-    return diversity
-
-
-def check_ray_options(output: str | None, actors: int | None, shard_size: int | None,
-                      shard_format: str) -> None:
+def check_ray_options(output: str | None, shard_format: str) -> None:
     from simulacra.engine.ray_data import check_shard_output
 
     if output is None:
         raise UsageError("--ray writes shards to a directory: pass -o DIRECTORY")
-    for flag, value in (("--actors", actors), ("--shard-size", shard_size)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
     check_shard_output(output, shard_format)
 
 
@@ -197,22 +175,3 @@ def run_ray(generator: Any, n: int, output: str, **options: Any) -> None:
             f"{n - summary.records} of {n} records failed; {summary.records} were kept "
             "(rerun the same command to try the missing shards again)",
             attempts=generator.max_attempts, last_output="", errors=[])
-
-
-def backend_options(model: str | None, base_url: str | None, api_key_env: str,
-                    cache: bool = True, concurrency: int | None = None) -> dict[str, Any]:
-    """Options for the model's backend; endpoint flags are refused for the embedded model."""
-    if concurrency is not None and concurrency < 1:
-        raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
-    if model and model.startswith(("openai/", "openai:")):
-        options = {"base_url": base_url, "api_key_env": api_key_env, "cache": cache}
-        return options | ({"concurrency": concurrency} if concurrency else {})
-    for flag, value in (("--base-url", base_url), ("--concurrency", concurrency)):
-        if value:
-            raise UsageError(f"{flag} needs an endpoint model: -m openai/MODEL_NAME")
-    return {}
-
-
-def read_examples(path: Path | None) -> list[dict[str, Any]]:
-    """Example records from a JSONL (or CSV/Parquet) file."""
-    return read_rows(path, "examples file") if path is not None else []

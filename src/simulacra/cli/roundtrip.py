@@ -6,12 +6,14 @@ from pathlib import Path
 
 import typer
 
+from simulacra.backends.registry import LazyBackend, is_endpoint
+from simulacra.cli.options import BaseUrl, KeyEnv, Model, backend_options
 from simulacra.errors import UsageError
 
 
 def roundtrip(
     schema: str = typer.Argument(..., help="file.py:Class, package.module:Class or schema.json"),
-    n: int = typer.Option(20, "-n", help="Records to generate and round-trip."),
+    n: int = typer.Option(20, "-n", "--count", min=1, help="Records to generate and round-trip."),
     model: list[str] = typer.Option(None, "-m", "--model",
                                     help="Model(s); several run the same records side by side."),
     text_model: str = typer.Option(None, "--text-model", help="Model that writes the texts."),
@@ -22,16 +24,22 @@ def roundtrip(
     seed: int = typer.Option(0, "--seed", help="Seed for a repeatable run."),
     output: Path = typer.Option(Path("roundtrip-report"), "-o", "--output",
                                 help="Directory for report.json and report.html."),
+    base_url: BaseUrl = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
 ) -> None:
     """Generate records, write text from each, extract them back, and score every field."""
-    from simulacra.cli.generate import read_examples
+    from simulacra.cli.options import read_examples
     from simulacra.report import write_report
     from simulacra.report.roundtrip import render
     from simulacra.roundtrip import roundtrip as run
 
+    names = [*(model or []), text_model, extract_model]
+    if base_url and not any(m and is_endpoint(m) for m in names):
+        raise UsageError("--base-url needs an endpoint model: -m openai/MODEL_NAME")
     report = run(schema, n, models=model or None, text_model=text_model,
                  extract_model=extract_model, style=style, min_length=min_length, seed=seed,
-                 examples=read_examples(examples))
+                 examples=read_examples(examples),
+                 endpoint={"base_url": base_url, "api_key_env": api_key_env},
+                 log=lambda line: typer.echo(line, err=True))
     data = report.as_dict()
     json_path, html_path = write_report(output, data, render(data))
     _print_summary(data, json_path, html_path)
@@ -40,9 +48,10 @@ def roundtrip(
 def score(
     labelled: Path = typer.Argument(..., help='JSONL: {"text": ..., "gold": {...}} per line.'),
     schema: str = typer.Option(..., "--schema", help="file.py:Class, module:Class or schema.json"),
-    model: str = typer.Option(None, "-m", "--model", envvar="SIMULACRA_MODEL", help="Model to use."),
+    model: Model = None,
     output: Path = typer.Option(Path("score-report"), "-o", "--output",
                                 help="Directory for report.json and report.html."),
+    base_url: BaseUrl = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
 ) -> None:
     """Score extraction on an existing labelled set."""
     from simulacra.cli.jsonl import read_jsonl
@@ -58,7 +67,8 @@ def score(
         rows.append(row)
     if not rows:
         raise UsageError(f"{labelled} holds no rows")
-    data = score_labelled(schema, rows, model=model).as_dict()
+    endpoint = backend_options(model, base_url, api_key_env)
+    data = score_labelled(schema, rows, model=LazyBackend(model, **endpoint)).as_dict()
     json_path, html_path = write_report(output, data, render(data))
     _print_summary(data, json_path, html_path)
 

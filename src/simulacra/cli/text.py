@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from simulacra.backends.registry import LazyBackend
+from simulacra.cli.options import BaseUrl, KeyEnv, Model, backend_options
 from simulacra.errors import UsageError
 from simulacra.schema import RecordInvalid
 
@@ -16,7 +18,7 @@ def text(
     min_length: int = typer.Option(0, "--min-length", help="Minimum characters per text."),
     schema: str = typer.Option(None, "--schema", help="Validate the records against SCHEMA first."),
     output: str = typer.Option(None, "-o", "--output", help="texts.jsonl; stdout if unset."),
-    model: str = typer.Option(None, "-m", "--model", envvar="SIMULACRA_MODEL", help="Model to use."),
+    model: Model = None, base_url: BaseUrl = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
     seed: int = typer.Option(None, "--seed", help="Seed for a repeatable run (default 0 with -o, "
                              "so rerunning the command resumes it)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
@@ -47,10 +49,15 @@ def text(
         raise UsageError(f"{records} holds no records")
     ResumableOutput.precheck(output, overwrite=overwrite)
     preferences = {k: v for k, v in (("style", style), ("min_length", min_length)) if v}
-    writer = TextWriter(model, preferences or None,
+    endpoint = backend_options(model, base_url, api_key_env)
+    writer = TextWriter(LazyBackend(model, **endpoint), preferences or None,
                         seed=seed if seed is not None or output is None else 0)
     job = fingerprint(task="text", inputs=input_fingerprint(rows), preferences=preferences,
-                      model=writer.backend.model_id, seed=writer.seed)
+                      model=writer.model_key, seed=writer.seed)
+    if ResumableOutput.finished(output, job, len(rows)) and not overwrite:
+        typer.echo(f"{output} already holds all {len(rows)} texts of this job: nothing to do "
+                   "(--overwrite writes them again)", err=True)
+        return
     written = grounded = 0
     with ResumableOutput(output, job, len(rows), overwrite=overwrite) as out:
         if out.done:

@@ -74,6 +74,7 @@ class Outcome:
     seed: int
     ok: bool = True
     reason: str = ""
+    last_output: str = ""  # a failure's last raw reply (what the model wrote, for errors)
 
     @property
     def record(self) -> Any:   # the name generation code reads best with
@@ -89,6 +90,7 @@ class RunStats:
     attempts: int = 0
     rejected: Counter = field(default_factory=Counter)
     failed: list[tuple[int, str]] = field(default_factory=list)
+    last_failed_output: str = ""  # the raw reply of the last try of the last failed index
     tokens_in: int = 0
     tokens_out: int = 0
     routes: Counter = field(default_factory=Counter)
@@ -166,11 +168,13 @@ def run(backend: Backend, task: Task, indices: Iterable[int], *, seed: int,
                                            verdict.reason))
                     continue
                 stats.failed.append((attempt.index, verdict.reason))
+                stats.last_failed_output = completion.text
                 if ledger is not None:
                     ledger(ledger_row(attempt.index, f"failed: {kind}",
                                       tries.pop(attempt.index, [])))
                 yield Outcome(attempt.index, verdict.fallback, verdict.fallback, attempt.attempt,
-                              attempt.seed, ok=False, reason=verdict.reason)
+                              attempt.seed, ok=False, reason=verdict.reason,
+                              last_output=completion.text)
     finally:
         stats.seconds = time.perf_counter() - stats.started
 

@@ -109,7 +109,7 @@ class _SimulacraBase(BaseModel):
         if not outcome.ok:
             raise GenerationError(f"no valid {task.schema.name} after {outcome.attempts} "
                                   f"attempts: {outcome.reason}", attempts=outcome.attempts,
-                                  last_output="", errors=[outcome.reason])
+                                  last_output=outcome.last_output, errors=[outcome.reason])
         return outcome.value
 
 

@@ -49,6 +49,8 @@ def check_record_shape(path: str | Path | None, is_object: bool) -> None:
 
 def check_directory(directory: Path) -> None:
     """The directory an output goes into must exist and be writable."""
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is a file, not a directory: choose another -o")
     if not directory.is_dir():
         raise UsageError(f"output directory {directory} does not exist; create it first")
     if not os.access(directory, os.W_OK | os.X_OK):

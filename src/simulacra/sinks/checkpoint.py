@@ -46,13 +46,19 @@ class Checkpoint:
         return output.with_name(output.name + ".checkpoint")
 
     @classmethod
-    def precheck(cls, output: str | Path, *, overwrite: bool = False) -> None:
-        """The checks that need no model: run before loading one, so bad input fails fast."""
-        output = Path(output)
-        if overwrite:
-            return
-        if output.exists() and not cls.path_for(output).exists():
-            raise UsageError(f"output file {output} exists; pass --overwrite to replace it")
+    def finished(cls, output: str | Path, job_fingerprint: str, n: int) -> bool:
+        """Whether this job's output already holds all `n` indices (read, nothing changed)."""
+        path = cls.path_for(Path(output))
+        if not path.is_file():
+            return False
+        lines = path.read_text(encoding="utf-8").split("\n")
+        try:
+            header = json.loads(lines[0])
+        except json.JSONDecodeError:
+            return False
+        if header.get("fingerprint") != job_fingerprint:
+            return False
+        return len({x for x in lines[1:-1] if x.strip()}) >= n
 
     @classmethod
     def prepare(cls, output: str | Path, job_fingerprint: str, n: int, *,
@@ -60,7 +66,6 @@ class Checkpoint:
         """Start or resume: returns the checkpoint, the indices already done, their records."""
         output = Path(output)
         path = cls.path_for(output)
-        cls.precheck(output, overwrite=overwrite)
         parquet = output.suffix.lower() == ".parquet"
         if overwrite:
             for stale in (output, path):

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from simulacra.errors import UsageError
 from simulacra.sinks.base import Sink, check_output, open_sink
 from simulacra.sinks.checkpoint import Checkpoint, write_whole
 
@@ -50,9 +51,17 @@ class ResumableOutput:
     def precheck(output: str | Path | None, *, overwrite: bool = False) -> None:
         """What can be refused before a model is loaded: the extension, a directory, an
         existing file that is not a resumable run of some job."""
-        if output is not None:
-            check_output(str(output), overwrite=True)
-            Checkpoint.precheck(output, overwrite=overwrite)
+        if output is None:
+            return
+        check_output(str(output), overwrite=True)
+        path = Path(output)
+        if not overwrite and path.exists() and not Checkpoint.path_for(path).exists():
+            raise UsageError(f"output file {output} exists; pass --overwrite to replace it")
+
+    @staticmethod
+    def finished(output: str | Path | None, fingerprint: str, n: int) -> bool:
+        """Whether a rerun has nothing to do: the output holds every index of this job."""
+        return output is not None and Checkpoint.finished(output, fingerprint, n)
 
     def __enter__(self) -> ResumableOutput:
         self.precheck(self.output, overwrite=self.overwrite)

@@ -43,3 +43,21 @@ def llama_server(tmp_path_factory):
         yield base_url
     finally:
         stop_llama_server(proc)
+
+
+@pytest.fixture
+def counted_model():
+    """The model name "counted-fill": schema-filling records, and a list that grows each time
+    its backend is built (loaded), for tests that a run loads a model only when it must."""
+    from simulacra.backends.fake import SchemaFillBackend
+    from simulacra.backends.registry import register, unregister
+
+    built = []
+
+    def factory(**options):
+        built.append(options)
+        return SchemaFillBackend()
+
+    register("counted-fill", factory)
+    yield built
+    unregister("counted-fill")

@@ -58,3 +58,6 @@ def test_roundtrip_cli_writes_both_reports(tmp_path):
     assert all(0.0 <= f["match_rate"] <= 1.0 for f in fields.values())
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "Match rate per field and model" in html and "plotly" in html
+    # each stage says it started, so a long run is never silent (stderr is not a terminal here)
+    assert "generating 5 records on gemma-270m" in result.stderr
+    assert "gemma-270m: writing 5 texts, then extracting them" in result.stderr

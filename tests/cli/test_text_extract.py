@@ -75,3 +75,22 @@ def test_extract_refuses_an_example_that_does_not_match_the_schema(tmp_path):
                                           "--examples", str(pairs)])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: example #1's record does not match Actor")
+
+
+def test_text_and_extract_reruns_of_a_finished_job_load_no_model(tmp_path, counted_model):
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"name": "Ada Lovelace", "city": "London"}\n'
+                       '{"name": "Alan Turing", "city": "Wilmslow"}\n')
+    texts, out = tmp_path / "texts.jsonl", tmp_path / "records-back.jsonl"
+    text_args = ["text", str(records), "-m", "counted-fill", "-o", str(texts)]
+    extract_args = ["extract", str(texts), "--schema", f"{EXAMPLES}/actor.py:Actor",
+                    "-m", "counted-fill", "-o", str(out)]
+    for args in (text_args, extract_args):
+        first = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert first.exit_code == 0, first.output
+    assert len(counted_model) == 2
+    for args, said in ((text_args, "already holds all 2 texts of this job"),
+                       (extract_args, "already holds the records of all 2 texts of this job")):
+        again = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert again.exit_code == 0 and said in again.stderr, again.output
+    assert len(counted_model) == 2

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from simulacra.backends.registry import LazyBackend, UsesModel
+from simulacra.backends.registry import LazyBackend, UsesModel, is_embedded, model_name
 from simulacra.checks.rules import parse_rules
 from simulacra.engine import Outcome, RunStats, run_records
 from simulacra.engine.diversity import DEFAULT_DIVERSITY
@@ -87,23 +87,18 @@ class Generator(UsesModel):
             context = contexts_from_list(context)
         auto_rules = AUTO_RULES in rules
         rules = [r for r in rules if r != AUTO_RULES]
-        # What a Ray actor needs to build this same Generator itself (see generate_ray).
-        self._model_arg = model
-        self._options = {"examples": examples, "subject": subject, "extra": extra,
-                         "samplers": samplers, "rules": rules, "near_threshold": near_threshold,
-                         "private_rows": private_rows, "diversity": diversity,
-                         "plausibility": plausibility, "context": context}
-        self._backend_options = dict(backend_options or {})
-        self.plan = Plan.build(self.schema, examples, subject=subject, extra=extra,
-                               samplers=samplers, rules=rules, near_threshold=near_threshold,
-                               private_rows=private_rows, plausibility=plausibility,
-                               context=context)
+        # The plan's description: what a Ray actor builds the same plan from (generate_ray).
+        self._plan_options = {"examples": examples, "subject": subject, "extra": extra,
+                              "samplers": samplers, "rules": rules,
+                              "near_threshold": near_threshold, "private_rows": private_rows,
+                              "plausibility": plausibility, "context": context}
+        self.plan = Plan.build(self.schema, **self._plan_options)
         if auto_rules:
             from simulacra.checks.propose import propose_rules
 
             rules += [r for r in propose_rules(self.schema, self.plan.examples) if r not in rules]
             self.plan = replace(self.plan, rules=parse_rules(rules, {f.name for f in self.schema.fields}))
-            self._options["rules"] = rules
+            self._plan_options["rules"] = rules
         self._model = LazyBackend(model, **(backend_options or {}))
         self.temperature = temperature
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
@@ -213,29 +208,33 @@ class Generator(UsesModel):
 
     def generate_ray(self, n: int, output: str, *, fmt: str = "parquet", address: str | None = None,
                      actors: int | None = None, cpus_per_actor: float | None = None,
-                     shard_size: int | None = None, overwrite: bool = False, log=None):
+                     shard_size: int | None = None, overwrite: bool = False, log=None,
+                     verbose: bool = False):
         """Make `n` records on Ray Data into shard files under the directory `output`
         (see simulacra.engine.ray_data); a rerun of the same job makes only missing shards.
-        `address`: a Ray cluster ("auto", "ray://host:port"), or None for a local one."""
+        `address`: a Ray cluster ("auto", "ray://host:port"), or None for a local one;
+        `verbose` lets Ray's own log lines through."""
         from simulacra.engine.ray_data import Recipe, recipe_schema, run_on_ray
 
         if n < 1:
             raise UsageError(f"the number of records must be at least 1, got {n}")
-        if self._model_arg is not None and not isinstance(self._model_arg, str):
+        model = self._model.model
+        if model is not None and not isinstance(model, str):
             raise UsageError("on Ray each actor opens its own model: pass a model name "
                              "(gemma-270m, PATH.gguf, openai/NAME), not a backend object")
-        model = self._model_arg
         if isinstance(model, str) and model.endswith(".gguf"):
             model = str(Path(model).resolve())  # actors may run in another directory
         recipe = Recipe(schema=recipe_schema(self.schema), model=model,
-                        options={**self._options, "temperature": self.temperature,
-                                 "seed": self.seed, "max_attempts": self.max_attempts},
-                        backend_options=self._backend_options,
-                        embedded=self.backend.name == "llamacpp")
+                        plan_options=self._plan_options,
+                        run_options={"seed": self.seed, "temperature": self.temperature,
+                                     "max_attempts": self.max_attempts,
+                                     "diversity": self.diversity},
+                        backend_options=dict(self._model.options),
+                        embedded=is_embedded(model_name(model)))
         return run_on_ray(recipe, n, output, fmt=fmt, address=address, actors=actors,
                           cpus_per_actor=cpus_per_actor, shard_size=shard_size,
                           fingerprint=self.fingerprint(n), overwrite=overwrite,
-                          json_schema=self.schema.json_schema, log=log)
+                          json_schema=self.schema.json_schema, log=log, verbose=verbose)
 
 
 def contexts_from_list(values: Any) -> Sampler:

@@ -87,6 +87,10 @@ def test_a_killed_run_resumes_by_shard_and_the_count_stays_exact(tmp_path):
     assert second.returncode == 0, second.stderr[-2000:]
     resumed = re.search(r"resuming: (\d+) of 8 shards already in ", second.stderr)
     assert resumed and len(survived) <= int(resumed.group(1)) < 8, second.stderr[-2000:]
+    # Ray's own log lines (core worker, warnings, INFO) stay out of the terminal without -v
+    ray_lines = [line for line in second.stderr.splitlines()
+                 if re.search(r"core_worker|\bWARNING\b|\bINFO\b|\] [EWI] ", line)]
+    assert not ray_lines, ray_lines
     rows = [r for shard in shard_rows(out).values() for r in shard]
     sys.path.insert(0, str(EXAMPLES))
     from medical_billing import MedicalBilling

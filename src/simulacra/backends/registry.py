@@ -88,6 +88,11 @@ def is_model_name(name: str) -> bool:
     return name in _NAMED or name.endswith(".gguf") or _endpoint_model(name) is not None
 
 
+def is_embedded(name: str) -> bool:
+    """True when `name` runs on the embedded engine in this process (CPU threads)."""
+    return name.endswith(".gguf") or _NAMED.get(name) is _embedded
+
+
 def is_endpoint(name: str) -> bool:
     """True for an openai/NAME model (the one kind that takes --base-url and a key)."""
     return _endpoint_model(name) is not None

@@ -41,6 +41,7 @@ from simulacra.cli.options import (
     Subject,
     Temperature,
     Threads,
+    Verbose,
     backend_options,
     read_examples,
 )
@@ -56,7 +57,7 @@ def generate(
     only_estimate: EstimateOnly = False, price_in: PriceIn = None, price_out: PriceOut = None,
     ledger: Ledger = True, ray: Ray = None, actors: Actors = None, shard_size: ShardSize = None,
     shard_format: ShardFormat = "parquet", threads: Threads = None, diversity: Diversity = None,
-    plausibility: Plausibility = True, context: Context = None,
+    plausibility: Plausibility = True, context: Context = None, verbose: Verbose = False,
 ) -> None:
     """Generate N valid, distinct records of SCHEMA (or run a job file)."""
     from simulacra.cli.progress import RecordProgress, Slowdown, summary_line
@@ -81,7 +82,7 @@ def generate(
     check_record_shape(output if ray is None else f"shards.{shard_format}", generator.schema.is_object)
     if ray is not None:
         return run_ray(generator, n, output, address=ray, fmt=shard_format, actors=actors,
-                       shard_size=shard_size, overwrite=overwrite)
+                       shard_size=shard_size, overwrite=overwrite, verbose=verbose)
     if not overwrite and generator.finished(output, n):
         typer.echo(f"{output} already holds all {n} records of this job: nothing to do "
                    "(--overwrite makes them again)", err=True)

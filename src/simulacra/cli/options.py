@@ -53,6 +53,7 @@ Actors = Annotated[int, Opt("--actors", min=1, help="With --ray: actors (default
                             "up to 4 CPUs per embedded-model actor).")]
 ShardSize = Annotated[int, Opt("--shard-size", min=1,
                                help="With --ray: records per shard (default: ~4 shards per actor).")]
+Verbose = Annotated[bool, Opt("-v", "--verbose", help="With --ray: show Ray's own log lines.")]
 ShardFormat = Annotated[str, Opt("--format", help="With --ray: parquet or jsonl shards.")]
 Diversity = Annotated[float, Opt("--diversity", min=0.0, max=1.0, help="0..1: how hard the "
                                  "embedded model leans away from values already made "

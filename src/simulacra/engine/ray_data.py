@@ -5,11 +5,12 @@
 
 The run is cut into shards of consecutive record indices. A Ray Data pipeline hands the
 shards that are not on disk yet to a pool of actors (`map_batches` with an actor class; each
-actor builds one backend: the embedded model, or a client of an OpenAI-compatible endpoint
-such as vLLM) and writes each finished shard through a Ray Data datasink as one file,
-`shard-00042.parquet` or `.jsonl`, renamed into place only once complete. Records keep the
-seeds they have in a single-machine run (`derive_seed(seed, index, attempt)`), so a shard made
-twice is the same shard, and a rerun of the same job only makes the shards that are missing.
+actor builds the plan from the job's `Recipe` and opens one backend: the embedded model, or a
+client of an OpenAI-compatible endpoint such as vLLM) and writes each finished shard through
+a Ray Data datasink as one file, `shard-00042.parquet` or `.jsonl`, renamed into place only
+once complete. Records keep the seeds they have in a single-machine run
+(`derive_seed(seed, index, attempt)`), so a shard made twice is the same shard, and a rerun of
+the same job only makes the shards that are missing.
 
 Samplers, rules, schema checks and dedup within a shard are the engine's own (run_records).
 Exact duplicates across shards are found by a second Ray Data step (a hash per record,
@@ -20,13 +21,14 @@ search (--near) stays within a shard.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,20 +44,26 @@ DEFAULT_CPUS_PER_EMBEDDED_ACTOR = 4  # llama.cpp gains little past 4 threads for
 
 @dataclass
 class Recipe:
-    """Everything an actor needs to build the job's Generator itself (backends are not shipped:
-    each actor opens its own model or endpoint client)."""
+    """The job as a description that travels to the actors: each actor builds the plan and
+    its own backend from it (backends are not shipped: each opens its own model or client)."""
 
-    schema: Any
+    schema: Any                    # recipe_schema(...): a spec, a class or a JSON Schema dict
     model: str | None
-    options: dict[str, Any]
+    plan_options: dict[str, Any]   # Plan.build's arguments (examples, rules, samplers...)
+    run_options: dict[str, Any]    # run_records' (seed, temperature, max_attempts, diversity)
     backend_options: dict[str, Any]
     embedded: bool = True  # the model runs in the actor (CPU threads), not behind an endpoint
 
-    def generator(self):
-        from simulacra.generate import Generator
+    def plan(self):
+        from simulacra.plan import Plan
+        from simulacra.schema import load_schema
 
-        return Generator(self.schema, self.model, backend_options=self.backend_options,
-                         **self.options)
+        return Plan.build(load_schema(self.schema), **self.plan_options)
+
+    def backend(self):
+        from simulacra.backends.registry import get_backend
+
+        return get_backend(self.model, **self.backend_options)
 
 
 @dataclass
@@ -170,26 +178,25 @@ def plan_size(n: int, total_cpus: float, *, embedded: bool, actors: int | None,
 
 
 class ShardMaker:
-    """The actor class of the pipeline: one Generator (so one backend) per actor, kept warm."""
+    """The actor class of the pipeline: one plan and one backend per actor, kept warm."""
 
     def __init__(self, recipe: Recipe, threads: int) -> None:
         if threads:  # the embedded model's threads follow the CPUs Ray gave the actor
             recipe.backend_options.setdefault("n_threads", threads)
-        self.generator = recipe.generator()
+        self.plan, self.backend, self.run_options = recipe.plan(), recipe.backend(), \
+            recipe.run_options
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         from simulacra.engine.run import RunStats, run_records
 
         out: dict[str, list[Any]] = {k: [] for k in (
             "shard", "records", "failed", "attempts", "tokens_out", "rejected", "actor")}
-        gen = self.generator
         for shard, start, stop, prior in zip(batch["shard"], batch["start"], batch["stop"],
                                              batch["prior"], strict=True):
             stats = RunStats()
             rows = [o.data for o in run_records(
-                gen.backend, gen.plan, int(stop - start), seed=gen.seed,
-                temperature=gen.temperature, max_attempts=gen.max_attempts, stats=stats,
-                prior=json.loads(prior), start=int(start), diversity=gen.diversity)]
+                self.backend, self.plan, int(stop - start), stats=stats,
+                prior=json.loads(prior), start=int(start), **self.run_options)]
             out["shard"].append(int(shard))
             out["records"].append("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             out["failed"].append(len(stats.failed))
@@ -294,23 +301,31 @@ def check_shard_output(output: str | Path, fmt: str) -> Path:
     return directory
 
 
-def connect(address: str | None) -> None:
-    """Join the cluster at `address` ("auto", "ray://host:port"), or start a local one."""
+def connect(address: str | None, *, verbose: bool = False) -> None:
+    """Join the cluster at `address` ("auto", "ray://host:port"), or start a local one.
+
+    Ray's own log lines (its warnings, the C++ core worker's, per-dataset INFO) stay out of
+    the user's terminal unless `verbose`: simulacra says what the run did in its own words."""
+    level = logging.INFO if verbose else logging.ERROR
+    logging.getLogger("ray").setLevel(level)
     try:
         import ray
     except ImportError:
         raise UsageError("--ray needs Ray Data: pip install 'simulacra[ray]'") from None
-    import ray.data  # noqa: F401 - sets up its logger, quieted below
+    import ray.data  # noqa: F401 - sets up its logger, set below
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(level)
     if ray.is_initialized():
         return
-    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
+    quiet = {"include_dashboard": False, "log_to_driver": verbose,
+             "logging_level": logging.getLevelName(level)}
     try:
-        if address in (None, "", "local"):
-            ray.init(num_cpus=os.cpu_count(), object_store_memory=256 * 2**20, **quiet)
-        else:
-            ray.init(address=address, **quiet)
+        with _core_worker_quiet(not verbose):
+            if address in (None, "", "local"):
+                ray.init(num_cpus=os.cpu_count(), object_store_memory=256 * 2**20, **quiet)
+            else:
+                ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         if address == "auto":  # Ray's own message names a flag simulacra does not have
             raise UsageError("--ray auto joins a running Ray cluster and none is running here: "
@@ -320,14 +335,35 @@ def connect(address: str | None) -> None:
             from None
 
 
+@contextlib.contextmanager
+def _core_worker_quiet(quiet: bool) -> Iterator[None]:
+    """Keep the C++ core worker's log lines out of the terminal: its level is read from the
+    environment when ray.init starts it, and it says so on stderr, so that one line is
+    swallowed here (errors still come back as exceptions). Ray Data's actor pools trip a
+    spurious core-worker error line on every run otherwise (ray-project/ray#57733)."""
+    if not quiet:
+        yield
+        return
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run_on_ray(recipe: Recipe, n: int, output: str | Path, *, fmt: str = "parquet",
                address: str | None = None, actors: int | None = None,
                cpus_per_actor: float | None = None, shard_size: int | None = None,
                fingerprint: str = "", overwrite: bool = False, json_schema: dict | None = None,
-               log=None) -> RaySummary:
+               log=None, verbose: bool = False) -> RaySummary:
     """Make the shards of `output` that are missing, then remake cross-shard duplicates."""
     directory = check_shard_output(output, fmt)
-    connect(address)
+    connect(address, verbose=verbose)
     import ray
     import ray.data
 

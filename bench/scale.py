@@ -97,6 +97,7 @@ def endpoint(n: int, adaptive: bool, base_url: str) -> dict:
 
     from simulacra import Generator
     from simulacra.backends.openai import OpenAIBackend
+    from simulacra.engine import calls
 
     backend = OpenAIBackend("slow", base_url=base_url, concurrency=64 if adaptive else 1,
                             adaptive=adaptive)
@@ -106,7 +107,7 @@ def endpoint(n: int, adaptive: bool, base_url: str) -> dict:
     seconds = time.perf_counter() - start
     backend.close()
     return {"records": len(records), "seconds": seconds, "rps": len(records) / seconds,
-            "errors": len(gen.stats.failed), "peak_concurrency": backend.limit.peak}
+            "errors": len(gen.stats.failed), "peak_concurrency": calls.wrap(backend).limit.peak}
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from simulacra import Generator
 from simulacra.backends.openai import OpenAIBackend
 from simulacra.cli.app import app
+from simulacra.engine import calls
 from tests.data.rich_models import Pet
 from tests.faultproxy import KINDS, FaultProxy
 
@@ -35,7 +36,7 @@ def test_twenty_percent_faults_still_give_exactly_n_valid_records(llama_server):
         records = gen.generate(FAULT_N)
     finally:
         proxy.stop()
-    print(f"faults injected: {dict(proxy.injected)}; retries {backend.retries}; "
+    print(f"faults injected: {dict(proxy.injected)}; retries {calls.wrap(backend).retries}; "
           f"rejected {dict(gen.stats.rejected)}")
     assert len(records) == FAULT_N and all(isinstance(r, Pet) for r in records)
     assert len({r.model_dump_json() for r in records}) == FAULT_N

@@ -45,8 +45,6 @@ def test_repr_never_shows_the_key(monkeypatch, llama_server):
     backend.close()
 
 
-
-
 def test_text_and_extraction_on_a_real_server(llama_server):
     from simulacra.extract import Extractor
     from simulacra.text import TextWriter, missing_values
@@ -72,8 +70,10 @@ def test_an_endpoint_run_names_used_values_and_gives_each_record_its_context(lla
     from examples.medical_billing import MedicalBilling
 
     class Recording(OpenAIBackend):   # the real server; the requests are kept to read
-        def complete(self, requests):
-            self.sent = [*getattr(self, "sent", []), *requests]
+        sent: list = []
+
+        def complete(self, requests):   # called from the engine's threads
+            self.sent.extend(requests)
             return super().complete(requests)
 
     backend = Recording("gemma-270m", base_url=llama_server, concurrency=2, cache=False)

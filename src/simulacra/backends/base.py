@@ -25,6 +25,19 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class CallPolicy:
+    """How a remote backend wants the engine to call it (engine/calls.py does the calling):
+    up to `concurrency` requests at once (adapting below it when `adaptive`), `max_retries`
+    for errors it marks retryable, and replies cached on disk when `cache`. A backend without
+    a policy (the embedded model) is called as it is."""
+
+    concurrency: int = 16
+    max_retries: int = 5
+    adaptive: bool = True
+    cache: bool = False
+
+
+@dataclass(frozen=True)
 class Request:
     """One completion to make.
 
@@ -72,9 +85,11 @@ class Backend(Protocol):
     name: str
     model_id: str
     capabilities: Capabilities
+    # optional: `call_policy: CallPolicy` for a backend that talks to a service
 
     def complete(self, requests: Sequence[Request]) -> list[Completion]:
-        """Complete every request, in order. Raise BackendError when the model cannot answer."""
+        """Complete every request, in order. Raise BackendError when the model cannot answer
+        (`retryable=True` when trying again may help: the engine then retries it)."""
         ...
 
     def close(self) -> None:

@@ -2,17 +2,19 @@
 
 Structured requests use the model's own `with_structured_output(json_schema)` when it works;
 if the model or its server refuses, the backend falls back for good to a prompt plus the
-tolerant parser. The engine validates every reply either way and retries what fails.
+tolerant parser. The engine validates every reply either way and retries what fails; its
+`call_policy` has the engine send `batch` requests at once and retry failed calls.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from simulacra.backends.base import Capabilities, Completion, Request
+from simulacra.backends.base import CallPolicy, Capabilities, Completion, Request
 from simulacra.errors import BackendError
 
 # with_structured_output methods, best first; a model that refuses one is not asked again.
@@ -29,7 +31,7 @@ def is_langchain_chat_model(obj: Any) -> bool:
 
 
 class LangChainBackend:
-    """Wraps a LangChain `BaseChatModel`; `batch` requests go through its `.batch`."""
+    """Wraps a LangChain `BaseChatModel`; the engine sends it `batch` requests at once."""
 
     name = "langchain"
 
@@ -37,7 +39,10 @@ class LangChainBackend:
         self.chat_model = chat_model
         self.model_id = getattr(chat_model, "model_name", None) or type(chat_model).__name__
         self.capabilities = Capabilities(json_schema=True, batch=batch, chat=True)
+        # No reply cache: a chat model's name does not say which server answers it.
+        self.call_policy = CallPolicy(concurrency=batch, cache=False)
         self._methods = list(METHODS)  # structured-output methods left to try, best first
+        self._methods_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LangChainBackend({self.model_id!r})"
@@ -80,7 +85,9 @@ class LangChainBackend:
                 return Completion(text=json.dumps(value), route=method,
                                   seconds=time.perf_counter() - started)
             except Exception:  # noqa: BLE001 - any refusal means: try the next method
-                self._methods.pop(0)
+                with self._methods_lock:   # requests run in parallel: drop each method once
+                    if self._methods and self._methods[0] == method:
+                        self._methods.pop(0)
         try:
             reply = self.chat_model.invoke(messages, **options)
         except Exception as exc:  # noqa: BLE001 - providers raise anything; normalize it

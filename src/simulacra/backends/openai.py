@@ -9,6 +9,9 @@ refusal then costs one request, not one per concurrent slot), and the rung that 
 remembered in the cache directory per endpoint and model, so the next run starts there. The
 API key is read from an environment variable and never appears in reprs, errors or anything
 stored.
+
+This module only makes one request at a time; its `call_policy` asks the engine
+(engine/calls.py) for concurrency, retries, the adaptive limit and the response cache.
 """
 
 from __future__ import annotations
@@ -17,13 +20,10 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from simulacra.backends.base import Capabilities, Completion, Request
-from simulacra.backends.limiter import AdaptiveLimit
-from simulacra.engine.cache import ResponseCache
+from simulacra.backends.base import CallPolicy, Capabilities, Completion, Request
 from simulacra.errors import BackendError, MissingKeyError, UsageError
 
 SYSTEM = ("You write synthetic data records. Reply with exactly one JSON object that matches "
@@ -34,7 +34,7 @@ RUNGS = ("json_schema", "json_object+schema", "json_object", "tools", "prompt")
 
 
 class OpenAIBackend:
-    """A chat-completions endpoint; `concurrency` requests are sent at once."""
+    """A chat-completions endpoint; the engine sends `concurrency` requests at once."""
 
     name = "openai"
 
@@ -53,6 +53,8 @@ class OpenAIBackend:
         self.model_id = model
         self.base_url = base_url or "the OpenAI API"
         self.capabilities = Capabilities(json_schema=True, batch=concurrency, chat=True)
+        self.call_policy = CallPolicy(concurrency=concurrency, max_retries=max_retries,
+                                      adaptive=adaptive, cache=cache)
         self._client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0,
                                      timeout=timeout)
         self._rung = 0
@@ -61,24 +63,11 @@ class OpenAIBackend:
         self._ladder_lock = threading.Lock()
         self._probe_lock = threading.Lock()   # one structured request at a time until confirmed
         self._rung_recalled = False
-        self._pool = ThreadPoolExecutor(max_workers=concurrency)
-        # Concurrency adapts (AIMD) between 1 and `concurrency`; without `adaptive` it is fixed.
-        self.limit = AdaptiveLimit(start=min(16, concurrency) if adaptive else concurrency,
-                                   maximum=concurrency)
-        self.max_retries = max_retries
-        self.requests = 0
-        self.retries = 0
+        self.requests = 0   # sent to the endpoint (cache hits never reach the backend)
         self._endpoint = base_url or "openai"
-        self._use_cache = cache
-        self._cache: ResponseCache | None = None  # opened on first use: a refused run writes nothing
+        self._remember = cache   # with the cache on, the rung that answered is kept there too
         if check:
             self._check_reachable()
-
-    @property
-    def cache(self) -> ResponseCache | None:
-        if self._use_cache and self._cache is None:
-            self._cache = ResponseCache()
-        return self._cache
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIBackend(model={self.model_id!r}, base_url={self.base_url!r})"
@@ -99,35 +88,8 @@ class OpenAIBackend:
             pass  # some servers do not list models; reachable is what matters here
 
     def complete(self, requests: Sequence[Request]) -> list[Completion]:
-        """Every request answered: a request that fails after its retries comes back as a
-        Completion with finish_reason "error" (the engine counts it and may try again), so
-        one bad request never throws away the others' records."""
-        return list(self._pool.map(self._settled, requests))
-
-    def _settled(self, request: Request) -> Completion:
-        try:
-            return self._one(request)
-        except BackendError as exc:
-            return Completion(text=str(exc), finish_reason="error", route="error")
-
-    def _one(self, request: Request) -> Completion:
-        """One request with bounded retries: backoff 0.5 s, 1 s, 2 s..., or the server's
-        Retry-After; 429s and timeouts also halve the concurrency limit."""
-        attempt = 0
-        while True:
-            self.limit.acquire()
-            try:
-                completion = self._probing(request)
-            except BackendError as exc:
-                self.limit.release(ok=False, overloaded=exc.retryable)
-                if not exc.retryable or attempt >= self.max_retries:
-                    raise
-                self.retries += 1
-                time.sleep(exc.retry_after if exc.retry_after is not None else 0.5 * 2 ** attempt)
-                attempt += 1
-                continue
-            self.limit.release(ok=True)
-            return completion
+        """Each request in turn; a failure raises BackendError (retryable when it may pass)."""
+        return [self._probing(request) for request in requests]
 
     def _probing(self, request: Request) -> Completion:
         """`_call`, one structured request at a time until a rung has answered: while the
@@ -142,10 +104,11 @@ class OpenAIBackend:
 
     def _recall_rung(self) -> None:
         """Start where this endpoint and model answered last time (cache directory)."""
-        if self._rung_recalled or self.cache is None:
+        if self._rung_recalled or not self._remember:
             return
         self._rung_recalled = True
-        rung = self.cache.rung(self._endpoint, self.model_id)
+        with _rungs() as store:
+            rung = store.rung(self._endpoint, self.model_id)
         if rung in RUNGS:
             self._rung = max(self._rung, RUNGS.index(rung))
 
@@ -178,11 +141,8 @@ class OpenAIBackend:
                     "parameters": request.json_schema}}]
                 kwargs["tool_choice"] = {"type": "function", "function": {"name": "record"}}
             started = time.perf_counter()
-            key = ResponseCache.key(self._endpoint, kwargs) if self.cache is not None else ""
-            cached = self.cache.get(key) if self.cache is not None else None
-            if cached is not None:
-                return cached
-            self.requests += 1   # sent to the endpoint (cache hits are not)
+            with self._ladder_lock:   # requests come from the engine's threads
+                self.requests += 1
             try:
                 with _normalized(self.base_url):
                     reply = self._client.chat.completions.create(**kwargs)
@@ -192,23 +152,21 @@ class OpenAIBackend:
                 raise
             if request.json_schema is not None and not self._rung_confirmed:
                 self._rung_confirmed = True
-                if self.cache is not None:
-                    self.cache.remember_rung(self._endpoint, self.model_id, rung)
+                if self._remember:
+                    with _rungs() as store:
+                        store.remember_rung(self._endpoint, self.model_id, rung)
             choice = reply.choices[0]
             usage = reply.usage
             calls = getattr(choice.message, "tool_calls", None) or []
             text = calls[0].function.arguments if rung == "tools" and calls else \
                 choice.message.content or ""
-            completion = Completion(
+            return Completion(
                 text=text,
                 tokens_in=getattr(usage, "prompt_tokens", 0) or 0,
                 tokens_out=getattr(usage, "completion_tokens", 0) or 0,
                 finish_reason="length" if choice.finish_reason == "length" else "stop",
                 route=rung, seconds=time.perf_counter() - started,
             )
-            if self.cache is not None and completion.finish_reason == "stop":
-                self.cache.put(key, completion)
-            return completion
 
     def _refuses(self, rung: str, exc: BackendError) -> bool:
         """Whether `exc` means the endpoint does not take this rung's format, and if so step
@@ -231,10 +189,16 @@ class OpenAIBackend:
             return True
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
         self._client.close()
-        if self._cache is not None:
-            self._cache.close()
+
+
+def _rungs() -> Any:
+    """The store that remembers each endpoint's rung (the response cache's database)."""
+    from contextlib import closing
+
+    from simulacra.cache import ResponseCache
+
+    return closing(ResponseCache())
 
 
 def _retry_after(exc: Exception) -> float | None:

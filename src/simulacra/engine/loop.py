@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from simulacra.backends.base import Backend, Completion, Request
+from simulacra.engine import calls
 
 
 def derive_seed(seed: int, index: int, attempt: int) -> int:
@@ -130,6 +131,7 @@ def run(backend: Backend, task: Task, indices: Iterable[int], *, seed: int,
         done: Iterable[int] = ()) -> Iterator[Outcome]:
     """Settle every index (except those `done` by an earlier, resumed run): yield an Outcome
     for each, accepted or failed after `max_attempts` tries. See the module docstring."""
+    backend = calls.wrap(backend)   # a remote backend: in parallel, retried, cached
     stats = stats if stats is not None else RunStats()
     skip = set(done)
     pending: deque[Try] = deque(Try(i, 1, derive_seed(seed, i, 1)) for i in indices
@@ -141,8 +143,8 @@ def run(backend: Backend, task: Task, indices: Iterable[int], *, seed: int,
         while pending:
             batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
             requests = task.requests(batch)
-            completions = backend.complete(requests)
-            for attempt, request, completion in zip(batch, requests, completions, strict=True):
+            for position, completion in answers(backend, requests):
+                attempt, request = batch[position], requests[position]
                 verdict = task.judge(attempt, request, completion)
                 _count(stats, backend, completion)
                 if ledger is not None:
@@ -177,6 +179,19 @@ def run(backend: Backend, task: Task, indices: Iterable[int], *, seed: int,
                               last_output=completion.text)
     finally:
         stats.seconds = time.perf_counter() - stats.started
+
+
+def answers(backend: Backend, requests: list[Request]) -> Iterator[tuple[int, Completion]]:
+    """(position, completion) as each is made, where the backend can tell (`stream`), so a
+    result is judged, written and counted at once rather than with its whole batch."""
+    stream = getattr(backend, "stream", None)
+    if stream is not None:
+        yield from stream(requests)
+        return
+    completions = backend.complete(requests)
+    if len(completions) != len(requests):
+        raise ValueError(f"{backend.name} answered {len(completions)} of {len(requests)} requests")
+    yield from enumerate(completions)
 
 
 def _count(stats: RunStats, backend: Backend, completion: Completion) -> None:

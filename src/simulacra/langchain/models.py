@@ -33,8 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from simulacra.backends.base import Backend, Completion, Request
 from simulacra.backends.registry import get_backend, is_model_name, model_name
+from simulacra.engine import calls
 from simulacra.engine.loop import Try, Verdict, derive_seed, failure_reason, run
-from simulacra.errors import GenerationError
+from simulacra.errors import BackendError, GenerationError
 from simulacra.schema import RecordInvalid, Schema, load_schema
 
 _SCHEMA_BLOCK = re.compile(r"Here is the output schema:\s*```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
@@ -96,7 +97,9 @@ class _SimulacraBase(BaseModel):
         request = Request(prompt=prompt, json_schema=json_schema, temperature=self.temperature,
                           max_tokens=self.max_tokens, seed=self._next_seed(),
                           stop=tuple(stop or ()) if json_schema is None else ())
-        [completion] = self.simulacra_backend().complete([request])
+        [completion] = calls.wrap(self.simulacra_backend()).complete([request])
+        if completion.finish_reason == "error":
+            raise BackendError(completion.text, backend=self.simulacra_backend().name)
         return completion.text.strip()
 
     def _structured(self, schema: Any, prompt: str) -> Any:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -308,14 +308,16 @@ class BatchDecoder:
         return self.model.detokenize(tokens).decode("utf-8", errors="replace")
 
     # -- one batch of requests -----------------------------------------------------------
-    def run(self, requests: Sequence[Request], grammars: Sequence[str | None]) -> list[Completion]:
-        """Complete every request with at most `n_seq` decoding at once.
+    def stream(self, requests: Sequence[Request], grammars: Sequence[str | None]
+               ) -> Iterator[tuple[int, Completion]]:
+        """Complete every request with at most `n_seq` decoding at once, yielding
+        (position, completion) as each finishes.
 
         Continuous batching: when a sequence finishes, the next waiting request takes its slot
         at the following step, so slots do not idle while the batch's longest record finishes.
         """
         if not requests:
-            return []
+            return
         prompts = [self.tokenize(r.prompt) for r in requests]
         # What every sequence starts with: its prompt, then the tokens its grammar forces
         # before the first choice (`{"patient_id":`). Where those are the same for all, they
@@ -326,7 +328,6 @@ class BatchDecoder:
         shared = shared[:min(len(h) for h in heads) - 1]  # each sequence evaluates >= 1 token
         self._load_prefix(shared)
         waiting = list(range(len(requests)))[::-1]
-        results: list[Completion | None] = [None] * len(requests)
         live: list[_Seq] = []
         free = list(range(self.n_seq))[::-1]
         # KV cells: a request starts when its prompt tail and a typical reply (RESERVE
@@ -356,16 +357,16 @@ class BatchDecoder:
                 self._masks(running)
                 self._decode(running)
                 self._step(running)
-            for s in live:
-                if s.done:
-                    results[s.index] = self._completion(s)
-                    # its cells go now: a long reply left in the cache until the slot is
-                    # reused would crowd out the ones still running
-                    self._ll.llama_memory_seq_rm(self.ctx.memory, s.slot, -1, -1)
-                    free.append(s.slot)
-                    room += need[s.index]
+            finished = [s for s in live if s.done]
             live = [s for s in live if not s.done]
-        return [r for r in results if r is not None]
+            for s in finished:
+                completion = self._completion(s)
+                # its cells go now: a long reply left in the cache until the slot is
+                # reused would crowd out the ones still running
+                self._ll.llama_memory_seq_rm(self.ctx.memory, s.slot, -1, -1)
+                free.append(s.slot)
+                room += need[s.index]
+                yield s.index, completion
 
     def set_threads(self, n: int) -> None:
         """Run llama.cpp's next graphs on `n` threads (takes effect at the next decode)."""

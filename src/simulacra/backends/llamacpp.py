@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +99,18 @@ class LlamaCppBackend:
         return compile_grammar(json_schema).grammar
 
     def complete(self, requests: Sequence[Request]) -> list[Completion]:
+        answers = dict(self.stream(requests))
+        return [answers[i] for i in range(len(requests))]
+
+    def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, Completion]]:
+        """(position, completion) as each sequence of the batch finishes, so the engine
+        judges and writes a record at once, not when the batch's longest one is done. The
+        context stays this caller's until the batch is over (or the iterator is closed)."""
         with self._lock:  # one llama.cpp context: one caller at a time
             grammars = [self.grammar(r.json_schema) if r.json_schema is not None else None
                         for r in requests]
             try:
-                return self._decoder.run(requests, grammars)
+                yield from self._decoder.stream(requests, grammars)
             except RuntimeError as exc:
                 raise BackendError(f"llama.cpp failed: {exc}", backend=self.name) from None
 

@@ -65,33 +65,32 @@ def test_the_steer_lowers_the_favourite_s_share():
     assert len(set(steered)) == 5
 
 
-def test_enum_fields_are_left_alone():
+def steered_after(made: bytes, written: bytes, logits, choices, pieces):
+    """The steered logits of `choices` for a record that has written `written` so far, in a
+    run that has already made the record `made`."""
     steer = steer_for(NAMES)
+    JsonCursor(steer).feed(made)
     cursor = JsonCursor(steer)
-    cursor.feed(b'{"sex": "female", "name": "Ann"}')
-    cursor = JsonCursor(steer)
-    cursor.feed(b'{"sex": ')
+    cursor.feed(written)
+    return steer_logits(cursor, logits, np.asarray(choices), pieces, window=3.0)
+
+
+def test_enum_fields_are_left_alone():
     logits = np.array([2.0, 1.0], dtype=np.float32)
-    out = steer_logits(cursor, logits, np.arange(2), [b'"female', b'"male'], window=3.0)
+    out = steered_after(b'{"sex": "female", "name": "Ann"}', b'{"sex": ', logits, [0, 1],
+                        [b'"female', b'"male'])
     assert np.array_equal(out, logits)
 
 
 def test_opening_a_string_and_unseen_values_cost_nothing():
-    steer = steer_for(NAMES)
-    cursor = JsonCursor(steer)
-    cursor.feed(b'{"name": "John Doe"}')
-    cursor = JsonCursor(steer)
-    cursor.feed(b'{"name": ')
-    out = steer_logits(cursor, np.zeros(3, np.float32), np.array([5, 0, 1]), PIECES, window=3.0)
+    out = steered_after(b'{"name": "John Doe"}', b'{"name": ', np.zeros(3, np.float32),
+                        [5, 0, 1], PIECES)
     assert out[0] == 0 and out[2] == 0 and out[1] < 0   # '"', '"John', '"Mary'
 
 
 def test_ending_on_a_value_already_made_is_penalized():
-    steer = steer_for(NAMES)
-    JsonCursor(steer).feed(b'{"name": "John"}')
-    cursor = JsonCursor(steer)
-    cursor.feed(b'{"name": "John')
-    out = steer_logits(cursor, np.zeros(2, np.float32), np.array([7, 6]), PIECES, window=3.0)
+    out = steered_after(b'{"name": "John"}', b'{"name": "John', np.zeros(2, np.float32),
+                        [7, 6], PIECES)
     assert out[0] < 0 and out[1] == 0          # '"}' repeats "John"; ' Doe' makes a new name
 
 

@@ -84,9 +84,8 @@ def generate(
         return run_ray(generator, n, output, address=ray, fmt=shard_format, actors=actors,
                        shard_size=shard_size, overwrite=overwrite, verbose=verbose)
     if not overwrite and generator.finished(output, n):
-        typer.echo(f"{output} already holds all {n} records of this job: nothing to do "
-                   "(--overwrite makes them again)", err=True)
-        return None
+        return typer.echo(f"{output} already holds all {n} records of this job: nothing to do "
+                          "(--overwrite makes them again)", err=True)
     forecast = estimate(generator.plan, generator.backend, n, price_in=price_in, price_out=price_out)
     typer.echo(forecast.line(), err=True)
     if only_estimate:
@@ -104,6 +103,14 @@ def generate(
         if generator.stats.attempts:  # mid-run: say what was done before the error line
             typer.echo(summary_line(generator.stats, output), err=True)
         raise
+    return report_run(report, forecast, slowdown, output, n)
+
+
+def report_run(report: Any, forecast: Any, slowdown: Any, output: str | None, n: int) -> None:
+    """The lines after a run: summary, actual against estimate, a slow machine, quality;
+    then exit 1 (GenerationError) if records failed."""
+    from simulacra.cli.progress import summary_line
+
     stats = report.stats
     typer.echo(summary_line(stats, output), err=True)
     typer.echo(f"actual: {stats.seconds:.0f} s (estimated {forecast.seconds:.0f} s) · "
@@ -116,7 +123,6 @@ def generate(
         raise GenerationError(f"{len(stats.failed)} of {n} records failed; {stats.valid} were kept",
                               attempts=stats.attempts, last_output=stats.last_failed_output,
                               errors=[r for _, r in stats.failed])
-    return None
 
 
 def use_threads(threads: int | None) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from simulacra.backends.base import Backend
 from simulacra.backends.registry import get_backend
 from simulacra.errors import SimulacraError
 from simulacra.extract import Extractor
@@ -39,11 +38,6 @@ def _example_template() -> Any:
 OPENAI_TEMPLATE = _example_template()
 
 
-def as_backend(llm: Any) -> Backend:
-    """A simulacra backend for a LangChain model, a model name, a backend or None."""
-    return get_backend(llm)
-
-
 def _examples_from_prompt(prompt: Any) -> list[str]:
     if prompt is None:
         return []
@@ -59,7 +53,7 @@ class SyntheticDataGenerator:
 
     def __init__(self, output_schema: Any, llm: Any, prompt: Any = None, **options: Any) -> None:
         self.output_schema = output_schema
-        self.backend = as_backend(llm)
+        self.backend = get_backend(llm)
         self.temperature = getattr(llm, "temperature", None) or 0.9
         self.text_examples = _examples_from_prompt(prompt)
         self.options = options
@@ -104,7 +98,7 @@ class DataGenerationChain:
     """`create_data_generation_chain(llm)`: `chain({"fields": ..., "preferences": ...})`."""
 
     def __init__(self, llm: Any) -> None:
-        self.writer = TextWriter(as_backend(llm), temperature=getattr(llm, "temperature", None) or 0.8)
+        self.writer = TextWriter(get_backend(llm), temperature=getattr(llm, "temperature", None) or 0.8)
 
     def __call__(self, inputs: dict[str, Any]) -> dict[str, Any]:
         return self.writer(inputs)
@@ -121,7 +115,7 @@ class DatasetGenerator:
     """`DatasetGenerator(llm, preferences)(list_of_fields)` -> [{"fields", "preferences", "text"}]."""
 
     def __init__(self, llm: Any, sentence_preferences: dict[str, Any] | None = None) -> None:
-        self.writer = TextWriter(as_backend(llm), sentence_preferences,
+        self.writer = TextWriter(get_backend(llm), sentence_preferences,
                                  temperature=getattr(llm, "temperature", None) or 0.8)
 
     def __call__(self, fields_collection: list[Any]) -> list[dict[str, Any]]:
@@ -132,7 +126,7 @@ class ExtractionChain:
     """`create_extraction_chain_pydantic(...)`: `.run(text)` returns a list of records."""
 
     def __init__(self, pydantic_schema: Any, llm: Any) -> None:
-        self.extractor = Extractor(pydantic_schema, model=as_backend(llm))
+        self.extractor = Extractor(pydantic_schema, model=get_backend(llm))
 
     def run(self, text: str) -> list[Any]:
         return self.extractor.extract_many(text)

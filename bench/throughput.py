@@ -91,14 +91,15 @@ def simulacra_run(job: dict, n: int, batch: int, few_token_logits: bool = True,
     gen = Generator(job["schema"], examples=job["examples"], subject=job["subject"], seed=1,
                     backend_options=options)
     token_ms: list[float] = []
-    complete = gen.backend.complete
+    stream = gen.backend.stream
 
-    def timed(requests):   # each request's time per generated token
-        done = complete(requests)
-        token_ms.extend(1000 * c.seconds / c.tokens_out for c in done if c.tokens_out)
-        return done
+    def timed(requests):   # each request's time per generated token, as it finishes
+        for position, completion in stream(requests):
+            if completion.tokens_out:
+                token_ms.append(1000 * completion.seconds / completion.tokens_out)
+            yield position, completion
 
-    gen.backend.complete = timed
+    gen.backend.stream = timed
     threads_used = getattr(gen.backend, "threads", None)
     records = list(gen.stream(n))
     stats = gen.stats

@@ -158,13 +158,13 @@ def context_sampler(spec: str) -> Sampler:
     path, sep, name = spec.rpartition(":")
     if sep and Path(path).suffix.lower() in TABLE_SUFFIXES:
         if not Path(path).is_file():
-            raise UsageError(f"--context file not found: {path}")
+            raise UsageError(f"context file not found: {path}")
         return column(path, name)
     if not Path(spec).is_file():
-        raise UsageError(f"--context file not found: {spec} (a text file with one context "
+        raise UsageError(f"context file not found: {spec} (a text file with one context "
                          "per line, or table.csv:column)")
     if Path(spec).suffix.lower() in TABLE_SUFFIXES:
-        raise UsageError(f"--context {spec}: name the column too, as {spec}:COLUMN")
+        raise UsageError(f"context {spec}: name the column too, as {spec}:COLUMN")
     return lines(spec)
 
 

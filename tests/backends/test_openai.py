@@ -112,3 +112,25 @@ def test_the_ladder_is_probed_once_per_endpoint_and_model_then_remembered(llama_
     assert sent - stats.attempts == 2
     sent, stats = run(seed=32)    # a new backend, same endpoint and model: no probing
     assert sent == stats.attempts and set(stats.routes) == {"json_object+schema"}
+
+
+def test_text_and_extract_commands_take_the_endpoint_flags(llama_server, tmp_path):
+    from typer.testing import CliRunner
+
+    from simulacra.cli.app import app
+    from tests.conftest import EXAMPLES
+
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"Actor": "Tom Hanks", "Film": ["Big"]}\n')
+    texts, back = tmp_path / "texts.jsonl", tmp_path / "back.jsonl"
+    endpoint = ["-m", "openai/gemma-270m", "--base-url", llama_server]
+    wrote = CliRunner().invoke(app, ["text", str(records), "-o", str(texts), *endpoint],
+                               catch_exceptions=False)
+    assert wrote.exit_code in (0, 1), wrote.output   # 1: a text left ungrounded, said so
+    assert json.loads(texts.read_text())["text"]
+    got = CliRunner().invoke(app, ["extract", str(texts), "--schema",
+                                   f"{EXAMPLES}/actor.py:Actor", "-o", str(back), *endpoint],
+                             catch_exceptions=False)
+    assert got.exit_code == 0, got.output
+    ledger = [json.loads(line) for line in (tmp_path / "back.jsonl.ledger.jsonl").open()]
+    assert ledger[0]["tries"][0]["route"] == "json_object+schema"

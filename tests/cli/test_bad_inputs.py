@@ -89,7 +89,7 @@ CASES = [
      "Faker has no provider 'nonsense'"),
     ("generate: missing context file", lambda t: ["generate", SPEC, "--context",
                                                   str(t / "personas.txt")],
-     "--context file not found"),
+     "context file not found"),
     ("generate: context table without a column", lambda t: ["generate", SPEC, "--context",
                                                             write(t, "p.csv", "persona\nx\n")],
      "name the column too"),
@@ -102,7 +102,7 @@ CASES = [
                                                str(t / "out.parquet")], "not a file"),
     ("generate: --ray unknown format", lambda t: ["generate", SPEC, "--ray", "local", "-o",
                                                   str(t / "shards"), "--format", "csv"],
-     "--format must be one of parquet, jsonl"),
+     "shards are parquet or jsonl (--format)"),
     ("check: bad examples", lambda t: ["check", SPEC, "--examples", write(
         t, "e.jsonl", '{"patient_id": "x"}\n')], "example #1 does not match"),
     ("generate: --concurrency on the embedded model",

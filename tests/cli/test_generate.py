@@ -105,7 +105,7 @@ BAD_INPUTS = [
     ("non-object records to CSV", lambda t: ["generate", string_schema(t), "-o", str(t / "o.csv")],
      "not JSON objects, so they have no columns for .csv; write them to a .jsonl file"),
     ("output exists", lambda t: ["generate", SPEC, "-o", existing_output(t)],
-     "exists; pass --overwrite"),
+     "exists: pass --overwrite"),
     ("unknown extension", lambda t: ["generate", SPEC, "-o", str(t / "out.xlsx")],
      "unknown output extension '.xlsx'"),
     ("unknown model", lambda t: ["generate", SPEC, "-m", "gpt-17"], "unknown model 'gpt-17'"),
@@ -204,3 +204,12 @@ def test_a_process_spinning_beside_the_run_is_named_as_the_slowdown(tmp_path, mo
     progress = [line for line in result.stderr.splitlines() if line.startswith("generating: ")]
     assert "other processes are using" in progress[-1]   # the progress line says why
     assert "other processes used" in result.stderr         # and so does the closing summary
+
+
+def test_outputs_of_two_formats_in_one_folder_keep_their_own_ledgers(tmp_path):
+    for suffix in ("csv", "jsonl"):
+        result = run("generate", SPEC, "-n", "3", "-m", "fake-fill", "-o", str(tmp_path / f"o.{suffix}"))
+        assert result.exit_code == 0, result.output
+    ledgers = sorted(p.name for p in tmp_path.glob("*.ledger.jsonl"))
+    assert ledgers == ["o.csv.ledger.jsonl", "o.jsonl.ledger.jsonl"]
+    assert all(len((tmp_path / name).read_text().splitlines()) == 3 for name in ledgers)

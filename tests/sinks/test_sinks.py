@@ -73,7 +73,7 @@ def test_bad_outputs_are_refused(tmp_path, name, message):
 def test_existing_output_is_refused_and_left_unchanged(tmp_path):
     path = tmp_path / "out.jsonl"
     path.write_text("keep me\n")
-    with pytest.raises(UsageError, match="exists; pass --overwrite"):
+    with pytest.raises(UsageError, match="exists: pass --overwrite"):
         open_sink(path, SCHEMA)
     assert path.read_text() == "keep me\n"
     open_sink(path, SCHEMA, overwrite=True).close()

@@ -291,12 +291,12 @@ def duplicate_shards(layout: ShardLayout, shards: list[int]) -> dict[int, list[d
 def check_shard_output(output: str | Path, fmt: str) -> Path:
     """Refuse a shard directory or format that cannot work, before anything is loaded."""
     if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise UsageError(f"shards are {' or '.join(FORMATS)} (--format), not {fmt!r}")
     from simulacra.sinks.base import SUFFIXES, check_directory
 
     directory = Path(output)
     if directory.suffix.lower() in SUFFIXES:
-        raise UsageError(f"with --ray, -o names a directory for the shards, not a file: {output}")
+        raise UsageError(f"shards go to a directory, not a file: {output}")
     check_directory(directory.parent)
     return directory
 
@@ -311,7 +311,7 @@ def connect(address: str | None, *, verbose: bool = False) -> None:
     try:
         import ray
     except ImportError:
-        raise UsageError("--ray needs Ray Data: pip install 'simulacra[ray]'") from None
+        raise UsageError("runs on Ray need Ray Data: pip install 'simulacra[ray]'") from None
     import ray.data  # noqa: F401 - sets up its logger, set below
 
     for name in ("ray", "ray.data"):
@@ -410,7 +410,7 @@ def _open_layout(directory: Path, fmt: str, n: int, shard_size: int, fingerprint
         try:
             saved = json.loads(manifest.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
-            raise UsageError(f"{manifest} is damaged; pass --overwrite to start again") from None
+            raise UsageError(f"{manifest} is damaged: pass --overwrite (overwrite=True) to start again") from None
         if {k: saved.get(k) for k in job} != job:
             raise UsageError(f"{directory} holds shards of a different job (schema, prompt, model, "
                              "seed, N or format differ); pass --overwrite or use another directory")

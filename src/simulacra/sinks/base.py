@@ -30,7 +30,7 @@ def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
             f"unknown output extension '{path.suffix or path.name}': use one of {', '.join(SUFFIXES)}"
         )
     if path.exists() and not overwrite:
-        raise UsageError(f"output file {path} exists; pass --overwrite to replace it")
+        raise UsageError(f"output file {path} exists: pass --overwrite (overwrite=True) to replace it")
     check_directory(path.parent)
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"output file {path} is read-only; fix its permissions or use another -o")
@@ -54,7 +54,7 @@ def check_directory(directory: Path) -> None:
     if not directory.is_dir():
         raise UsageError(f"output directory {directory} does not exist; create it first")
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise UsageError(f"output directory {directory} is not writable; choose another -o "
+        raise UsageError(f"output directory {directory} is not writable; choose another output "
                          "or fix its permissions")
 
 

@@ -56,7 +56,7 @@ class ResumableOutput:
         check_output(str(output), overwrite=True)
         path = Path(output)
         if not overwrite and path.exists() and not Checkpoint.path_for(path).exists():
-            raise UsageError(f"output file {output} exists; pass --overwrite to replace it")
+            raise UsageError(f"output file {output} exists: pass --overwrite (overwrite=True) to replace it")
 
     @staticmethod
     def finished(output: str | Path | None, fingerprint: str, n: int) -> bool:

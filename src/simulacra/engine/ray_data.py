@@ -410,7 +410,8 @@ def _open_layout(directory: Path, fmt: str, n: int, shard_size: int, fingerprint
         try:
             saved = json.loads(manifest.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
-            raise UsageError(f"{manifest} is damaged: pass --overwrite (overwrite=True) to start again") from None
+            raise UsageError(f"{manifest} is damaged: pass --overwrite (overwrite=True) to start "
+                             "again") from None
         if {k: saved.get(k) for k in job} != job:
             raise UsageError(f"{directory} holds shards of a different job (schema, prompt, model, "
                              "seed, N or format differ); pass --overwrite or use another directory")

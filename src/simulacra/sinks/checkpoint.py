@@ -79,7 +79,8 @@ class Checkpoint:
             try:
                 header = json.loads(lines[0])
             except json.JSONDecodeError:
-                raise UsageError(f"{path} is damaged: pass --overwrite (overwrite=True) to start again") from None
+                raise UsageError(f"{path} is damaged: pass --overwrite (overwrite=True) to start "
+                                 "again") from None
             if header.get("fingerprint") != job_fingerprint:
                 raise UsageError(
                     f"{output} was made by a different job (schema, prompt, model, seed or N "

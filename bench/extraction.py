@@ -41,7 +41,7 @@ TRAINED = {"add_to_playlist": (0.72, 0.83), "get_weather": (0.50, 0.80),
            "search_creative_work": (0.70, 0.88), "search_screening_event": (0.58, 0.84)}
 
 
-def snips(backend, k: int, limit: int) -> dict[str, dict]:
+def snips(backend, k: int, limit: int, options: dict | None = None) -> dict[str, dict]:
     """Micro slot P/R/F1 per intent with `k` training examples (0: zero-shot)."""
     import random
 
@@ -53,7 +53,7 @@ def snips(backend, k: int, limit: int) -> dict[str, dict]:
         rows = rows[:limit]
         train = [json.loads(x) for x in (SNIPS / f"{intent}.train.jsonl").read_text().splitlines()]
         examples = [(r["text"], r["gold"]) for r in random.Random(0).sample(train, k)]
-        extractor = Extractor(schema, model=backend, examples=examples)
+        extractor = Extractor(schema, model=backend, examples=examples, **(options or {}))
         started = time.perf_counter()
         results = extractor.extract_batch([r["text"] for r in rows])
         totals = [0, 0, 0]
@@ -104,12 +104,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100, help="SNIPS queries per intent")
     parser.add_argument("--k", default="0,5,10", help="SNIPS example counts to run")
     parser.add_argument("--skip-labelled", action="store_true")
+    parser.add_argument("--null-by-mass", action="store_true",
+                        help="null only where likelier than every value together")
+    parser.add_argument("--min-confidence", type=float, default=0.0)
     args = parser.parse_args()
+    options = {"null_by_mass": args.null_by_mass, "min_confidence": args.min_confidence}
     sys.path.insert(0, str(ROOT / "bench"))
     backend = LlamaCppBackend(batch=4)
     report: dict = {"snips": {}}
     for k in [int(x) for x in args.k.split(",")]:
-        report["snips"][k] = snips(backend, k, args.limit)
+        report["snips"][k] = snips(backend, k, args.limit, options)
         if not args.json:
             print(f"SNIPS, {k} examples per intent:")
             for intent, r in report["snips"][k].items():

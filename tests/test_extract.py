@@ -138,3 +138,45 @@ def test_a_field_the_text_does_not_state_comes_back_null_with_examples(embedded)
     zero = Extractor(Weather, model=embedded).extract(text)
     assert shot.extract(text).model_dump() == {"city": "Miami", "state": None, "condition": "hot"}
     assert zero.condition != "hot"  # measured: zero-shot takes "I want to know if it will be"
+
+
+def test_field_confidence_multiplies_the_chosen_tokens_inside_each_value():
+    from simulacra.extract import field_confidence
+
+    text = '{"city": "Paris", "state": null, "condition": "fog"}'
+    at = text.index
+    probs = [(at(' "Paris'), 0.9), (at("ris"), 0.5), (at(" null"), 0.8), (at(' "fog'), 0.6)]
+    assert field_confidence(text, probs) == {"city": 0.45, "state": 0.8, "condition": 0.6}
+    assert field_confidence("not json", probs) == {}
+
+
+def scored(reply, probs):
+    from simulacra.backends.base import Completion
+
+    return Completion(text=reply, probs=[(reply.index(piece), p) for piece, p in probs])
+
+
+def test_weak_values_are_nulled_and_the_surest_field_keeps_a_shared_span():
+    reply = '{"city": "Tahquamenon Falls", "state": "Tahquamenon Falls", "condition": "fog"}'
+    probs = [(' "Tahquamenon Falls", "state"', 0.3), (' "Tahquamenon Falls", "condition"', 0.9),
+             (' "fog', 0.2)]
+    rows = []
+    x = Extractor(Weather, model=ScriptedBackend([scored(reply, probs)]), min_confidence=0.25)
+    [outcome] = x.outcomes(["Will there be fog in Tahquamenon Falls?"], ledger=rows.append)
+    # state was the surer of the two fields that state the span; fog was below 0.25
+    assert outcome.data == {"city": None, "state": "Tahquamenon Falls", "condition": None}
+    assert rows[0]["tries"][0]["confidence"] == {"city": 0.3, "state": 0.9, "condition": 0.2}
+
+
+@pytest.mark.embedded
+def test_the_ledger_holds_each_field_s_confidence_on_the_real_model(embedded):
+    rows = []
+    x = Extractor(Weather, model=embedded)
+    [outcome] = x.outcomes(["Will there be fog in Boston?"], ledger=rows.append)
+    confidence = rows[0]["tries"][-1]["confidence"]
+    assert set(confidence) == {"city", "state", "condition"}
+    assert all(0 < p <= 1 for p in confidence.values())
+    strict = Extractor(Weather, model=embedded, min_confidence=1.0)
+    kept = strict.extract("Will there be fog in Boston?").model_dump()
+    # only values chosen with certainty (every token forced or p = 1) survive 1.0
+    assert all(v is None or confidence[k] == 1.0 for k, v in kept.items())

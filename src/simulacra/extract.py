@@ -139,7 +139,8 @@ class Extractor(UsesModel):
     def __init__(self, schema: Any, model: Any = None, *, examples: list[tuple[str, Any]] = (),
                  extractive: bool = True, temperature: float = 0.0, seed: int = 0,
                  max_attempts: int = 2, null_penalty: float | None = None,
-                 spans_once: bool = True) -> None:
+                 spans_once: bool = True, min_confidence: float = 0.0,
+                 null_by_mass: bool = False) -> None:
         self.schema: Schema = load_schema(schema)
         self.examples = [self._example(i, text, rec) for i, (text, rec) in enumerate(examples)]
         self._model = LazyBackend(model)
@@ -152,6 +153,10 @@ class Extractor(UsesModel):
         self.null_penalty = null_penalty if null_penalty is not None else (
             EXAMPLE_NULL_PENALTY if self.examples else NULL_PENALTY)
         self.spans_once = spans_once
+        if not 0 <= min_confidence <= 1:
+            raise UsageError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+        self.min_confidence = min_confidence
+        self.null_by_mass = null_by_mass
         self.stats = RunStats()
         self._count = 0
 
@@ -248,33 +253,56 @@ class Extractor(UsesModel):
                        max_attempts=self.max_attempts, stats=self.stats, ledger=ledger,
                        done=(base + i for i in done))
 
-    def _span_once(self, record: Any) -> Any:
+    def _span_once(self, record: Any, confidence: dict[str, float] | None = None) -> Any:
         fields = self.schema.fields
         return _span_once_fields(record, {f.name for f in fields if "null" in f.type},
-                                 {f.name for f in fields if not f.required})
+                                 {f.name for f in fields if not f.required}, confidence or {})
 
-    def accept(self, reply: str, many: bool) -> Any:
-        """The record(s) in a reply; raises ReplyParseError or RecordInvalid."""
+    def _drop_weak(self, record: Any, confidence: dict[str, float]) -> Any:
+        """Values the decoder chose with less than `min_confidence` become null (optional,
+        not nullable: left out); required fields keep theirs."""
+        if not self.min_confidence or not isinstance(record, dict):
+            return record
+        out = dict(record)
+        for f in self.schema.fields:
+            weak = out.get(f.name) is not None and confidence.get(f.name, 1.0) < self.min_confidence
+            if weak and "null" in f.type:
+                out[f.name] = None
+            elif weak and not f.required:
+                del out[f.name]
+        return out
+
+    def accept(self, reply: str, many: bool, confidence: dict[str, float] | None = None) -> Any:
+        """The record(s) in a reply; raises ReplyParseError or RecordInvalid. `confidence`
+        (a single record's, per field) drops weak values and decides which field keeps a
+        span two fields state."""
         data = parse_reply(reply, expect=list if many else dict)
         data = [_distinct_strings(d) for d in data] if many else _distinct_strings(data)
+        if confidence and not many:
+            data = self._drop_weak(data, confidence)
         if self.spans_once:
-            data = [self._span_once(d) for d in data] if many else self._span_once(data)
+            data = [self._span_once(d) for d in data] if many else self._span_once(data,
+                                                                                  confidence)
         if many:  # the same record found twice is one record
             data = list({json.dumps(d, sort_keys=True): d for d in data}.values())
         return ([self.schema.validate(item) for item in data] if many
                 else self.schema.validate(data))
 
 
-def _span_once_fields(record: Any, nullable: set[str], optional: set[str]) -> Any:
-    """Keep a string value in the first field that states it; a later field gets null (or
-    loses the key, if optional but not nullable). The small model copies one span
-    ("Tahquamenon Falls") into city, state and country alike, where a text states a value
-    once, for one field. Required fields keep their value."""
+def _span_once_fields(record: Any, nullable: set[str], optional: set[str],
+                      confidence: dict[str, float] | None = None) -> Any:
+    """Keep a string value in the field the decoder was surest of (the first that states it,
+    without confidences); the others get null (or lose the key, if optional but not
+    nullable). The small model copies one span ("Tahquamenon Falls") into city, state and
+    country alike, where a text states a value once, for one field. Required fields keep
+    their value."""
     if not isinstance(record, dict):
         return record
     seen: set[str] = set()
     out = dict(record)
-    for name, value in record.items():
+    order = sorted(record, key=lambda name: -(confidence or {}).get(name, 0.0))
+    for name in order:
+        value = record[name]
         if not isinstance(value, str) or not value.strip():
             continue
         key = value.strip().casefold()
@@ -301,7 +329,8 @@ class ExtractTask:
             json_schema=x.decoding_schema(self.texts[t.index], self.many),
             max_tokens=768 if self.many else 384, temperature=x.temperature, seed=t.seed,
             stop=("\n",), feedback=t.feedback,
-            extra={"penalize": {"null": x.null_penalty}} if x.null_penalty else {},
+            extra={"confidence": True, "null_by_mass": x.null_by_mass,
+                   **({"penalize": {"null": x.null_penalty}} if x.null_penalty else {})},
         ) for t in tries]
 
     def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:
@@ -309,14 +338,42 @@ class ExtractTask:
         if reason:
             return Verdict(reason=reason)
         schema = self.extractor.schema
+        confidence = field_confidence(completion.text, completion.probs) \
+            if completion.probs and not self.many else {}
+        note = {"confidence": confidence} if confidence else {}
         try:
-            found = self.extractor.accept(completion.text, self.many)
+            found = self.extractor.accept(completion.text, self.many, confidence)
         except ReplyParseError as exc:
-            return Verdict(reason=f"parse: {exc}")
+            return Verdict(reason=f"parse: {exc}", note=note)
         except RecordInvalid as exc:
-            return Verdict(reason="invalid: " + "; ".join(exc.errors[:3]))
+            return Verdict(reason="invalid: " + "; ".join(exc.errors[:3]), note=note)
         data = [schema.dump(r) for r in found] if self.many else schema.dump(found)
-        return Verdict(value=found, data=data)
+        return Verdict(value=found, data=data, note=note)
+
+
+def field_confidence(text: str, probs: list[tuple[int, float]]) -> dict[str, float]:
+    """Per top-level field of the JSON object in `text`: the probability the decoder gave
+    its value (or its null), the product of the chosen tokens' probabilities from just after
+    the field's colon to the value's end (`probs`: byte offset, probability). Forced tokens
+    were certain; a value with no choice in it has confidence 1."""
+    decoder = json.JSONDecoder()
+    spans: dict[str, tuple[int, int]] = {}
+    i = text.find("{") + 1
+    try:
+        while 0 < i < len(text):
+            while i < len(text) and text[i] in " \t\n\r,":
+                i += 1
+            if i >= len(text) or text[i] == "}":
+                break
+            key, i = decoder.raw_decode(text, i)
+            colon = text.index(":", i) + 1
+            start = colon + len(text[colon:]) - len(text[colon:].lstrip())
+            _, i = decoder.raw_decode(text, start)
+            spans[str(key)] = (len(text[:colon].encode()), len(text[:i].encode()))
+    except (ValueError, json.JSONDecodeError):
+        return {}
+    return {key: round(math.prod(p for offset, p in probs if lo <= offset < hi), 4)
+            for key, (lo, hi) in spans.items()}
 
 
 def _distinct_strings(value: Any) -> Any:

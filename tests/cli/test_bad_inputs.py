@@ -148,6 +148,8 @@ def test_bad_input(tmp_path, case, make_args, message):
      "Invalid value for '--actors'"),
     (["roundtrip", SPEC, "--count", "0"], "Invalid value for '-n' / '--count'"),
     (["report", "x.jsonl", "--schema", SPEC, "--near", "101"], "Invalid value for '--near'"),
+    (["extract", "x.jsonl", "--schema", SPEC, "--min-confidence", "2"],
+     "Invalid value for '--min-confidence'"),
 ])
 def test_usage_errors_through_the_console_script_are_one_line(args, message):
     result = subprocess.run([sys.executable, "-c", "from simulacra.cli.app import main; main()",

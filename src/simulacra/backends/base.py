@@ -76,6 +76,10 @@ class Completion:
     finish_reason: str = "stop"
     route: str = ""              # how it was constrained: grammar, json_schema, json_object, prompt
     seconds: float = 0.0
+    # Constrained backends, when the request's extra asks for "confidence": for each token
+    # the model chose (not the ones the grammar forced), its byte offset in `text` (UTF-8)
+    # and the probability the model gave it among the tokens the grammar allowed.
+    probs: list[tuple[int, float]] = field(default_factory=list)
 
 
 @runtime_checkable

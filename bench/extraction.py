@@ -41,7 +41,8 @@ TRAINED = {"add_to_playlist": (0.72, 0.83), "get_weather": (0.50, 0.80),
            "search_creative_work": (0.70, 0.88), "search_screening_event": (0.58, 0.84)}
 
 
-def snips(backend, k: int, limit: int, options: dict | None = None) -> dict[str, dict]:
+def snips(backend, k: int, limit: int, options: dict | None = None,
+          split: str = "validate") -> dict[str, dict]:
     """Micro slot P/R/F1 per intent with `k` training examples (0: zero-shot)."""
     import random
 
@@ -49,21 +50,40 @@ def snips(backend, k: int, limit: int, options: dict | None = None) -> dict[str,
 
     out = {}
     for intent, schema in INTENTS.items():
-        rows = [json.loads(x) for x in (SNIPS / f"{intent}.validate.jsonl").read_text().splitlines()]
-        rows = rows[:limit]
         train = [json.loads(x) for x in (SNIPS / f"{intent}.train.jsonl").read_text().splitlines()]
-        examples = [(r["text"], r["gold"]) for r in random.Random(0).sample(train, k)]
+        drawn = random.Random(0).sample(range(len(train)), k)
+        examples = [(train[i]["text"], train[i]["gold"]) for i in drawn]
+        if split == "train":   # for choosing settings: train queries the examples do not hold
+            rows = [r for i, r in enumerate(train) if i not in set(drawn)][-limit:]
+        else:
+            rows = [json.loads(x) for x in (SNIPS / f"{intent}.validate.jsonl").read_text()
+                    .splitlines()][:limit]
         extractor = Extractor(schema, model=backend, examples=examples, **(options or {}))
         started = time.perf_counter()
-        results = extractor.extract_batch([r["text"] for r in rows])
-        totals = [0, 0, 0]
-        for row, pred in zip(rows, results, strict=True):
-            counts = slot_counts(None if isinstance(pred, Exception) else pred.model_dump(),
-                                 row["gold"])
-            totals = [a + b for a, b in zip(totals, counts, strict=True)]
-        out[intent] = {**prf(*totals), "queries": len(rows),
-                       "seconds": round(time.perf_counter() - started, 1)}
+        ledger: list[dict] = []
+        results = {o.index: o for o in extractor.outcomes([r["text"] for r in rows],
+                                                          ledger=ledger.append)}
+        confidence = {row["index"]: row["tries"][-1].get("confidence", {}) for row in ledger}
+        # what --min-confidence t would keep, from the same run: values below t become null
+        by_threshold = {t: [0, 0, 0] for t in THRESHOLDS}
+        for i, row in enumerate(rows):
+            outcome = results[i]
+            pred = outcome.data if outcome.ok else None
+            for t, totals in by_threshold.items():
+                kept = pred if pred is None else {
+                    k: v if confidence[i].get(k, 1.0) >= t else None for k, v in pred.items()}
+                for j, c in enumerate(slot_counts(kept, row["gold"])):
+                    totals[j] += c
+        out[intent] = {**prf(*by_threshold[0.0]), "queries": len(rows),
+                       "seconds": round(time.perf_counter() - started, 1),
+                       "f1_at_min_confidence": {t: round(prf(*c)["f1"], 3)
+                                                for t, c in by_threshold.items()},
+                       "precision_at_min_confidence": {t: round(prf(*c)["precision"], 3)
+                                                       for t, c in by_threshold.items()}}
     return out
+
+
+THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
 def format_instructions_route(backend, schema, text: str) -> dict | None:
@@ -104,16 +124,20 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100, help="SNIPS queries per intent")
     parser.add_argument("--k", default="0,5,10", help="SNIPS example counts to run")
     parser.add_argument("--skip-labelled", action="store_true")
-    parser.add_argument("--null-by-mass", action="store_true",
-                        help="null only where likelier than every value together")
-    parser.add_argument("--min-confidence", type=float, default=0.0)
+    parser.add_argument("--null-penalty", type=float, default=None,
+                        help="logits taken from null (default: the Extractor's)")
+    parser.add_argument("--min-confidence", type=float, default=None,
+                        help="default: the Extractor's (0.4 with examples, else 0)")
+    parser.add_argument("--split", default="validate", choices=("validate", "train"),
+                        help="queries to measure on: validate, or train (to choose settings "
+                             "without looking at validate; never the examples shown)")
     args = parser.parse_args()
-    options = {"null_by_mass": args.null_by_mass, "min_confidence": args.min_confidence}
+    options = {"null_penalty": args.null_penalty, "min_confidence": args.min_confidence}
     sys.path.insert(0, str(ROOT / "bench"))
     backend = LlamaCppBackend(batch=4)
     report: dict = {"snips": {}}
     for k in [int(x) for x in args.k.split(",")]:
-        report["snips"][k] = snips(backend, k, args.limit, options)
+        report["snips"][k] = snips(backend, k, args.limit, options, args.split)
         if not args.json:
             print(f"SNIPS, {k} examples per intent:")
             for intent, r in report["snips"][k].items():
@@ -121,6 +145,8 @@ def main() -> None:
                 print(f"  {intent:>24}: P {r['precision']:.2f}  R {r['recall']:.2f}  "
                       f"F1 {r['f1']:.2f}   trained engines F1 @10 {at10:.2f} @70 {at70:.2f}  "
                       f"({r['queries']} queries, {r['seconds']} s)", flush=True)
+                print(f"  {'':>24}  with --min-confidence t, F1: "
+                      f"{r['f1_at_min_confidence']}  P: {r['precision_at_min_confidence']}")
     if not args.skip_labelled:
         rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
         report["labelled"] = {}

@@ -117,11 +117,12 @@ def test_one_span_is_not_copied_into_other_fields():
     assert record.model_dump() == {"city": "Tahquamenon Falls", "state": None, "condition": "fog"}
 
 
-def test_labelled_examples_turn_off_the_push_away_from_null():
-    assert Extractor(Weather, model=ScriptedBackend()).null_penalty > 0  # zero-shot
+def test_labelled_examples_soften_the_push_away_from_null_and_drop_weak_values():
+    zero = Extractor(Weather, model=ScriptedBackend())
     with_examples = Extractor(Weather, model=ScriptedBackend(), examples=[
         ("Is it raining in Lyon?", {"city": "Lyon", "state": None, "condition": "raining"})])
-    assert with_examples.null_penalty == 0
+    assert 0 < with_examples.null_penalty < zero.null_penalty
+    assert zero.min_confidence == 0 and with_examples.min_confidence > 0
     assert '"state": null' in with_examples.prompt("Snow in Utah?", many=False)
 
 

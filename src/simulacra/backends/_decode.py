@@ -109,7 +109,7 @@ class _Seq:
     # with extra["confidence"]: (index in `out`, probability among the allowed tokens) of
     # each sampled token
     probs: list[tuple[int, float]] = field(default_factory=list)
-    null_by_mass: bool = False   # extra["null_by_mass"]: see BatchDecoder._null_by_mass
+    null_bias: float = 0.0   # extra["null_bias"]: added to the tokens that start `null`
 
 
 class _Grounding:
@@ -289,10 +289,10 @@ class BatchDecoder:
         self._pieces = pieces
         self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
         self._numeric_words = _pack(self._numeric)
-        # Outside a string: tokens that start `null` (" n", " nul", "null"...), and blanks
-        stripped = [p.strip() for p in pieces]
-        self._null_start = np.array([bool(p) and b"null".startswith(p) for p in stripped])
-        self._blank = np.array([bool(p) and not q for p, q in zip(pieces, stripped, strict=True)])
+        # Outside a string, the tokens that start `null` (" n", " nul", "null"...): a null
+        # bias moves them all, whichever the JSON layout puts first
+        self._null_start = np.array([bool(p.strip()) and b"null".startswith(p.strip())
+                                     for p in pieces])
         self._all_ids = np.arange(self.n_vocab)
         self._breaks = np.array(sorted({i for i, p in enumerate(pieces) if b"\n" in p} | self.eos))
         # Closing tokens: inside a string, those that end it (`"`, `"}`, `"]`); outside, those
@@ -406,10 +406,7 @@ class BatchDecoder:
         seq = _Seq(slot=slot, request=request, matcher=matcher, index=index,
                    rng=np.random.default_rng(request.seed), pos=shared,
                    tokens_in=len(prompt), started=time.perf_counter())
-        seq.null_by_mass = bool(request.extra.get("null_by_mass"))
-        for text, bias in request.extra.get("penalize", {}).items():
-            for token in set(self.model.tokenize(text.encode(), add_bos=False, special=False)[:1]):
-                seq.bias.append((token, -float(bias)))
+        seq.null_bias = float(request.extra.get("null_bias", 0.0))
         steer = request.extra.get("steer")
         if steer is not None and matcher is not None:
             seq.cursor = JsonCursor(steer)
@@ -484,8 +481,8 @@ class BatchDecoder:
                     logits[choices == token] += bias
                 if closing:
                     logits[np.isin(choices, closers)] += closing
-                if s.null_by_mass and not s.lexer.in_string:
-                    self._null_by_mass(logits, choices, None)
+                if s.null_bias and not s.lexer.in_string:
+                    logits[self._null_start[choices]] += s.null_bias
                 if s.cursor is not None:
                     logits = self._steered(s, logits, choices)
             elif s.matcher is not None:
@@ -493,8 +490,8 @@ class BatchDecoder:
                     logits[token] += bias
                 if closing:
                     logits[closers] += closing
-                if s.null_by_mass and not s.lexer.in_string:
-                    self._null_by_mass(logits, None, s.mask)
+                if s.null_bias and not s.lexer.in_string:
+                    logits[self._null_start] += s.null_bias
                 full = logits if s.request.extra.get("confidence") else None
                 margin = s.cursor.margin() if s.cursor is not None else 0.0
                 logits, choices = self._allowed_candidates(logits, s.mask, s.request.temperature,
@@ -513,7 +510,7 @@ class BatchDecoder:
             token = int(choices[picked]) if choices is not None else picked
             if s.matcher is not None and s.request.extra.get("confidence"):
                 s.probs.append((len(s.out), self._chosen_probability(
-                    s, logits if choices is not None else full, picked, token)))
+                    s, logits if s.choices is not None else full, picked, token)))
             s.sampled += 1
             if token in self.eos:
                 s.done = True
@@ -546,42 +543,15 @@ class BatchDecoder:
             if len(s.out) >= s.request.max_tokens and not s.done:
                 s.done, s.finish = True, "length"
 
-    def _null_by_mass(self, logits: np.ndarray, choices: np.ndarray | None,
-                      mask: np.ndarray | None) -> None:
-        """Where a value may be null, decide null against value by the mass of each (in
-        place): the tokens that start `null` (" n", " nul", " null") against the others
-        (" \"", digits...), blanks counted for neither; the losing side is masked. The single
-        likeliest token is a poor judge: one answer's mass is split over several tokens."""
-        if choices is not None:
-            ids, values = choices, logits
-        elif mask is not None:
-            ids = np.flatnonzero(np.unpackbits(mask.view(np.uint8),
-                                               bitorder="little")[:self.n_vocab])
-            values = logits[ids]
-        else:
-            return
-        null = self._null_start[ids]
-        value = ~null & ~self._blank[ids]
-        if not null.any() or not value.any():
-            return
-        finite = np.isfinite(values)
-        top = values[finite].max()
-        mass = np.where(finite, np.exp(values.astype(np.float64) - top), 0.0)
-        loser = value if mass[null].sum() > mass[value].sum() else null
-        if choices is not None:
-            logits[loser] = -np.inf
-        else:
-            logits[ids[loser]] = -np.inf
-
     def _chosen_probability(self, s: _Seq, logits: np.ndarray | None, picked: int,
                             token: int) -> float:
         """The probability the model gave `token` among the tokens the grammar allowed (at
         temperature 1, whatever the sampling temperature): `logits` are the few choices'
         (`picked` indexes them) or every token's, masked here."""
-        if s.choices is not None and logits is not None:
+        if s.choices is not None and logits is not None:   # the few choices' logits
             values = logits.astype(np.float64)
             chosen = values[picked]
-        elif logits is not None and s.mask is not None:
+        elif logits is not None and s.mask is not None:    # every token's, masked here
             allowed = np.unpackbits(s.mask.view(np.uint8), bitorder="little")[:self.n_vocab]
             values = logits[allowed.view(np.bool_)].astype(np.float64)
             chosen = float(logits[token])

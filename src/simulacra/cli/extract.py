@@ -21,9 +21,9 @@ def extract(
     examples: Path = typer.Option(None, "--examples", help='Labelled pairs (JSONL): '
                                   '{"text": ..., "record": {...}} per line; null marks a field '
                                   'the text does not state.'),
-    min_confidence: float = typer.Option(0.0, "--min-confidence", min=0.0, max=1.0, help=(
-        "Null out values the model chose with less than this probability (0-1); each "
-        "field's probability is in the ledger.")),
+    min_confidence: float = typer.Option(None, "--min-confidence", min=0.0, max=1.0, help=(
+        "Null out values the model chose with less than this probability (0-1; default 0.4 "
+        "with --examples, else 0); each field's probability is in the ledger.")),
 ) -> None:
     """Extract records of SCHEMA from each text; one record per output line."""
     from simulacra.cli.jsonl import input_fingerprint, read_jsonl, refuse_same_file
@@ -49,7 +49,8 @@ def extract(
                           min_confidence=min_confidence)
     job = fingerprint(task="extract", inputs=input_fingerprint(items), many=many,
                       schema=extractor.schema.json_schema, model=extractor.model_key,
-                      seed=extractor.seed, examples=pairs, min_confidence=min_confidence)
+                      seed=extractor.seed, examples=pairs,
+                      min_confidence=extractor.min_confidence)
     if ResumableOutput.finished(output, job, len(items)) and not overwrite:
         typer.echo(f"{output} already holds the records of all {len(items)} texts of this "
                    "job: nothing to do (--overwrite extracts them again)", err=True)

@@ -75,7 +75,7 @@ def check_model(model: Any) -> None:
 def model_name(model: Any = None) -> str:
     """The name a run reports for `model`: $SIMULACRA_MODEL or the default for None."""
     if isinstance(model, LazyBackend):
-        return model_name(model.model) if model._backend is None else model._backend.model_id
+        return model.name
     if model is None:
         return os.environ.get(ENV_MODEL) or DEFAULT_MODEL
     if isinstance(model, str):
@@ -143,24 +143,32 @@ class LazyBackend:
     job that is already finished never pays for loading it. Unknown names fail at once."""
 
     def __init__(self, model: Any = None, **options: Any) -> None:
-        if isinstance(model, LazyBackend):   # handed on: share it (loaded or not)
-            self.model, self.options, self._backend = model.model, model.options, model._backend
-            return
+        self._shared = model if isinstance(model, LazyBackend) else None   # one load for both
+        if self._shared is not None:
+            model, options = self._shared.model, self._shared.options
         check_model(model)
         self.model, self.options = model, options
         self._backend: Backend | None = model if isinstance(model, Backend) else None
 
     @property
     def backend(self) -> Backend:
+        if self._shared is not None:
+            return self._shared.backend
         if self._backend is None:
             self._backend = get_backend(self.model, **self.options)
         return self._backend
 
     @property
+    def name(self) -> str:
+        """The name a run reports: the loaded backend's model id, or the name it was given."""
+        loaded = self._shared._backend if self._shared is not None else self._backend
+        return loaded.model_id if loaded is not None else model_name(self.model)
+
+    @property
     def key(self) -> str:
         """The model as a job's fingerprint names it, without loading it."""
-        if self._backend is not None and not isinstance(self.model, str | None):
-            return self._backend.model_id
+        if not isinstance(self.model, str | None):   # an object: what it calls itself
+            return self.name
         name = model_name(self.model)
         if name.endswith(".gguf"):
             return str(Path(name).resolve())
@@ -168,7 +176,9 @@ class LazyBackend:
         return f"{name}@{base_url}" if base_url else name
 
     def close(self) -> None:
-        if self._backend is not None:
+        if self._shared is not None:
+            self._shared.close()
+        elif self._backend is not None:
             self._backend.close()
 
 

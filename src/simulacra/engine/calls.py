@@ -59,6 +59,8 @@ class Calls:
         return repr(self.backend)
 
     def __getattr__(self, attribute: str) -> Any:   # the backend's own counters (requests...)
+        if attribute == "backend":   # not set yet (a copy being built): no recursion
+            raise AttributeError(attribute)
         return getattr(self.backend, attribute)
 
     @property

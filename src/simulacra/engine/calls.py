@@ -16,7 +16,6 @@ throws away the others' records.
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, replace
@@ -26,18 +25,19 @@ from simulacra.backends.base import Backend, CallPolicy, Completion, Request
 from simulacra.engine.limiter import AdaptiveLimit
 from simulacra.errors import BackendError
 
-_WRAPPED: weakref.WeakKeyDictionary[Any, Calls] = weakref.WeakKeyDictionary()
-
 
 def wrap(backend: Backend) -> Backend:
     """`backend` with the calls its policy asks for; the same wrapper every time for one
-    backend (so its limit and cache persist across runs), and a local backend unchanged."""
+    backend (kept on it, so its limit and cache persist across runs and go with it), and a
+    local backend unchanged."""
     policy: CallPolicy | None = getattr(backend, "call_policy", None)
     if policy is None or isinstance(backend, Calls):
         return backend
-    if backend not in _WRAPPED:
-        _WRAPPED[backend] = Calls(backend, policy)
-    return _WRAPPED[backend]
+    wrapped = getattr(backend, "_engine_calls", None)
+    if wrapped is None:
+        wrapped = Calls(backend, policy)
+        backend._engine_calls = wrapped   # type: ignore[attr-defined]
+    return wrapped
 
 
 class Calls:

@@ -65,3 +65,17 @@ def test_missing_gguf_is_an_unknown_model(tmp_path):
 
     with pytest.raises(UnknownModelError, match="GGUF file not found"):
         get_backend(str(tmp_path / "nope.gguf"))
+
+
+@pytest.mark.embedded
+def test_calling_the_model_from_inside_a_loop_over_its_own_batch_is_refused_in_words(embedded):
+    from simulacra.errors import BackendError
+
+    batch = embedded.stream([Request(prompt="One word:", max_tokens=4, seed=1),
+                             Request(prompt="Another word:", max_tokens=4, seed=2)])
+    next(batch)   # the batch is open, this thread is reading it
+    with pytest.raises(BackendError, match="in the middle of a batch this thread"):
+        embedded.complete([Request(prompt="Hi", max_tokens=2, seed=3)])
+    batch.close()   # closing the iterator ends the batch and frees the model
+    [done] = embedded.complete([Request(prompt="Hi", max_tokens=2, seed=3)])
+    assert done.tokens_out >= 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ class LlamaCppBackend:
         # together and a finished one's slot goes to the next (continuous batching).
         self.capabilities = Capabilities(grammar=True, batch=batch * QUEUE_DEPTH)
         self._lock = threading.Lock()
+        self._holder: int | None = None   # the thread inside a batch (see _exclusive)
         from simulacra.backends._decode import BatchDecoder
 
         fixed = n_threads or requested_threads()
@@ -106,7 +108,7 @@ class LlamaCppBackend:
         """(position, completion) as each sequence of the batch finishes, so the engine
         judges and writes a record at once, not when the batch's longest one is done. The
         context stays this caller's until the batch is over (or the iterator is closed)."""
-        with self._lock:  # one llama.cpp context: one caller at a time
+        with self._exclusive():
             grammars = [self.grammar(r.json_schema) if r.json_schema is not None else None
                         for r in requests]
             try:
@@ -114,10 +116,28 @@ class LlamaCppBackend:
             except RuntimeError as exc:
                 raise BackendError(f"llama.cpp failed: {exc}", backend=self.name) from None
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One llama.cpp context: one caller at a time. A batch is read as it finishes, so
+        the thread reading it may call back in before it is over (a loop over generated
+        records that writes text with the same model): that would wait on itself forever,
+        so it is refused in words instead."""
+        if self._holder == threading.get_ident():
+            raise BackendError("this model is in the middle of a batch this thread is still "
+                               "reading (a loop over its results calls the same model): use "
+                               "another model instance, or finish the loop first",
+                               backend=self.name)
+        with self._lock:
+            self._holder = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._holder = None
+
     def logprob_per_char(self, prompt: str, text: str) -> float:
         """Log-probability of `text` after `prompt`, per character (how natural the model
         finds it). Not part of the Backend protocol: callers check for it."""
-        with self._lock:
+        with self._exclusive():
             try:
                 return self._decoder.logprob_per_char(prompt, text)
             except RuntimeError as exc:

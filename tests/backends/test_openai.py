@@ -79,7 +79,7 @@ def test_an_endpoint_run_names_used_values_and_gives_each_record_its_context(lla
     backend = Recording("gemma-270m", base_url=llama_server, concurrency=2, cache=False)
     contexts = ["a patient seen in a rural clinic", "a patient seen in a dental practice"]
     gen = Generator(MedicalBilling, model=backend, examples=SHOTS, subject="medical_billing",
-                    seed=8, context=contexts, max_attempts=3)
+                    seed=8, context=contexts, max_attempts=8)
     report = gen.write(tmp_path / "bills.jsonl", 3)
     assert report.stats.valid == 3
     first, last = backend.sent[0].prompt, backend.sent[-1].prompt
@@ -102,7 +102,7 @@ def test_the_ladder_is_probed_once_per_endpoint_and_model_then_remembered(llama_
         backend = OpenAIBackend("gemma-270m", base_url=llama_server, concurrency=4)
         gen = Generator(MedicalBilling, model=backend, examples=SHOTS,
                         subject="medical_billing", seed=seed, max_attempts=3)
-        gen.generate(3)
+        list(gen.outcomes(3))   # a record the small model keeps copying may fail: not the point
         backend.close()
         return backend.requests, gen.stats
 

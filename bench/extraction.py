@@ -1,6 +1,6 @@
 """Slot precision/recall/F1 of extraction on the embedded model: SNIPS slot filling (six
 intents, zero-shot and with k labelled examples), the labelled set in tests/data per route,
-and the tutorial's Actor round trip.
+and the tutorial's Actor round trip (films found and missed).
 
     .venv/bin/python bench/extraction.py [--json] [--limit 100] [--k 0,5,10] [--skip-labelled]
 
@@ -86,6 +86,37 @@ def snips(backend, k: int, limit: int, options: dict | None = None,
 THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
+def actor_round_trip(backend) -> dict:
+    """The tutorial's part 3 on simulacra: the two Actor records written as informal text
+    (seed 5, as tests/test_extract.py does), then extracted back; every film found or missed."""
+    from pydantic import BaseModel, Field
+    from tests.test_text import ACTORS
+
+    from simulacra.text import TextWriter
+
+    class Actor(BaseModel):
+        Actor: str = Field(description="name of an actor")
+        Film: list[str] = Field(description="list of names of films they starred in")
+
+    texts = TextWriter(backend, {"style": "informal", "minimal length": 500}, seed=5).many(ACTORS)
+    extractor = Extractor(Actor, model=backend)
+    out = {"texts": [], "found": 0, "films": 0}
+    for row, gold in zip(texts, ACTORS, strict=True):
+        got = extractor.extract(row["text"])
+        stated = [f for f in gold["Film"] if f.casefold() in row["text"].casefold()]
+        found = [f for f in gold["Film"] if f in got.Film]
+        out["found"] += len(found)
+        out["films"] += len(gold["Film"])
+        out["texts"].append({"actor": got.Actor, "actor_ok": got.Actor == gold["Actor"],
+                             "extracted": got.Film, "missed": [f for f in gold["Film"]
+                                                               if f not in found],
+                             "stated_in_text": len(stated)})
+    hits = out["found"]
+    predicted = sum(len(t["extracted"]) for t in out["texts"])
+    out.update(prf(hits, predicted, out["films"]))
+    return out
+
+
 def format_instructions_route(backend, schema, text: str) -> dict | None:
     js = schema.model_json_schema()
     prompt = ("Extract fields from a given text.\nThe output should be formatted as a JSON instance "
@@ -160,6 +191,14 @@ def main() -> None:
             for route, r in report["labelled"].items():
                 print(f"{route:>20}: P {r['precision']:.2f}  R {r['recall']:.2f}  "
                       f"F1 {r['f1']:.2f}  ({r['seconds']} s)  by domain F1: {r['by_domain']}")
+    report["actor"] = actor = actor_round_trip(backend)
+    if not args.json:
+        print(f"tutorial Actor round trip: {actor['found']} of {actor['films']} films back "
+              f"(set P {actor['precision']:.2f} R {actor['recall']:.2f} F1 {actor['f1']:.2f})")
+        for t in actor["texts"]:
+            print(f"  {t['actor']} (name {'right' if t['actor_ok'] else 'wrong'}): extracted "
+                  f"{t['extracted']}; missed {t['missed']} ({t['stated_in_text']} of 5 films "
+                  "stated in the text)")
     if args.json:
         print(json.dumps(report))
 

@@ -23,6 +23,36 @@ def test_spans_are_word_runs_trimmed_of_edge_punctuation():
     assert all(not s.endswith((".", '"', ")")) for s in spans)
 
 
+def test_spans_cross_abbreviations_and_a_comma_before_a_number_but_not_clauses():
+    spans = text_spans("Will it freeze on Jul. 7, 2038 near Harry T. Burleigh's farm at 10:31 "
+                       "a.m. in Lyon? Tom Hardy, Robert Pattinson. Then rain")
+    assert {"Jul. 7, 2038", "Harry T. Burleigh", "10:31 a.m. in Lyon"} <= set(spans)
+    assert not [s for s in spans if "Hardy, Robert" in s or "Pattinson. Then" in s]
+
+
+def test_phrases_the_examples_never_mark_are_not_offered_as_values():
+    from simulacra.backends.base import Capabilities
+    from simulacra.extract import carrier_phrases
+
+    examples = [("What is the weather in Paris", {"city": "Paris", "state": None, "condition": None}),
+                ("What is the weather like in Utah", {"city": None, "state": "Utah", "condition": None}),
+                ("Is the weather foggy in Lyon", {"city": "Lyon", "state": None, "condition": "foggy"})]
+    carriers = carrier_phrases(examples)
+    assert {"weather", "the weather", "what is the weather", "in"} <= carriers
+    assert "paris" not in carriers and "foggy" not in carriers
+    grammar = ScriptedBackend(capabilities=Capabilities(grammar=True))
+    js = Extractor(Weather, model=grammar, examples=examples).decoding_schema(
+        "What is the weather in Oslo", many=False)
+    offered = js["properties"]["city"]["anyOf"][0]["enum"]
+    assert "Oslo" in offered and "weather" not in offered and "What is" not in offered
+
+
+def test_list_items_come_back_in_the_order_the_text_states_them():
+    fake = ScriptedBackend(['{"Actor": "Tom Hardy", "Film": ["Dunkirk", "Inception"]}'])
+    actor = Extractor(Actor, model=fake).extract("Tom Hardy was in Inception and in Dunkirk.")
+    assert actor.Film == ["Inception", "Dunkirk"]
+
+
 def test_extractive_schema_limits_free_strings_to_spans_only():
     js = {"type": "object", "properties": {
         "name": {"type": "string"}, "day": {"type": "string", "format": "date"},

@@ -22,8 +22,8 @@ class Actor(BaseModel):
 def test_roundtrip_on_a_scripted_backend_scores_each_field():
     fake = ScriptedBackend().enqueue(
         '{"Actor": "Tom Hanks", "Film": ["Big", "Splash"]}',        # generated record
-        "Tom Hanks was great in Big and in Splash.",                 # its text
-        '{"Actor": "tom hanks", "Film": ["Splash", "Big"]}',          # extracted: case, order
+        "Tom Hanks was great in Splash and in Big.",                 # its text, another order
+        '{"Actor": "tom hanks", "Film": ["Big", "Splash"]}',          # extracted: case, order
     )
     report = roundtrip(Actor, 1, models=[fake], seed=1).as_dict()
     scores = report["models"]["scripted"]

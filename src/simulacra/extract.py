@@ -50,16 +50,23 @@ MAX_EXAMPLES_SHOWN = 10   # labelled examples in one prompt; more are chosen fro
 NEAREST = 2               # the most similar examples, repeated right before the text
 MAX_RECORDS = 5
 _EDGE = " \t\n.,;:!?\"'()[]{}\u201c\u201d\u2018\u2019"
+# Where a clause ends: ; ! ? or a comma not before a number, or a period that does not end
+# an abbreviation: not after an initial or a short capitalized word ("T.", "Dr.", "Dec."),
+# not after a word with a period inside ("a.m."), not before a lowercase word or a digit.
+_CLAUSE_END = re.compile(r"[;!?]\s+|,\s+(?!\d)|(?<!\b[A-Z])(?<!\b[A-Z][a-z])(?<!\b[A-Z][a-z]{2})"
+                         r"(?<!\.[A-Za-z])\.\s+(?![a-z0-9])")
 
 
 def text_spans(text: str, max_words: int = MAX_SPAN_WORDS, max_chars: int = 120) -> list[str]:
     """Every run of 1..max_words words inside one clause of `text`, trimmed of edge punctuation.
 
     Spans do not cross a comma, semicolon or sentence end followed by a space: a value almost
-    never does, and "Tom Hardy, Robert Pattinson" would otherwise be a candidate name.
+    never does, and "Tom Hardy, Robert Pattinson" would otherwise be a candidate name. Two
+    exceptions, because values do cross them: a comma before a number ("March 1, 2026") and
+    the period of an abbreviation ("Dec. 16th", "Harry T. Burleigh", "St. Louis").
     """
     seen: dict[str, None] = {}
-    for clause in re.split(r"[,;.!?]\s+", text):
+    for clause in _CLAUSE_END.split(text):
         words = list(re.finditer(r"\S+", clause))
         for i in range(len(words)):
             for j in range(i, min(i + max_words, len(words))):
@@ -112,6 +119,34 @@ def require_all(node: Any) -> None:
         require_all(sub)
 
 
+def carrier_phrases(examples: list[tuple[str, dict[str, Any]]]) -> frozenset[str]:
+    """Phrases the labelled examples show are not values: spans found in at least two of
+    their texts and never a value of any field ("weather", "the", "What is", "play"). Queries
+    of one kind share their carrier words, and the small model otherwise files them as
+    values ("weather" as a condition, "the" as a state)."""
+    values = {_phrase(str(v)) for _, record in examples for v in _leaf_values(record)}
+    seen: dict[str, int] = {}
+    for text, _ in examples:
+        for span in {_phrase(s) for s in text_spans(text)}:
+            seen[span] = seen.get(span, 0) + 1
+    return frozenset(s for s, n in seen.items() if n >= 2 and s not in values)
+
+
+def _leaf_values(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaf_values(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaf_values(v)
+    elif value is not None:
+        yield value
+
+
+def _phrase(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
 def _restrict(node: Any, spans: list[str], numbers: list[float]) -> None:
     if not isinstance(node, dict):
         return
@@ -147,6 +182,7 @@ class Extractor(UsesModel):
                  spans_once: bool = True, min_confidence: float | None = None) -> None:
         self.schema: Schema = load_schema(schema)
         self.examples = [self._example(i, text, rec) for i, (text, rec) in enumerate(examples)]
+        self.carriers = carrier_phrases(self.examples)
         self._model = LazyBackend(model)
         self.extractive = extractive
         self.temperature = temperature
@@ -211,7 +247,9 @@ class Extractor(UsesModel):
         js = self.schema.decoding_schema()
         require_all(js)
         if self.extractive and self.backend.capabilities.grammar:
-            js = extractive_schema(js, text_spans(text), text_numbers(text))
+            spans = text_spans(text)
+            spans = [s for s in spans if _phrase(s) not in self.carriers] or spans
+            js = extractive_schema(js, spans, text_numbers(text))
         if many:
             defs = {k: js.pop(k) for k in ("$defs", "definitions") if k in js}
             js = {"type": "array", "items": js, "minItems": 1, "maxItems": MAX_RECORDS, **defs}
@@ -277,12 +315,15 @@ class Extractor(UsesModel):
                 del out[f.name]
         return out
 
-    def accept(self, reply: str, many: bool, confidence: dict[str, float] | None = None) -> Any:
+    def accept(self, reply: str, many: bool, confidence: dict[str, float] | None = None,
+               text: str = "") -> Any:
         """The record(s) in a reply; raises ReplyParseError or RecordInvalid. `confidence`
         (a single record's, per field) drops weak values and decides which field keeps a
-        span two fields state."""
+        span two fields state; list items are put in the order `text` states them."""
         data = parse_reply(reply, expect=list if many else dict)
         data = [_distinct_strings(d) for d in data] if many else _distinct_strings(data)
+        if text:
+            data = [_text_order(d, text) for d in data] if many else _text_order(data, text)
         if confidence and not many:
             data = self._drop_weak(data, confidence)
         if self.spans_once:
@@ -346,7 +387,8 @@ class ExtractTask:
             if completion.probs and not self.many else {}
         note = {"confidence": confidence} if confidence else {}
         try:
-            found = self.extractor.accept(completion.text, self.many, confidence)
+            found = self.extractor.accept(completion.text, self.many, confidence,
+                                          text=self.texts[attempt.index])
         except ReplyParseError as exc:
             return Verdict(reason=f"parse: {exc}", note=note)
         except RecordInvalid as exc:
@@ -392,6 +434,25 @@ def _distinct_strings(value: Any) -> Any:
         return list(seen.values())
     if isinstance(value, list):
         return [_distinct_strings(v) for v in value]
+    return value
+
+
+def _text_order(value: Any, text: str) -> Any:
+    """Lists of strings sorted by where the text first states each item (items it does not
+    state keep their place at the end): the model lists films as it recalls them, the
+    text is the order a reader expects."""
+    if isinstance(value, dict):
+        return {k: _text_order(v, text) for k, v in value.items()}
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        folded = text.casefold()
+
+        def place(item: tuple[int, str]) -> tuple[int, int]:
+            at = folded.find(item[1].casefold())
+            return (at if at >= 0 else len(text), item[0])
+
+        return [v for _, v in sorted(enumerate(value), key=place)]
+    if isinstance(value, list):
+        return [_text_order(v, text) for v in value]
     return value
 
 

@@ -211,3 +211,21 @@ def test_the_ledger_holds_each_field_s_confidence_on_the_real_model(embedded):
     kept = strict.extract("Will there be fog in Boston?").model_dump()
     # only values chosen with certainty (every token forced or p = 1) survive 1.0
     assert all(v is None or confidence[k] == 1.0 for k, v in kept.items())
+
+
+def test_a_value_run_into_its_neighbour_loses_the_neighbour_unless_it_is_surer():
+    from simulacra.extract import _span_once_fields
+
+    class Purchase(BaseModel):
+        product: str | None = None
+        quantity: int | None = None
+
+    fake = ScriptedBackend(['{"product": "2 trail running shoes", "quantity": 2}'])
+    got = Extractor(Purchase, model=fake).extract("Ordered 2 trail running shoes online.")
+    assert got == Purchase(product="trail running shoes", quantity=2)
+    flight = {"origin": "Canada", "airline": "Air Canada"}
+    names = set(flight)
+    sure_airline = _span_once_fields(flight, names, names, {"origin": 0.68, "airline": 0.95})
+    assert sure_airline["airline"] == "Air Canada"
+    sure_origin = _span_once_fields(flight, names, names, {"origin": 0.99, "airline": 0.5})
+    assert sure_origin["airline"] == "Air"

@@ -357,7 +357,38 @@ def _span_once_fields(record: Any, nullable: set[str], optional: set[str],
         elif key in seen and name in optional:
             del out[name]
         seen.add(key)
+    return _without_neighbours(out, confidence or {})
+
+
+def _without_neighbours(record: dict[str, Any], confidence: dict[str, float]) -> dict[str, Any]:
+    """A string value that starts or ends with another field's value loses it when the
+    decoder was surer of that other value: a word of the text belongs to one value, and the
+    small model runs a span into its neighbour ("2 trail running shoes" beside the quantity
+    2), but "Air Canada" stays whole beside a less sure origin "Canada"."""
+    others = {name: _as_written(v) for name, v in record.items()
+              if isinstance(v, str | int | float) and not isinstance(v, bool) and v != ""}
+    out = dict(record)
+    for name, value in record.items():
+        if not isinstance(value, str):
+            continue
+        trimmed = value
+        for other, written in others.items():
+            if (other == name or not written or written.casefold() == trimmed.casefold()
+                    or confidence.get(other, 1.0) <= confidence.get(name, 0.0)):
+                continue
+            if trimmed.casefold().startswith(written.casefold() + " "):
+                trimmed = trimmed[len(written):].strip(_EDGE)
+            elif trimmed.casefold().endswith(" " + written.casefold()):
+                trimmed = trimmed[:-len(written)].strip(_EDGE)
+        if trimmed:
+            out[name] = trimmed
     return out
+
+
+def _as_written(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
 
 
 class ExtractTask:

@@ -6,7 +6,9 @@ tool call whose parameters are the schema, then a plain prompt. The engine valid
 reply either way, and the rung that served each request is reported as its route (in the
 summary and the ledger). Until a rung has answered, structured requests go one at a time (a
 refusal then costs one request, not one per concurrent slot), and the rung that answered is
-remembered in the cache directory per endpoint and model, so the next run starts there. The
+remembered in the cache directory per endpoint and model, so the next run starts there.
+Values a request asks to avoid (examples' values, values the run repeats) have their first
+token pushed down through `logit_bias` where the server says how it tokenizes. The
 API key is read from an environment variable and never appears in reprs, errors or anything
 stored.
 
@@ -31,6 +33,13 @@ SYSTEM = ("You write synthetic data records. Reply with exactly one JSON object 
 # The ladder of structured-output modes, best first. "json_object+schema" is llama.cpp
 # server's form (response_format {"type": "json_object", "schema": ...}).
 RUNGS = ("json_schema", "json_object+schema", "json_object", "tools", "prompt")
+# Logits taken from the first token of each value a request asks to avoid (its
+# extra["avoid"]: the examples' values and those the run keeps repeating), on servers that
+# say how they tokenize. Measured through llama_cpp.server, MedicalBilling, 12 requests:
+# 7 useful records without it (5 copied an example's patient), 12 with it.
+AVOID_BIAS = 5.0
+# Where local servers tokenize text: llama.cpp's server, then llama-cpp-python's.
+TOKENIZE = (("/tokenize", "content"), ("/extras/tokenize", "input"))
 
 
 class OpenAIBackend:
@@ -65,6 +74,11 @@ class OpenAIBackend:
         self._rung_recalled = False
         self.requests = 0   # sent to the endpoint (cache hits never reach the backend)
         self._endpoint = base_url or "openai"
+        self._tokenize: tuple[str, str] | None = None   # (url, field) once found
+        self._tokenize_probed = base_url is None   # OpenAI's own API does not say
+        self._lead: list[int] = []     # tokens the server puts before any text (BOS)
+        self._first_tokens: dict[str, int | None] = {}
+        self._bias_refused = False
         self._remember = cache   # with the cache on, the rung that answered is kept there too
         if check:
             self._check_reachable()
@@ -128,6 +142,9 @@ class OpenAIBackend:
             }
             if request.seed is not None:
                 kwargs["seed"] = request.seed
+            bias = self._logit_bias(request.extra.get("avoid", ()))
+            if bias:
+                kwargs["logit_bias"] = bias
             if rung == "json_schema":
                 kwargs["response_format"] = {"type": "json_schema", "json_schema": {
                     "name": "record", "schema": request.json_schema, "strict": True}}
@@ -147,6 +164,9 @@ class OpenAIBackend:
                 with _normalized(self.base_url):
                     reply = self._client.chat.completions.create(**kwargs)
             except BackendError as exc:
+                if bias and exc.status in (400, 422) and not self._bias_refused:
+                    self._bias_refused = True   # a server that tokenizes but takes no bias
+                    continue
                 if rung != "prompt" and not self._rung_confirmed and self._refuses(rung, exc):
                     continue
                 raise
@@ -167,6 +187,64 @@ class OpenAIBackend:
                 finish_reason="length" if choice.finish_reason == "length" else "stop",
                 route=rung, seconds=time.perf_counter() - started,
             )
+
+    def _logit_bias(self, avoid: Sequence[str]) -> dict[str, float]:
+        """{token id: -AVOID_BIAS} for the first token of each value in `avoid`; {} when the
+        server does not say how it tokenizes. A value whose first token is a single
+        character (a digit, an initial) is left alone: pushing that token down would change
+        every number or word that starts with it."""
+        bias: dict[str, float] = {}
+        if self._bias_refused:
+            return bias
+        for value in avoid:
+            if value not in self._first_tokens:
+                self._first_tokens[value] = self._first_token(value)
+            token = self._first_tokens[value]
+            if token is not None:
+                bias[str(token)] = -AVOID_BIAS
+        return bias
+
+    def _first_token(self, value: str) -> int | None:
+        value = value.strip()
+        if not value[:1].isalpha():
+            return None
+        tokens, first_char = self._server_tokens(value), self._server_tokens(value[0])
+        if not tokens or first_char is None or first_char[:1] == tokens[:1]:
+            return None
+        return tokens[0]
+
+    def _server_tokens(self, text: str) -> list[int] | None:
+        """The server's tokens for `text` (without the BOS it may add), or None."""
+        import httpx
+
+        with self._ladder_lock:
+            if not self._tokenize_probed:
+                self._tokenize_probed = True
+                root = self.base_url.rstrip("/").removesuffix("/v1")
+                for path, field in TOKENIZE:
+                    self._tokenize = (root + path, field)
+                    lead = self._server_tokens_at(httpx, "")
+                    if lead is not None:
+                        self._lead = lead
+                        break
+                    self._tokenize = None
+        if self._tokenize is None:
+            return None
+        tokens = self._server_tokens_at(httpx, text)
+        if tokens is None:
+            return None
+        return tokens[len(self._lead):] if tokens[:len(self._lead)] == self._lead else tokens
+
+    def _server_tokens_at(self, httpx: Any, text: str) -> list[int] | None:
+        url, field = self._tokenize   # type: ignore[misc]
+        try:
+            reply = httpx.post(url, json={field: text}, timeout=10,
+                               headers={"Authorization": f"Bearer {self._client.api_key}"})
+            tokens = reply.json().get("tokens") if reply.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        return tokens if isinstance(tokens, list) and all(isinstance(t, int) for t in tokens) \
+            else None
 
     def _refuses(self, rung: str, exc: BackendError) -> bool:
         """Whether `exc` means the endpoint does not take this rung's format, and if so step

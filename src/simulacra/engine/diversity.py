@@ -195,6 +195,14 @@ class UsedValues:
             return ""
         return "Values already used, so write different ones: " + "; ".join(parts) + "\n"
 
+    def to_avoid(self) -> list[str]:
+        """The values a reply should not start again: every example's, and any the run has
+        made twice. An endpoint that takes a logit bias gets their first tokens pushed down
+        (backends/openai.py); the 270M model behind a server otherwise copies an example
+        into about half its replies."""
+        return [v for counter in self.counts.values()
+                for v, n in counter.most_common(self.PER_FIELD * 2) if n >= 2]
+
 
 def raw_value(value: Any) -> bytes | None:
     """A value as the decoder writes it: a string's JSON contents, a number's digits."""

@@ -8,7 +8,8 @@ yielded as soon as they are valid, so sinks can write them at once.
 
 On a constrained decoder the run also steers each record away from the values it has already
 made and keeps numeric orderings while decoding (engine/diversity.py); an endpoint's prompt
-names the values used most so far instead. A plan with a context sampler gives each record its
+names the values used most so far instead, and pushes down the first tokens of the examples'
+values where the endpoint takes a logit bias. A plan with a context sampler gives each record its
 own context line (plan.with_context).
 """
 
@@ -118,8 +119,10 @@ class RecordTask:
 
     def requests(self, tries: list[Try]) -> list[Request]:
         prompt = self.plan.prompt(random.Random(tries[0].seed))
+        extra = self._extra
         if self.used is not None:
             prompt += self.used.note()
+            extra = {**extra, "avoid": self.used.to_avoid()}
         requests = []
         for t in tries:
             fixed = self.plan.sample(random.Random(t.seed), t.index)
@@ -134,7 +137,7 @@ class RecordTask:
                 prompt=own_prompt, json_schema=with_fixed(self.decoding, fixed) if fixed
                 else self.decoding, max_tokens=self.budget, close_after=self.close_after,
                 temperature=retry_temperature(self.temperature, t.attempt, t.feedback),
-                seed=t.seed, stop=("\n",), feedback=t.feedback, extra=self._extra))
+                seed=t.seed, stop=("\n",), feedback=t.feedback, extra=extra))
         return requests
 
     def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:

@@ -107,9 +107,9 @@ def test_the_ladder_is_probed_once_per_endpoint_and_model_then_remembered(llama_
         return backend.requests, gen.stats
 
     sent, stats = run(seed=31)
-    # llama.cpp's server answers "json_schema" with a 500 (twice before it counts as a
-    # refusal); probing goes one request at a time, so only those two are wasted
-    assert sent - stats.attempts == 2
+    # llama-cpp-python's server answers "json_schema" with a 500 that names the response
+    # format (a refusal); probing goes one request at a time, so only that one is wasted
+    assert sent - stats.attempts == 1
     sent, stats = run(seed=32)    # a new backend, same endpoint and model: no probing
     assert sent == stats.attempts and set(stats.routes) == {"json_object+schema"}
 
@@ -134,3 +134,21 @@ def test_text_and_extract_commands_take_the_endpoint_flags(llama_server, tmp_pat
     assert got.exit_code == 0, got.output
     ledger = [json.loads(line) for line in (tmp_path / "back.jsonl.ledger.jsonl").open()]
     assert ledger[0]["tries"][0]["route"] == "json_object+schema"
+
+
+def test_example_values_first_tokens_are_pushed_down_through_logit_bias(llama_server):
+    from examples.medical_billing import EXAMPLES as SHOTS
+    from examples.medical_billing import MedicalBilling
+
+    backend = OpenAIBackend("gemma-270m", base_url=llama_server, concurrency=2)
+    bias = backend._logit_bias(["John Doe", "Emily Stone", "99203", "J20.9"])
+    # one token each for the names; none for the code and the digits, whose first token is
+    # one character that every other value may start with
+    assert len(bias) == 2 and set(bias.values()) == {-5.0}
+    assert backend._server_tokens("John")[0] == int(next(iter(bias)))
+    gen = Generator(MedicalBilling, model=backend, examples=SHOTS, subject="medical_billing",
+                    seed=3, max_attempts=3)
+    made = [r.patient_name for r in gen.stream(4)]
+    backend.close()
+    firsts = {e["patient_name"].split()[0] for e in SHOTS}
+    assert not [name for name in made if name.split()[0] in firsts], made

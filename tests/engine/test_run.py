@@ -122,6 +122,10 @@ def test_an_endpoint_prompt_names_the_values_used_most_so_far():
     first, last = fake.history[0].prompt, fake.history[-1].prompt
     assert 'Values already used, so write different ones: name: "Zed"\n' in first
     assert 'name: "Zed", "Ada", "Bo"' in last   # examples weigh 4, "Ada" was kept 3 times
+    # and asks the backend to avoid starting them again: the example's value, and "Ada"
+    # once the run has made it twice ("Bo" once, not yet)
+    assert fake.history[0].extra["avoid"] == ["Zed"]
+    assert fake.history[-1].extra["avoid"] == ["Zed", "Ada"]
 
 
 def test_no_used_values_note_without_diversity():

@@ -251,13 +251,14 @@ class OpenAIBackend:
         down. Servers refuse an unknown format with a 400 or 422, llama.cpp's server with a
         500; a lost connection, a timeout, a 429 or 503 or a broken body says nothing about
         the format, so it is retried on the same rung. A 500 counts as a refusal only the
-        second time in a row on one rung: one transient 500 must not cost the schema."""
+        second time in a row on one rung (one transient 500 must not cost the schema),
+        unless its message names the response format."""
         with self._ladder_lock:
             if RUNGS.index(rung) < self._rung:  # another request already stepped past it
                 return True
             if exc.status is None or exc.status in (401, 403, 408, 429) or exc.status > 500:
                 return False
-            if exc.status == 500:
+            if exc.status == 500 and not getattr(exc, "names_format", False):
                 self._server_errors[rung] = self._server_errors.get(rung, 0) + 1
                 if self._server_errors[rung] < 2:
                     return False
@@ -311,7 +312,11 @@ def _normalized(where: str) -> Iterator[None]:
                            retryable=True) from None
     except openai.APIStatusError as exc:
         code = exc.status_code
-        raise BackendError(
+        error = BackendError(
             f"{where} rejected the request ({code})" if code < 500 else f"{where} failed ({code})",
             backend="openai", retryable=code >= 500, status=code,
-        ) from None
+        )
+        # llama-cpp-python's server answers a response format it does not know with a 500
+        # whose message names it: a refusal, not a fault (the message itself is not kept)
+        error.names_format = "response_format" in str(exc.message)
+        raise error from None

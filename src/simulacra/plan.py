@@ -17,13 +17,16 @@ import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simulacra.checks.rules import Rule, parse_rules
 from simulacra.errors import UsageError
 from simulacra.samplers import Sampler
 from simulacra.schema import RecordInvalid, Schema
 from simulacra.schema.model import describe_type
+
+if TYPE_CHECKING:
+    from simulacra.engine.surface import RowSurface
 
 MAX_EXAMPLES_IN_PROMPT = 4
 
@@ -81,7 +84,7 @@ class Plan:
                    rules=parse_rules(list(rules), fields), near_threshold=near_threshold,
                    private_rows=list(private_rows), plausibility=plausibility, context=context)
 
-    def header(self) -> str:
+    def header(self, row: RowSurface | None = None) -> str:
         what = self.subject.replace("_", " ") if self.subject else self.schema.name
         lines = [f"Synthetic data: {what} records ({self.schema.name})."]
         if self.schema.description:
@@ -103,23 +106,26 @@ class Plan:
             lines.append(f"Instructions: {self.extra.strip()}")
         per_line = "JSON object" if self.schema.is_object else "JSON value"
         lines.append("Every record is new and made up: different values from the examples and "
-                     f"from each other. One {per_line} per line.")
+                     "from each other. " + (row.instruction() if row is not None
+                                            else f"One {per_line} per line."))
         return "\n".join(lines)
 
-    def prompt(self, rng: random.Random | None = None) -> str:
-        """The text to continue; `rng` rotates and subsamples the examples."""
+    def prompt(self, rng: random.Random | None = None, row: RowSurface | None = None) -> str:
+        """The text to continue; `rng` rotates and subsamples the examples; with `row`,
+        records are written as rows (engine/surface.py)."""
         examples: Sequence[Any] = self.examples
         texts: Sequence[str] = self.text_examples
         if rng is not None:
             examples = rng.sample(list(examples), min(len(examples), MAX_EXAMPLES_IN_PROMPT))
             texts = rng.sample(list(texts), min(len(texts), MAX_EXAMPLES_IN_PROMPT))
-        parts = [self.header(), ""]
+        parts = [self.header(row), ""]
         if texts:
             parts.append("Example records, as text:")
             parts.extend(f"- {t}" for t in texts)
             parts.append("")
             parts.append("Records as JSON:")
-        parts.extend(json.dumps(e, ensure_ascii=False) for e in examples)
+        parts.extend(row.render(e) if row is not None else json.dumps(e, ensure_ascii=False)
+                     for e in examples)
         return "\n".join(parts) + "\n"
 
 

@@ -33,6 +33,18 @@ def test_the_cursor_follows_paths_through_nested_objects_and_arrays():
     assert steer.fields[("c", "[]")].count(b'3"') == 1
 
 
+def test_in_a_row_the_cursor_names_each_position_after_its_field():
+    steer = steer_for({"name": {"type": "string"}, "tags": {"type": "array",
+                                                             "items": {"type": "string"}}})
+    cursor = JsonCursor(steer, row=("name", "tags"))
+    cursor.feed(b'["Ada')
+    assert cursor.value_state() == (("name",), b"Ada", "string")
+    cursor.feed(b'", ["x", "y')
+    assert cursor.value_state() == (("tags", "[]"), b"y", "string")
+    cursor.feed(b'"]]')
+    assert steer.fields[("name",)].count(b'Ada"') == 1
+
+
 def test_keys_are_not_values():
     cursor = JsonCursor(steer_for(NAMES))
     cursor.feed(b'{"na')

@@ -409,7 +409,7 @@ class BatchDecoder:
         seq.null_bias = float(request.extra.get("null_bias", 0.0))
         steer = request.extra.get("steer")
         if steer is not None and matcher is not None:
-            seq.cursor = JsonCursor(steer)
+            seq.cursor = JsonCursor(steer, tuple(request.extra.get("row", ())))
         if request.must_include or request.min_chars:
             seq.grounding = _Grounding(request.must_include, request.min_chars)
             self._ground(seq, None)

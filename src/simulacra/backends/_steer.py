@@ -21,17 +21,18 @@ _SPACE = frozenset(b" \t\r\n")
 
 
 class _Frame:
-    __slots__ = ("array", "key", "expect_key")
+    __slots__ = ("array", "key", "expect_key", "index")
 
     def __init__(self, array: bool) -> None:
-        self.array, self.key, self.expect_key = array, "", not array
+        self.array, self.key, self.expect_key, self.index = array, "", not array, 0
 
 
 class JsonCursor:
     """The path and bytes of the JSON value being written (strings and numbers)."""
 
-    def __init__(self, steer: Steer) -> None:
+    def __init__(self, steer: Steer, row: tuple[str, ...] = ()) -> None:
         self.steer = steer
+        self.row = row   # the fields' order when the record is written as a row
         self.stack: list[_Frame] = []
         self.in_string = self.in_number = self.escape = self.is_key = False
         self.at_value = True          # the next non-space byte starts a value
@@ -39,7 +40,11 @@ class JsonCursor:
         self.done: dict[Path, bytes] = {}   # this record's finished values (for bounds)
 
     def path(self) -> Path:
-        return tuple("[]" if f.array else f.key for f in self.stack)
+        """The field path; in a record written as a row (engine/surface.py) the outer
+        array's positions are the fields' names."""
+        row = self.row
+        return tuple(row[f.index] if depth == 0 and f.array and f.index < len(row)
+                     else "[]" if f.array else f.key for depth, f in enumerate(self.stack))
 
     def feed(self, data: bytes) -> None:
         for byte in data:
@@ -85,6 +90,7 @@ class JsonCursor:
             top.expect_key, self.at_value = False, True
         elif byte == 0x2C and top is not None:    # ',' a key, or an array's next item
             top.expect_key, self.at_value = not top.array, top.array
+            top.index += top.array
 
     def _finish(self) -> None:
         path, raw = self.path(), bytes(self.buf)

@@ -46,6 +46,7 @@ class Plan:
     private_rows: list[dict[str, Any]] = field(default_factory=list)
     plausibility: bool = True   # reject implausible values (checks/plausible.py)
     context: Sampler | None = None   # a context line per record (see with_context)
+    rows: bool = False   # embedded model: write records as rows (engine/surface.py)
 
     def sample(self, rng: random.Random, index: int) -> dict[str, Any]:
         """Values the samplers fix for record `index` (drawn in field order from `rng`)."""
@@ -56,7 +57,7 @@ class Plan:
               extra: str = "", *, samplers: dict[str, Sampler] | None = None,
               rules: Iterable[str] = (), near_threshold: float | None = None,
               private_rows: Iterable[dict[str, Any]] = (), plausibility: bool = True,
-              context: Sampler | None = None) -> Plan:
+              context: Sampler | None = None, rows: bool = False) -> Plan:
         """Validate the examples against the schema up front, so a bad one fails before any run."""
         records, texts = [], []
         for i, example in enumerate(examples):
@@ -82,7 +83,8 @@ class Plan:
         return cls(schema=schema, examples=records, text_examples=texts, subject=subject,
                    extra=extra, samplers=dict(samplers or {}),
                    rules=parse_rules(list(rules), fields), near_threshold=near_threshold,
-                   private_rows=list(private_rows), plausibility=plausibility, context=context)
+                   private_rows=list(private_rows), plausibility=plausibility, context=context,
+                   rows=rows)
 
     def header(self, row: RowSurface | None = None) -> str:
         what = self.subject.replace("_", " ") if self.subject else self.schema.name

@@ -1,5 +1,5 @@
-"""Records written as rows (engine/surface.py): which schemas, the row schema, and the way
-back to the object; then a run on the real model."""
+"""Records written as rows (engine/surface.py, `rows=True` / `--rows`): which schemas, the
+row schema, and the way back to the object; then a run on the real model."""
 
 import json
 
@@ -48,10 +48,18 @@ class Bill(BaseModel):
     total: float
 
 
-def test_a_grammar_backend_gets_rows_and_the_records_come_back_as_objects():
+def test_objects_by_default():
+    fake = ScriptedBackend(['{"id": 1, "name": "Ada", "total": 2.5}'],
+                           capabilities=Capabilities(grammar=True, batch=1))
+    Generator(Bill, model=fake, seed=1, examples=[{"id": 9, "name": "Zed", "total": 1.0}]
+              ).generate(1)
+    assert fake.history[0].json_schema["type"] == "object" and "row" not in fake.history[0].extra
+
+
+def test_asked_for_rows_a_grammar_backend_gets_rows_and_records_come_back_as_objects():
     fake = ScriptedBackend(['[1, "Ada", 2.5]', '[2, "Bo", 3.0]'],
                            capabilities=Capabilities(grammar=True, batch=2))
-    records = Generator(Bill, model=fake, seed=1,
+    records = Generator(Bill, model=fake, seed=1, rows=True,
                         examples=[{"id": 9, "name": "Zed", "total": 1.0}]).generate(2)
     assert [r.model_dump() for r in records] == [{"id": 1, "name": "Ada", "total": 2.5},
                                                  {"id": 2, "name": "Bo", "total": 3.0}]
@@ -69,7 +77,7 @@ def test_rows_stop_when_the_first_ones_come_out_implausible():
     good = [json.dumps({"id": 100 + i, "name": f"Name {chr(65 + i)}", "total": 1.0})
             for i in range(8)]
     fake = ScriptedBackend(junk + good, capabilities=Capabilities(grammar=True, batch=4))
-    gen = Generator(Bill, model=fake, seed=1, max_attempts=ROW_TRIAL,
+    gen = Generator(Bill, model=fake, seed=1, max_attempts=ROW_TRIAL, rows=True,
                     examples=[{"id": 9, "name": "Zed Bloom", "total": 1.0}])
     list(gen.outcomes(2))
     kinds = ["row" if r.json_schema["type"] == "array" else "object" for r in fake.history]
@@ -92,7 +100,8 @@ def test_medical_billing_rows_on_the_embedded_model(embedded):
             yield from self.backend.stream(requests)
 
     recording = Recording(embedded)
-    gen = Generator(MedicalBilling, model=recording, examples=EXAMPLES, subject=SUBJECT, seed=5)
+    gen = Generator(MedicalBilling, model=recording, examples=EXAMPLES, subject=SUBJECT, seed=5,
+                    rows=True)
     records = [o.data for o in gen.outcomes(4)]
     assert len(records) == 4 and all(set(r) == set(EXAMPLES[0]) for r in records)
     assert len({r["patient_name"] for r in records}) == 4

@@ -33,6 +33,7 @@ from simulacra.cli.options import (
     PriceIn,
     PriceOut,
     Ray,
+    Rows,
     Rules,
     SchemaArg,
     Seed,
@@ -57,7 +58,8 @@ def generate(
     only_estimate: EstimateOnly = False, price_in: PriceIn = None, price_out: PriceOut = None,
     ledger: Ledger = True, ray: Ray = None, actors: Actors = None, shard_size: ShardSize = None,
     shard_format: ShardFormat = "parquet", threads: Threads = None, diversity: Diversity = None,
-    plausibility: Plausibility = True, context: Context = None, verbose: Verbose = False,
+    plausibility: Plausibility = True, context: Context = None, rows: Rows = False,
+    verbose: Verbose = False,
 ) -> None:
     """Generate N valid, distinct records of SCHEMA (or run a job file)."""
     from simulacra.cli.progress import RecordProgress, Slowdown, summary_line
@@ -77,7 +79,7 @@ def generate(
                                 extra=extra, model=model or job.model, temperature=temperature,
                                 seed=seed, rules=rule, near=near, max_attempts=max_attempts,
                                 diversity=diversity, plausibility=plausibility, context=context,
-                                backend_options=backend_options(model or job.model, base_url,
+                                rows=rows, backend_options=backend_options(model or job.model, base_url,
                                                                 api_key_env, cache, concurrency))
     check_record_shape(output if ray is None else f"shards.{shard_format}", generator.schema.is_object)
     if ray is not None:

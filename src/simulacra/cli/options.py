@@ -60,6 +60,8 @@ Diversity = Annotated[float, Opt("--diversity", min=0.0, max=1.0, help="0..1: ho
                                  "(default 0.5; 0: off).")]
 Plausibility = Annotated[bool, Opt("--plausibility/--no-plausibility", help="Reject and retry "
                                   "implausible values (N/A, one letter, JSON punctuation).")]
+Rows = Annotated[bool, Opt("--rows", help="Embedded model: write each record as a row of "
+                           "values, not a JSON object (faster; see docs/performance.md).")]
 Context = Annotated[str, Opt("--context", metavar="FILE[:COLUMN]", help="A context line per "
                              "record, drawn from a text file (one per line) or a table's column.")]
 Threads = Annotated[int, Opt("--threads", envvar="SIMULACRA_THREADS", min=1, help="Threads for the "

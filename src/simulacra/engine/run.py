@@ -108,11 +108,12 @@ class RecordTask:
         self.steer = build_steer(self.decoding, diversity, examples=plan.examples,
                                  rules=plan.rules) if backend.capabilities.grammar else None
         self._extra = {"steer": self.steer} if self.steer is not None else {}
-        # A constrained decoder writes a plain record as a row: fewer tokens through the
-        # model for the same values (engine/surface.py), as long as rows come out plausible.
-        # Only with examples to show a row: without one the 270M model writes prose into it.
+        # Asked for rows, a constrained decoder writes a plain record as one: fewer tokens
+        # through the model for the same values (engine/surface.py), as long as rows come out
+        # plausible. Only with examples to show a row: without one the 270M model writes
+        # prose into it.
         self.row = RowSurface.for_schema(self.decoding, free_text_fields(self.decoding)) \
-            if backend.capabilities.grammar and plan.examples else None
+            if plan.rows and backend.capabilities.grammar and plan.examples else None
         self.rows_on = self.row is not None
         self.row_tries = self.row_implausible = 0
         # ...so an endpoint's prompt names the values used most instead

@@ -1,4 +1,5 @@
-"""How a record is written while it is decoded: as a JSON object, or as a row.
+"""How a record is written while it is decoded: as a JSON object, or, when asked for
+(`Generator(..., rows=True)`, `simulacra generate --rows`), as a row.
 
 A constrained decoder feeds every token of a record through the model, the ones the grammar
 forces as well as the ones it samples. Written as a JSON object, about 30 of a MedicalBilling
@@ -12,7 +13,9 @@ prompt, the same record is about 40 tokens:
 
 Measured on the embedded model, 48 records each way in one run: 1.4x the records/s, all
 valid and distinct in both forms (bench/throughput.py with the engine: 15.8x the baseline
-as objects, 20.4x as rows). Without the space after the comma a row is 4 tokens shorter,
+as objects, 20.4x as rows). Not the default: the tutorial's round trip (bench/roundtrip.py,
+20 records each way, back to back) scored lower on rows (record exact 0.70 -> 0.45,
+diagnosis code 0.90 -> 0.75, claim 0.80 -> 0.65; the name 0.90 -> 0.95). Without the space after the comma a row is 4 tokens shorter,
 but the decoder then meets tokens that close one value and open the next (`","`) and the
 run was slower (11.6x), so rows keep it. The row is turned back into the object before anything
 checks it, so validation, the gate, sinks and the ledger's records are the object's; only the

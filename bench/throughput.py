@@ -5,6 +5,7 @@ baseline), free decoding (the bound), and simulacra. Same model, same threads, s
         [--schema SPEC [--examples FILE] [--subject TEXT]]   # any schema (MedicalBilling default)
         [--busy-cores K]   # also run simulacra beside K spinning processes, against idle
         [--pair]           # also run two simulacra jobs at once, against one alone
+        [--rows]           # also run simulacra writing records as rows (engine/surface.py)
         [--no-baseline]    # skip the baseline and the bound (for the busy and pair runs)
 
 Prints records/s, valid %, unique %, peak RSS and the ratios to the baseline and to the
@@ -84,12 +85,12 @@ def free_decode(prompt: str, tokens: int = 256) -> float:
 
 
 def simulacra_run(job: dict, n: int, batch: int, few_token_logits: bool = True,
-                  threads: int | None = None) -> dict:
+                  threads: int | None = None, rows: bool = False) -> dict:
     options = {"batch": batch, "few_token_logits": few_token_logits}
     if threads:
         options["n_threads"] = threads
     gen = Generator(job["schema"], examples=job["examples"], subject=job["subject"], seed=1,
-                    backend_options=options)
+                    backend_options=options, rows=rows)
     token_ms: list[float] = []
     stream = gen.backend.stream
 
@@ -175,6 +176,7 @@ def main() -> None:
     parser.add_argument("--subject", help="subject line for --schema")
     parser.add_argument("--busy-cores", type=int, default=0)
     parser.add_argument("--pair", action="store_true")
+    parser.add_argument("--rows", action="store_true", help="also run simulacra with rows=True")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -206,6 +208,14 @@ def main() -> None:
                        "free_tokens_per_s": round(free_tps, 1),
                        "vs_baseline": round(ours["rps"] / base["rps"], 2) if base["rps"] else None,
                        "vs_bound": round(ours["rps"] / bound, 2)})
+    if args.rows:
+        rows = simulacra_run(job, args.n, args.batch, rows=True)
+        result.update({"rows_rps": round(rows["rps"], 3), "rows_valid_pct": rows["valid_pct"],
+                       "rows_unique_pct": rows["unique_pct"],
+                       "rows_tokens_per_record": round(rows["tokens_per_record"], 1)})
+        if base is not None:
+            result["rows_vs_baseline"] = round(rows["rps"] / base["rps"], 2)
+            result["rows_vs_bound"] = round(rows["rps"] / (free_tps / rows["tokens_per_record"]), 2)
     if args.all_logits:
         all_logits = simulacra_run(job, args.n, args.batch, few_token_logits=False)
         result["all_logits_rps"] = round(all_logits["rps"], 3)
@@ -236,6 +246,11 @@ def report(r: dict) -> None:
     print(f"simulacra on {r['schema']} (batch {r['batch']}, {r['threads']} threads): "
           f"{r['simulacra_rps']:.3f} rec/s, {r['valid_pct']:.0f}% valid, {r['unique_pct']:.0f}% "
           f"unique, peak RSS {r['peak_rss_mb']} MB (whole process)")
+    if "rows_rps" in r:
+        print(f"simulacra --rows: {r['rows_rps']:.3f} rec/s, {r['rows_valid_pct']:.0f}% valid, "
+              f"{r['rows_unique_pct']:.0f}% unique, {r['rows_tokens_per_record']} tokens/record"
+              + (f"; ratio to baseline {r['rows_vs_baseline']}x, to its free-decode bound "
+                 f"{r['rows_vs_bound']}x" if "rows_vs_baseline" in r else ""))
     if "all_logits_rps" in r:
         print(f"simulacra, every token's logits from llama.cpp: {r['all_logits_rps']:.3f} rec/s "
               f"(few-token logits: {r['simulacra_rps'] / r['all_logits_rps']:.2f}x as fast)")

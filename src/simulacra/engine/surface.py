@@ -15,11 +15,11 @@ Measured on the embedded model, 48 records each way in one run: 1.4x the records
 valid and distinct in both forms (bench/throughput.py with the engine: 15.8x the baseline
 as objects, 20.4x as rows). Not the default: the tutorial's round trip (bench/roundtrip.py,
 20 records each way, back to back) scored lower on rows (record exact 0.70 -> 0.45,
-diagnosis code 0.90 -> 0.75, claim 0.80 -> 0.65; the name 0.90 -> 0.95). Without the space after the comma a row is 4 tokens shorter,
-but the decoder then meets tokens that close one value and open the next (`","`) and the
-run was slower (11.6x), so rows keep it. The row is turned back into the object before anything
-checks it, so validation, the gate, sinks and the ledger's records are the object's; only the
-ledger's raw text shows the row.
+diagnosis code 0.90 -> 0.75, claim 0.80 -> 0.65; the name 0.90 -> 0.95). Without the space
+after the comma a row is 4 tokens shorter, but the decoder then meets tokens that close one
+value and open the next (`","`) and the run was slower (11.6x), so rows keep it. The row is
+turned back into the object before anything checks it, so validation, the gate, sinks and
+the ledger's records are the object's; only the ledger's raw text shows the row.
 
 Only a plain object becomes a row: 2 to MAX_ROW_FIELDS properties (past that a position is
 harder to keep than a name), no extra or pattern properties, no conditionals or property
@@ -29,8 +29,8 @@ product review's products drifted (12.7% and 28.8% of tries implausible, 1.5% an
 objects; MedicalBilling, three of six fields free text, 2.3% against 1.9%). The run also
 goes back to objects if its first rows come out implausible, and writes rows only when it
 has examples to show one (engine/run.py): zero-shot, the model wrote prose into the row
-("] My favorite colour is "). An optional
-field that the schema does not let be null is written null in the row when absent.
+("] My favorite colour is "). An optional field that the schema does not let be null is
+written null in the row when absent.
 """
 
 from __future__ import annotations

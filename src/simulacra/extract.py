@@ -364,7 +364,8 @@ def _without_neighbours(record: dict[str, Any], confidence: dict[str, float]) ->
     """A string value that starts or ends with another field's value loses it when the
     decoder was surer of that other value: a word of the text belongs to one value, and the
     small model runs a span into its neighbour ("2 trail running shoes" beside the quantity
-    2), but "Air Canada" stays whole beside a less sure origin "Canada"."""
+    2), but "Air Canada" stays whole beside a less sure origin "Canada". Without
+    confidences (an endpoint, several records) nothing says which is right: nothing is cut."""
     others = {name: _as_written(v) for name, v in record.items()
               if isinstance(v, str | int | float) and not isinstance(v, bool) and v != ""}
     out = dict(record)
@@ -374,7 +375,7 @@ def _without_neighbours(record: dict[str, Any], confidence: dict[str, float]) ->
         trimmed = value
         for other, written in others.items():
             if (other == name or not written or written.casefold() == trimmed.casefold()
-                    or confidence.get(other, 1.0) <= confidence.get(name, 0.0)):
+                    or confidence.get(other, 0.0) <= confidence.get(name, 0.0)):
                 continue
             if trimmed.casefold().startswith(written.casefold() + " "):
                 trimmed = trimmed[len(written):].strip(_EDGE)

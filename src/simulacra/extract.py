@@ -24,7 +24,7 @@ import copy
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from simulacra.backends.base import Completion, Request
@@ -34,6 +34,7 @@ from simulacra.errors import GenerationError, UsageError
 from simulacra.parse import ReplyParseError, parse_reply
 from simulacra.schema import RecordInvalid, Schema, load_schema
 from simulacra.schema.model import subschemas
+from simulacra.text import field_values
 
 MAX_SPAN_WORDS = 8
 # Logits taken from every token that starts `null` where the grammar allows a value or null:
@@ -124,23 +125,12 @@ def carrier_phrases(examples: list[tuple[str, dict[str, Any]]]) -> frozenset[str
     their texts and never a value of any field ("weather", "the", "What is", "play"). Queries
     of one kind share their carrier words, and the small model otherwise files them as
     values ("weather" as a condition, "the" as a state)."""
-    values = {_phrase(str(v)) for _, record in examples for v in _leaf_values(record)}
+    values = {_phrase(v) for _, record in examples for v in field_values(record)}
     seen: dict[str, int] = {}
     for text, _ in examples:
         for span in {_phrase(s) for s in text_spans(text)}:
             seen[span] = seen.get(span, 0) + 1
     return frozenset(s for s, n in seen.items() if n >= 2 and s not in values)
-
-
-def _leaf_values(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _leaf_values(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _leaf_values(v)
-    elif value is not None:
-        yield value
 
 
 def _phrase(text: str) -> str:
@@ -366,15 +356,15 @@ def _without_neighbours(record: dict[str, Any], confidence: dict[str, float]) ->
     small model runs a span into its neighbour ("2 trail running shoes" beside the quantity
     2), but "Air Canada" stays whole beside a less sure origin "Canada". Without
     confidences (an endpoint, several records) nothing says which is right: nothing is cut."""
-    others = {name: _as_written(v) for name, v in record.items()
-              if isinstance(v, str | int | float) and not isinstance(v, bool) and v != ""}
+    others = {name: written[0] for name, v in record.items()
+              if isinstance(v, str | int | float) and (written := field_values(v))}
     out = dict(record)
     for name, value in record.items():
         if not isinstance(value, str):
             continue
         trimmed = value
         for other, written in others.items():
-            if (other == name or not written or written.casefold() == trimmed.casefold()
+            if (other == name or written.casefold() == trimmed.casefold()
                     or confidence.get(other, 0.0) <= confidence.get(name, 0.0)):
                 continue
             if trimmed.casefold().startswith(written.casefold() + " "):
@@ -384,12 +374,6 @@ def _without_neighbours(record: dict[str, Any], confidence: dict[str, float]) ->
         if trimmed:
             out[name] = trimmed
     return out
-
-
-def _as_written(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
 
 
 class ExtractTask:
@@ -454,38 +438,41 @@ def field_confidence(text: str, probs: list[tuple[int, float]]) -> dict[str, flo
             for key, (lo, hi) in spans.items()}
 
 
+def _each_string_list(value: Any, fix: Callable[[list[str]], list[str]]) -> Any:
+    """`value` with `fix` applied to every list of strings in it, however deep."""
+    if isinstance(value, dict):
+        return {k: _each_string_list(v, fix) for k, v in value.items()}
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return fix(value)
+    if isinstance(value, list):
+        return [_each_string_list(v, fix) for v in value]
+    return value
+
+
 def _distinct_strings(value: Any) -> Any:
     """Drop repeated strings from lists (case-insensitive): a text mentions a film once or
     five times, but it is one film. The small model otherwise pads lists with repeats."""
-    if isinstance(value, dict):
-        return {k: _distinct_strings(v) for k, v in value.items()}
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    def distinct(items: list[str]) -> list[str]:
         seen: dict[str, str] = {}
-        for v in value:
+        for v in items:
             seen.setdefault(v.casefold(), v)
         return list(seen.values())
-    if isinstance(value, list):
-        return [_distinct_strings(v) for v in value]
-    return value
+
+    return _each_string_list(value, distinct)
 
 
 def _text_order(value: Any, text: str) -> Any:
     """Lists of strings sorted by where the text first states each item (items it does not
     state keep their place at the end): the model lists films as it recalls them, the
     text is the order a reader expects."""
-    if isinstance(value, dict):
-        return {k: _text_order(v, text) for k, v in value.items()}
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        folded = text.casefold()
+    folded = text.casefold()
 
-        def place(item: tuple[int, str]) -> tuple[int, int]:
-            at = folded.find(item[1].casefold())
-            return (at if at >= 0 else len(text), item[0])
+    def place(item: tuple[int, str]) -> tuple[int, int]:
+        at = folded.find(item[1].casefold())
+        return (at if at >= 0 else len(text), item[0])
 
-        return [v for _, v in sorted(enumerate(value), key=place)]
-    if isinstance(value, list):
-        return [_text_order(v, text) for v in value]
-    return value
+    return _each_string_list(value, lambda items: [v for _, v in sorted(enumerate(items),
+                                                                         key=place)])
 
 
 def _one_line(text: str) -> str:

@@ -76,6 +76,7 @@ class OpenAIBackend:
         self._endpoint = base_url or "openai"
         self._tokenize: tuple[str, str] | None = None   # (url, field) once found
         self._tokenize_probed = base_url is None   # OpenAI's own API does not say
+        self._tokenize_lock = threading.Lock()   # one probe, not one per request thread
         self._lead: list[int] = []     # tokens the server puts before any text (BOS)
         self._first_tokens: dict[str, int | None] = {}
         self._bias_refused = False
@@ -217,7 +218,7 @@ class OpenAIBackend:
         """The server's tokens for `text` (without the BOS it may add), or None."""
         import httpx
 
-        with self._ladder_lock:
+        with self._tokenize_lock:
             if not self._tokenize_probed:
                 self._tokenize_probed = True
                 root = self.base_url.rstrip("/").removesuffix("/v1")

@@ -108,16 +108,17 @@ class RecordTask:
         self.steer = build_steer(self.decoding, diversity, examples=plan.examples,
                                  rules=plan.rules) if backend.capabilities.grammar else None
         self._extra = {"steer": self.steer} if self.steer is not None else {}
+        free_text = free_text_fields(self.decoding)
         # Asked for rows, a constrained decoder writes a plain record as one: fewer tokens
         # through the model for the same values (engine/surface.py), as long as rows come out
         # plausible. Only with examples to show a row: without one the 270M model writes
         # prose into it.
-        self.row = RowSurface.for_schema(self.decoding, free_text_fields(self.decoding)) \
+        self.row = RowSurface.for_schema(self.decoding, free_text) \
             if plan.rows and backend.capabilities.grammar and plan.examples else None
         self.rows_on = self.row is not None
         self.row_tries = self.row_implausible = 0
         # ...so an endpoint's prompt names the values used most instead
-        self.used = UsedValues(free_text_fields(self.decoding), plan.examples) \
+        self.used = UsedValues(free_text, plan.examples) \
             if diversity > 0 and not backend.capabilities.grammar else None
         for record in prior:
             self.gate.admit(record)
@@ -128,7 +129,7 @@ class RecordTask:
         self._notes: dict[tuple[int, int], dict[str, Any]] = {}
         # free-text fields' example values (a record that reuses one is flagged in the ledger)
         self._example_values = {path[0]: {e.get(path[0]) for e in plan.examples} - {None}
-                                for path in free_text_fields(self.decoding) if len(path) == 1}
+                                for path in free_text if len(path) == 1}
 
     def requests(self, tries: list[Try]) -> list[Request]:
         row = self.row if self.rows_on else None

@@ -34,19 +34,24 @@ def test_spans_cross_abbreviations_and_a_comma_before_a_number_but_not_clauses()
 
 def test_phrases_the_examples_never_mark_are_not_offered_as_values():
     from simulacra.backends.base import Capabilities
-    from simulacra.extract import carrier_phrases
+    from simulacra.extract import Carriers
 
     examples = [("What is the weather in Paris", {"city": "Paris", "state": None, "condition": None}),
                 ("What is the weather like in Utah", {"city": None, "state": "Utah", "condition": None}),
                 ("Is the weather foggy in Lyon", {"city": "Lyon", "state": None, "condition": "foggy"})]
-    carriers = carrier_phrases(examples)
-    assert {"weather", "the weather", "what is the weather", "in"} <= carriers
-    assert "paris" not in carriers and "foggy" not in carriers
+    carriers = Carriers(examples)
+    assert {"weather", "the weather", "what is the weather", "in"} <= carriers.phrases
+    assert "paris" not in carriers.phrases and "foggy" not in carriers.phrases
     grammar = ScriptedBackend(capabilities=Capabilities(grammar=True))
     js = Extractor(Weather, model=grammar, examples=examples).decoding_schema(
         "What is the weather in Oslo", many=False)
     offered = js["properties"]["city"]["anyOf"][0]["enum"]
     assert "Oslo" in offered and "weather" not in offered and "What is" not in offered
+    # a span edged by a carrier word goes when that word is lowercase or opens the text
+    assert "weather in Oslo" not in offered and "What" not in offered
+    assert carriers.offered(["The Weather Girls", "the weather girls", "Weather Report"],
+                            "Is The Weather Girls on? the weather girls? Weather Report?") \
+        == ["The Weather Girls", "Weather Report"]
 
 
 def test_list_items_come_back_in_the_order_the_text_states_them():

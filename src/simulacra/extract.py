@@ -120,17 +120,50 @@ def require_all(node: Any) -> None:
         require_all(sub)
 
 
-def carrier_phrases(examples: list[tuple[str, dict[str, Any]]]) -> frozenset[str]:
-    """Phrases the labelled examples show are not values: spans found in at least two of
-    their texts and never a value of any field ("weather", "the", "What is", "play"). Queries
-    of one kind share their carrier words, and the small model otherwise files them as
-    values ("weather" as a condition, "the" as a state)."""
-    values = {_phrase(v) for _, record in examples for v in field_values(record)}
-    seen: dict[str, int] = {}
-    for text, _ in examples:
-        for span in {_phrase(s) for s in text_spans(text)}:
-            seen[span] = seen.get(span, 0) + 1
-    return frozenset(s for s, n in seen.items() if n >= 2 and s not in values)
+class Carriers:
+    """What the labelled examples show is not a value. Queries of one kind share their
+    carrier words ("weather", "play", "the", "What is"), and the small model otherwise files
+    them as values ("weather" as a condition, "Play the" as a service, "forecast for" as a
+    state). Two rules, both learnt from the examples, none from a word list:
+
+    - a *phrase* found in at least two example texts and never a value of any field is
+      never offered;
+    - a span that begins or ends with a *word* found in at least two example texts and in no
+      value is not offered when that word is written in lowercase or opens the text (so
+      "Close To The Edge" stays a title where "Play the" and "weather be" go).
+    """
+
+    def __init__(self, examples: list[tuple[str, dict[str, Any]]]) -> None:
+        values = [_phrase(v) for _, record in examples for v in field_values(record)]
+        value_words = {w for v in values for w in _words(v)}
+        phrases: dict[str, int] = {}
+        words: dict[str, int] = {}
+        for text, _ in examples:
+            for span in {_phrase(s) for s in text_spans(text)}:
+                phrases[span] = phrases.get(span, 0) + 1
+            for word in {w.casefold() for w in _words(text)}:
+                words[word] = words.get(word, 0) + 1
+        self.phrases = frozenset(s for s, n in phrases.items() if n >= 2 and s not in values)
+        self.words = frozenset(w for w, n in words.items() if n >= 2 and w not in value_words)
+
+    def offered(self, spans: list[str], text: str) -> list[str]:
+        """`spans` without the carriers (all of them, if nothing else is left)."""
+        opening = text.lstrip()
+        kept = [s for s in spans if _phrase(s) not in self.phrases
+                and not self._carrier_edge(s, opening.startswith(s))]
+        return kept or spans
+
+    def _carrier_edge(self, span: str, opens_text: bool) -> bool:
+        words = _words(span)
+        if not words:
+            return False
+        first, last = words[0], words[-1]
+        return ((first.casefold() in self.words and (first.islower() or opens_text))
+                or (last.casefold() in self.words and last.islower()))
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w'\u2019]+", text)
 
 
 def _phrase(text: str) -> str:
@@ -172,7 +205,7 @@ class Extractor(UsesModel):
                  spans_once: bool = True, min_confidence: float | None = None) -> None:
         self.schema: Schema = load_schema(schema)
         self.examples = [self._example(i, text, rec) for i, (text, rec) in enumerate(examples)]
-        self.carriers = carrier_phrases(self.examples)
+        self.carriers = Carriers(self.examples)
         self._model = LazyBackend(model)
         self.extractive = extractive
         self.temperature = temperature
@@ -237,8 +270,7 @@ class Extractor(UsesModel):
         js = self.schema.decoding_schema()
         require_all(js)
         if self.extractive and self.backend.capabilities.grammar:
-            spans = text_spans(text)
-            spans = [s for s in spans if _phrase(s) not in self.carriers] or spans
+            spans = self.carriers.offered(text_spans(text), text)
             js = extractive_schema(js, spans, text_numbers(text))
         if many:
             defs = {k: js.pop(k) for k in ("$defs", "definitions") if k in js}

@@ -162,6 +162,68 @@ class Carriers:
                 or (last.casefold() in self.words and last.islower()))
 
 
+class FieldLexicon:
+    """Values each top-level field is known to hold: the ones its description lists ("a
+    weather condition: rain, snow, fog"), its schema `examples`, and its values in the
+    labelled examples. A value the decoder put in a field that does not know it, which one
+    other field knows and holds nothing, moves there: the small model files "saga" under the
+    kind of work although the series field's description names it."""
+
+    def __init__(self, schema: Schema, examples: list[tuple[str, dict[str, Any]]]) -> None:
+        self.known: dict[str, set[str]] = {}
+        self.nullable = {f.name for f in schema.fields if "null" in f.type}
+        self.optional = {f.name for f in schema.fields if not f.required}
+        for f in schema.fields:
+            terms = _listed_terms(f.description) | {
+                _phrase(str(v)) for v in f.examples if isinstance(v, str | int | float)}
+            self.known[f.name] = terms
+        for _, record in examples:
+            for name, value in record.items():
+                if name in self.known:
+                    self.known[name] |= {_phrase(v) for v in field_values(value)
+                                         if isinstance(v, str)}
+
+    def settle(self, record: Any, confidence: dict[str, float]) -> tuple[Any, dict[str, float]]:
+        """`record` (and its confidences) with each misfiled value moved to the one empty
+        field that knows it."""
+        if not isinstance(record, dict):
+            return record, confidence
+        out, confidence = dict(record), dict(confidence)
+        for name, value in record.items():
+            if (not isinstance(value, str) or _phrase(value) in self.known.get(name, ())
+                    or name not in self.nullable | self.optional):
+                continue
+            homes = [other for other, terms in self.known.items()
+                     if _phrase(value) in terms and out.get(other) is None]
+            if len(homes) != 1:
+                continue
+            out[homes[0]] = value
+            if name in self.nullable:
+                out[name] = None
+            else:
+                del out[name]
+            if name in confidence:
+                confidence[homes[0]] = confidence.pop(name)
+        return out, confidence
+
+
+def _listed_terms(description: str) -> set[str]:
+    """The values a field description lists: quoted ones, and the comma- or "or"-separated
+    items after a colon, "such as", "e.g." or "for example", or of a description that is a
+    list ("series, saga, chronicle"); up to three words each."""
+    terms = set(re.findall(r"[\"\u201c]([^\"\u201d]{1,40})[\"\u201d]|(?<!\w)'([^']{1,40})'(?!\w)",
+                           description))
+    found = {_phrase(t) for pair in terms for t in pair if t}
+    listed = re.search(r"(?::|\bsuch as\b|\be\.g\.|\bfor example\b)\s*(.+)$", description)
+    items = listed.group(1) if listed else description if "," in description else ""
+    if items:
+        for item in re.split(r",|;|\bor\b", items):
+            item = _phrase(item.strip(" .'\"\u201c\u201d"))
+            if item and len(item.split()) <= 3:
+                found.add(item)
+    return found
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[\w'\u2019]+", text)
 
@@ -206,6 +268,7 @@ class Extractor(UsesModel):
         self.schema: Schema = load_schema(schema)
         self.examples = [self._example(i, text, rec) for i, (text, rec) in enumerate(examples)]
         self.carriers = Carriers(self.examples)
+        self.lexicon = FieldLexicon(self.schema, self.examples)
         self._model = LazyBackend(model)
         self.extractive = extractive
         self.temperature = temperature
@@ -348,6 +411,10 @@ class Extractor(UsesModel):
             data = [_text_order(d, text) for d in data] if many else _text_order(data, text)
         if confidence and not many:
             data = self._drop_weak(data, confidence)
+        if many:
+            data = [self.lexicon.settle(d, {})[0] for d in data]
+        else:
+            data, confidence = self.lexicon.settle(data, confidence or {})
         if self.spans_once:
             data = [self._span_once(d) for d in data] if many else self._span_once(data,
                                                                                   confidence)

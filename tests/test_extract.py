@@ -241,3 +241,43 @@ def test_a_value_run_into_its_neighbour_loses_the_neighbour_unless_it_is_surer()
     assert sure_airline["airline"] == "Air Canada"
     sure_origin = _span_once_fields(flight, names, names, {"origin": 0.99, "airline": 0.5})
     assert sure_origin["airline"] == "Air"
+
+
+class Rating(BaseModel):
+    title: str | None = Field(None, description="the title of the work rated")
+    series: str | None = Field(None, description="series, saga, chronicle")
+    kind: str | None = Field(None, description="the kind of work: book, novel, essay")
+    unit: str | None = Field(None, description="the unit of the rating")
+
+
+def test_a_value_moves_to_the_empty_field_whose_description_or_examples_name_it():
+    fake = ScriptedBackend(['{"title": null, "series": null, "kind": "saga", "unit": null}',
+                            '{"title": null, "series": null, "kind": "novel", "unit": null}',
+                            '{"title": "Dune", "series": null, "kind": null, "unit": null}'])
+    extractor = Extractor(Rating, model=fake, examples=[
+        ("Give Dune 4 points", {"title": "Dune", "series": None, "kind": None, "unit": "points"})])
+    # "saga" is in the series description, not the kind's: it moves
+    assert extractor.extract("Rate this saga 3").series == "saga"
+    # "novel" is a kind the description names: it stays
+    assert extractor.extract("Rate this novel 3").kind == "novel"
+    # a phrase the text states that only one empty field knows fills it ("points" from the
+    # example), and "essay", named by the kind, is taken from the text as written
+    record = extractor.extract("Give Dune five points, an Essay")
+    assert record.unit == "points" and record.kind == "Essay"
+
+
+def test_a_stated_phrase_two_fields_know_fills_neither():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Music(BaseModel):
+        genre: str | None = Field(None, description="a genre: rock, jazz")
+        track: str | None = Field(None, description="the song, e.g. rock")
+        artist: str | None = Field(None, description="the musician")
+
+    lexicon = FieldLexicon(load_schema(Music), [])
+    assert lexicon.fill({"genre": None, "track": None, "artist": None}, "play rock") == {
+        "genre": None, "track": None, "artist": None}
+    # a known phrase inside a value found is that value's word, not a second value
+    assert lexicon.fill({"genre": None, "track": None, "artist": "Jazz Lab"},
+                        "play Jazz Lab") == {"genre": None, "track": None, "artist": "Jazz Lab"}

@@ -206,6 +206,28 @@ class FieldLexicon:
                 confidence[homes[0]] = confidence.pop(name)
         return out, confidence
 
+    def fill(self, record: Any, text: str) -> Any:
+        """`record` with each empty field that knows a phrase the text states (as whole
+        words, apart from every value found) given it, when no other field knows it too."""
+        if not isinstance(record, dict):
+            return record
+        out = dict(record)
+        taken = [_phrase(v) for v in field_values(out) if isinstance(v, str)]
+        said = f" {_phrase(' '.join(_words(text)))} "
+        for name, terms in self.known.items():
+            if out.get(name) is not None or name not in self.nullable | self.optional:
+                continue
+            for term in sorted(terms, key=len, reverse=True):
+                shared = any(term in other for o, other in self.known.items() if o != name)
+                if (shared or f" {term} " not in said
+                        or any(term in v or v in term for v in taken)):
+                    continue
+                at = _phrase(text).find(term)
+                out[name] = text[at:at + len(term)] if at >= 0 else term
+                taken.append(term)
+                break
+        return out
+
 
 def _listed_terms(description: str) -> set[str]:
     """The values a field description lists: quoted ones, and the comma- or "or"-separated
@@ -415,6 +437,8 @@ class Extractor(UsesModel):
             data = [self.lexicon.settle(d, {})[0] for d in data]
         else:
             data, confidence = self.lexicon.settle(data, confidence or {})
+            if text:
+                data = self.lexicon.fill(data, text)
         if self.spans_once:
             data = [self._span_once(d) for d in data] if many else self._span_once(data,
                                                                                   confidence)

@@ -71,13 +71,30 @@ def text_spans(text: str, max_words: int = MAX_SPAN_WORDS, max_chars: int = 120)
         words = list(re.finditer(r"\S+", clause))
         for i in range(len(words)):
             for j in range(i, min(i + max_words, len(words))):
-                span = clause[words[i].start():words[j].end()].strip(_EDGE)
+                raw = clause[words[i].start():words[j].end()]
+                span = raw.strip(_EDGE)
+                if span and raw.startswith(span + ".") and _abbreviation(span):
+                    span += "."   # "10:31 a.m." and "fri." keep the period of their word
                 if span and len(span) <= max_chars:
                     seen.setdefault(span, None)
                     bare = re.sub(r"['\u2019]s$", "", span)  # "Hardy's" also offers "Hardy"
                     if bare and bare != span:
                         seen.setdefault(bare, None)
     return list(seen)
+
+
+# Words a period abbreviates, beside the ones with a period inside ("a.m", "U.S.A"): months,
+# weekdays and name suffixes, written "fri." or "Jr." in a value.
+_ABBREVIATIONS = frozenset((
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
+    "jr", "sr", "dr", "mr", "mrs", "ms", "st", "am", "pm"))
+
+
+def _abbreviation(span: str) -> bool:
+    """Whether the span's last word, before a period the text puts after it, abbreviates."""
+    last = span.split()[-1]
+    return "." in last or last.casefold() in _ABBREVIATIONS
 
 
 _NUMBER_WORDS = {w: i for i, w in enumerate(("zero", "one", "two", "three", "four", "five", "six",
@@ -183,6 +200,9 @@ class FieldLexicon:
                     self.known[name] |= {_phrase(v) for v in field_values(value)
                                          if isinstance(v, str)}
 
+    def knows(self, name: str, value: Any) -> bool:
+        return isinstance(value, str) and _phrase(value) in self.known.get(name, ())
+
     def settle(self, record: Any, confidence: dict[str, float]) -> tuple[Any, dict[str, float]]:
         """`record` (and its confidences) with each misfiled value moved to the one empty
         field that knows it."""
@@ -190,7 +210,7 @@ class FieldLexicon:
             return record, confidence
         out, confidence = dict(record), dict(confidence)
         for name, value in record.items():
-            if (not isinstance(value, str) or _phrase(value) in self.known.get(name, ())
+            if (not isinstance(value, str) or self.knows(name, value)
                     or name not in self.nullable | self.optional):
                 continue
             homes = [other for other, terms in self.known.items()
@@ -410,12 +430,14 @@ class Extractor(UsesModel):
 
     def _drop_weak(self, record: Any, confidence: dict[str, float]) -> Any:
         """Values the decoder chose with less than `min_confidence` become null (optional,
-        not nullable: left out); required fields keep theirs."""
+        not nullable: left out); required fields keep theirs, and so does a field whose
+        description or examples name its value (the decoder and the user agree)."""
         if not self.min_confidence or not isinstance(record, dict):
             return record
         out = dict(record)
         for f in self.schema.fields:
-            weak = out.get(f.name) is not None and confidence.get(f.name, 1.0) < self.min_confidence
+            weak = (out.get(f.name) is not None and not self.lexicon.knows(f.name, out[f.name])
+                    and confidence.get(f.name, 1.0) < self.min_confidence)
             if weak and "null" in f.type:
                 out[f.name] = None
             elif weak and not f.required:
@@ -424,21 +446,21 @@ class Extractor(UsesModel):
 
     def accept(self, reply: str, many: bool, confidence: dict[str, float] | None = None,
                text: str = "") -> Any:
-        """The record(s) in a reply; raises ReplyParseError or RecordInvalid. `confidence`
-        (a single record's, per field) drops weak values and decides which field keeps a
-        span two fields state; list items are put in the order `text` states them."""
+        """The record(s) in a reply; raises ReplyParseError or RecordInvalid. Values go to
+        the field that knows them and empty fields take the phrases only they know
+        (`FieldLexicon`); `confidence` (a single record's, per field) drops weak values and
+        decides which field keeps a span two fields state; list items are put in the order
+        `text` states them."""
         data = parse_reply(reply, expect=list if many else dict)
         data = [_distinct_strings(d) for d in data] if many else _distinct_strings(data)
         if text:
             data = [_text_order(d, text) for d in data] if many else _text_order(data, text)
-        if confidence and not many:
-            data = self._drop_weak(data, confidence)
         if many:
             data = [self.lexicon.settle(d, {})[0] for d in data]
         else:
             data, confidence = self.lexicon.settle(data, confidence or {})
-            if text:
-                data = self.lexicon.fill(data, text)
+            data = self._drop_weak(data, confidence) if confidence else data
+            data = self.lexicon.fill(data, text) if text else data
         if self.spans_once:
             data = [self._span_once(d) for d in data] if many else self._span_once(data,
                                                                                   confidence)

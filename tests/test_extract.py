@@ -286,3 +286,30 @@ def test_a_stated_phrase_two_fields_know_fills_neither():
     # a known phrase inside a value found is that value's word, not a second value
     assert lexicon.fill({"genre": None, "track": None, "artist": "Jazz Lab"},
                         "play Jazz Lab") == {"genre": None, "track": None, "artist": "Jazz Lab"}
+
+
+def test_a_code_moves_to_the_field_whose_examples_are_codes_after_a_copy_is_resolved():
+    # the decoder copies "PA" into city and state (state the surer) and "warm" into two fields
+    reply = ('{"city": "PA", "state": "PA", "condition": "warm", "temperature": "warm"}')
+    probs = [(' "PA", "state"', 0.9), (' "PA", "condition"', 0.7), (' "warm", "temp', 0.8),
+             (' "warm"}', 0.6)]
+
+    class Forecast(BaseModel):
+        city: str | None = Field(None, description="the city")
+        state: str | None = Field(None, description="the state")
+        condition: str | None = Field(None, description="a condition: rain, fog")
+        temperature: str | None = Field(None, description="a temperature word: hot, warm")
+
+    examples = [("Rain in Lyon", {"city": "Lyon", "state": None, "condition": "Rain",
+                                  "temperature": None}),
+                ("Hot in FL?", {"city": None, "state": "FL", "condition": None,
+                                "temperature": "Hot"})]
+    x = Extractor(Forecast, model=ScriptedBackend([scored(reply, probs)]), examples=examples,
+                  min_confidence=0)
+    record = x.extract("Will it be warm in PA")
+    # "PA" stays in state (surer, and a code like the state's examples); "warm" goes to the
+    # field whose description names it although the decoder was surer of condition
+    assert record.model_dump() == {"city": None, "state": "PA", "condition": None,
+                                   "temperature": "warm"}
+    assert x.lexicon.settle({"city": "NV", "state": None, "condition": None,
+                             "temperature": None}, {})[0]["state"] == "NV"

@@ -194,11 +194,13 @@ class FieldLexicon:
             terms = _listed_terms(f.description) | {
                 _phrase(str(v)) for v in f.examples if isinstance(v, str | int | float)}
             self.known[f.name] = terms
+        self.shapes: dict[str, list[str | None]] = {}
         for _, record in examples:
             for name, value in record.items():
                 if name in self.known:
-                    self.known[name] |= {_phrase(v) for v in field_values(value)
-                                         if isinstance(v, str)}
+                    strings = [v for v in field_values(value) if isinstance(v, str)]
+                    self.known[name] |= {_phrase(v) for v in strings}
+                    self.shapes.setdefault(name, []).extend(_shape(v) for v in strings)
 
     def knows(self, name: str, value: Any) -> bool:
         return isinstance(value, str) and _phrase(value) in self.known.get(name, ())
@@ -215,6 +217,10 @@ class FieldLexicon:
                 continue
             homes = [other for other, terms in self.known.items()
                      if _phrase(value) in terms and out.get(other) is None]
+            shape = _shape(value)
+            if not homes and shape and shape not in self.shapes.get(name, [shape]):
+                homes = [other for other, shapes in self.shapes.items()
+                         if set(shapes) == {shape} and out.get(other) is None]
             if len(homes) != 1:
                 continue
             out[homes[0]] = value
@@ -242,11 +248,20 @@ class FieldLexicon:
                 if (shared or f" {term} " not in said
                         or any(term in v or v in term for v in taken)):
                     continue
-                at = _phrase(text).find(term)
-                out[name] = text[at:at + len(term)] if at >= 0 else term
+                written = re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, term.split()))
+                                    + r"(?!\w)", text, re.IGNORECASE)
+                out[name] = written.group() if written else term
                 taken.append(term)
                 break
         return out
+
+
+def _shape(value: str) -> str | None:
+    """A value's written kind where it tells fields apart: a code in capitals ("NV", "FL")
+    or a value with digits ("1972"); None for the rest."""
+    if re.fullmatch(r"[A-Z]{2,4}", value.strip()):
+        return "code"
+    return "digits" if re.search(r"\d", value) else None
 
 
 def _listed_terms(description: str) -> set[str]:
@@ -455,17 +470,17 @@ class Extractor(UsesModel):
         data = [_distinct_strings(d) for d in data] if many else _distinct_strings(data)
         if text:
             data = [_text_order(d, text) for d in data] if many else _text_order(data, text)
+        if self.spans_once:
+            data = [self._span_once(d) for d in data] if many else self._span_once(data,
+                                                                                  confidence)
         if many:
             data = [self.lexicon.settle(d, {})[0] for d in data]
+            # the same record found twice is one record
+            data = list({json.dumps(d, sort_keys=True): d for d in data}.values())
         else:
             data, confidence = self.lexicon.settle(data, confidence or {})
             data = self._drop_weak(data, confidence) if confidence else data
             data = self.lexicon.fill(data, text) if text else data
-        if self.spans_once:
-            data = [self._span_once(d) for d in data] if many else self._span_once(data,
-                                                                                  confidence)
-        if many:  # the same record found twice is one record
-            data = list({json.dumps(d, sort_keys=True): d for d in data}.values())
         return ([self.schema.validate(item) for item in data] if many
                 else self.schema.validate(data))
 

@@ -195,12 +195,15 @@ class FieldLexicon:
                 _phrase(str(v)) for v in f.examples if isinstance(v, str | int | float)}
             self.known[f.name] = terms
         self.shapes: dict[str, list[str | None]] = {}
+        self.longest: dict[str, int] = {}
         for _, record in examples:
             for name, value in record.items():
                 if name in self.known:
                     strings = [v for v in field_values(value) if isinstance(v, str)]
                     self.known[name] |= {_phrase(v) for v in strings}
                     self.shapes.setdefault(name, []).extend(_shape(v) for v in strings)
+                    self.longest[name] = max([self.longest.get(name, 0)]
+                                             + [len(_words(v)) for v in strings])
 
     def knows(self, name: str, value: Any) -> bool:
         return isinstance(value, str) and _phrase(value) in self.known.get(name, ())
@@ -224,13 +227,28 @@ class FieldLexicon:
             if len(homes) != 1:
                 continue
             out[homes[0]] = value
-            if name in self.nullable:
-                out[name] = None
-            else:
-                del out[name]
+            self._clear(out, name)
             if name in confidence:
                 confidence[homes[0]] = confidence.pop(name)
+        for name, value in list(out.items()):
+            if isinstance(value, str) and not self.fits(name, value):
+                self._clear(out, name)
         return out, confidence
+
+    def fits(self, name: str, value: str) -> bool:
+        """Whether `value` is of the length the field's labelled values have: at most twice
+        the longest (three words at least). The decoder's run-on spans ("the weather be in
+        Deer River" as a spatial relation) are far longer than any value of such a field."""
+        shapes = self.shapes.get(name)
+        if not shapes or self.knows(name, value):
+            return True
+        return len(_words(value)) <= max(3, 2 * self.longest[name])
+
+    def _clear(self, record: dict[str, Any], name: str) -> None:
+        if name in self.nullable:
+            record[name] = None
+        else:
+            record.pop(name, None)
 
     def fill(self, record: Any, text: str) -> Any:
         """`record` with each empty field that knows a phrase the text states (as whole

@@ -313,3 +313,22 @@ def test_a_code_moves_to_the_field_whose_examples_are_codes_after_a_copy_is_reso
                                    "temperature": "warm"}
     assert x.lexicon.settle({"city": "NV", "state": None, "condition": None,
                              "temperature": None}, {})[0]["state"] == "NV"
+
+
+def test_a_value_unlike_every_labelled_value_of_its_field_is_dropped():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Song(BaseModel):
+        playlist: str | None = Field(None, description="the playlist")
+        year: str | None = Field(None, description="a year")
+
+    lexicon = FieldLexicon(load_schema(Song), [
+        ("put my raining playlist on", {"playlist": "raining", "year": None}),
+        ("add it to Chill Vibes", {"playlist": "Chill Vibes", "year": None})])
+    # a run-on span, and digits where the field's values never have one
+    assert not lexicon.fits("playlist", "Let me listen to an eighties ep")
+    assert not lexicon.fits("playlist", "1972")
+    assert lexicon.fits("playlist", "Road Trip Songs") and lexicon.fits("year", "1972")
+    assert lexicon.settle({"playlist": "1972", "year": None}, {})[0] == {"playlist": None,
+                                                                      "year": None}

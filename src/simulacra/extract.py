@@ -242,6 +242,9 @@ class FieldLexicon:
         shapes = self.shapes.get(name)
         if not shapes or self.knows(name, value):
             return True
+        if (_shape(value) == "digits" and len(shapes) >= 2
+                and "digits" not in shapes):
+            return False
         return len(_words(value)) <= max(3, 2 * self.longest[name])
 
     def _clear(self, record: dict[str, Any], name: str) -> None:

@@ -20,10 +20,8 @@ Every reply is validated; an invalid one is retried with the error, bounded.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -31,12 +29,16 @@ from simulacra.backends.base import Completion, Request
 from simulacra.backends.registry import LazyBackend, UsesModel
 from simulacra.engine.loop import Ledger, Outcome, RunStats, Try, Verdict, failure_reason, run
 from simulacra.errors import GenerationError, UsageError
+from simulacra.extract_cues import Carriers, FieldLexicon
+from simulacra.extract_spans import EDGE, extractive_schema, text_numbers, text_spans
 from simulacra.parse import ReplyParseError, parse_reply
 from simulacra.schema import RecordInvalid, Schema, load_schema
 from simulacra.schema.model import subschemas
 from simulacra.text import field_values
 
-MAX_SPAN_WORDS = 8
+__all__ = ["Carriers", "Extractor", "FieldLexicon", "extractive_schema", "text_numbers",
+           "text_spans"]
+
 # Logits taken from every token that starts `null` where the grammar allows a value or null:
 # the 270M model otherwise answers null for most optional fields. Zero-shot it needs a strong
 # push (slot F1 0.00 on the labelled set without one); with labelled examples, whose nulls
@@ -50,80 +52,6 @@ EXAMPLE_MIN_CONFIDENCE = 0.4
 MAX_EXAMPLES_SHOWN = 10   # labelled examples in one prompt; more are chosen from by similarity
 NEAREST = 2               # the most similar examples, repeated right before the text
 MAX_RECORDS = 5
-_EDGE = " \t\n.,;:!?\"'()[]{}\u201c\u201d\u2018\u2019"
-# Where a clause ends: ; ! ? or a comma not before a number, or a period that does not end
-# an abbreviation: not after an initial or a short capitalized word ("T.", "Dr.", "Dec."),
-# not after a word with a period inside ("a.m."), not before a lowercase word or a digit.
-_CLAUSE_END = re.compile(r"[;!?]\s+|,\s+(?!\d)|(?<!\b[A-Z])(?<!\b[A-Z][a-z])(?<!\b[A-Z][a-z]{2})"
-                         r"(?<!\.[A-Za-z])\.\s+(?![a-z0-9])")
-
-
-def text_spans(text: str, max_words: int = MAX_SPAN_WORDS, max_chars: int = 120) -> list[str]:
-    """Every run of 1..max_words words inside one clause of `text`, trimmed of edge punctuation.
-
-    Spans do not cross a comma, semicolon or sentence end followed by a space: a value almost
-    never does, and "Tom Hardy, Robert Pattinson" would otherwise be a candidate name. Two
-    exceptions, because values do cross them: a comma before a number ("March 1, 2026") and
-    the period of an abbreviation ("Dec. 16th", "Harry T. Burleigh", "St. Louis").
-    """
-    seen: dict[str, None] = {}
-    for clause in _CLAUSE_END.split(text):
-        words = list(re.finditer(r"\S+", clause))
-        for i in range(len(words)):
-            for j in range(i, min(i + max_words, len(words))):
-                raw = clause[words[i].start():words[j].end()]
-                span = raw.strip(_EDGE)
-                if span and raw.startswith(span + ".") and _abbreviation(span):
-                    span += "."   # "10:31 a.m." and "fri." keep the period of their word
-                if span and len(span) <= max_chars:
-                    seen.setdefault(span, None)
-                    bare = re.sub(r"['\u2019]s$", "", span)  # "Hardy's" also offers "Hardy"
-                    if bare and bare != span:
-                        seen.setdefault(bare, None)
-    return list(seen)
-
-
-# Words a period abbreviates, beside the ones with a period inside ("a.m", "U.S.A"): months,
-# weekdays and name suffixes, written "fri." or "Jr." in a value.
-_ABBREVIATIONS = frozenset((
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-    "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
-    "jr", "sr", "dr", "mr", "mrs", "ms", "st", "am", "pm"))
-
-
-def _abbreviation(span: str) -> bool:
-    """Whether the span's last word, before a period the text puts after it, abbreviates."""
-    last = span.split()[-1]
-    return "." in last or last.casefold() in _ABBREVIATIONS
-
-
-_NUMBER_WORDS = {w: i for i, w in enumerate(("zero", "one", "two", "three", "four", "five", "six",
-                                              "seven", "eight", "nine", "ten", "eleven", "twelve"))}
-
-
-def text_numbers(text: str) -> list[float]:
-    """Numbers written in `text`: digits (1,250 and 12.50 included) and the words zero..twelve."""
-    found: dict[float, None] = {}
-    for match in re.finditer(r"\d[\d,]*(?:\.\d+)?", text):
-        raw = match.group().rstrip(",")
-        if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", raw):
-            raw = raw.replace(",", "")
-        for part in raw.split(","):
-            if part:
-                found.setdefault(float(part), None)
-    for word in re.findall(r"[A-Za-z]+", text):
-        if word.lower() in _NUMBER_WORDS:
-            found.setdefault(float(_NUMBER_WORDS[word.lower()]), None)
-    return list(found)
-
-
-def extractive_schema(js: dict[str, Any], spans: list[str],
-                      numbers: list[float] = ()) -> dict[str, Any]:
-    """A copy of `js` where free strings must be one of `spans` and numbers one of `numbers`
-    (see the module docstring)."""
-    out = copy.deepcopy(js)
-    _restrict(out, spans, list(numbers))
-    return out
 
 
 def require_all(node: Any) -> None:
@@ -135,201 +63,6 @@ def require_all(node: Any) -> None:
         node["required"] = list(node["properties"])
     for sub in subschemas(node):
         require_all(sub)
-
-
-class Carriers:
-    """What the labelled examples show is not a value. Queries of one kind share their
-    carrier words ("weather", "play", "the", "What is"), and the small model otherwise files
-    them as values ("weather" as a condition, "Play the" as a service, "forecast for" as a
-    state). Two rules, both learnt from the examples, none from a word list:
-
-    - a *phrase* found in at least two example texts and never a value of any field is
-      never offered;
-    - a span that begins or ends with a *word* found in at least two example texts and in no
-      value is not offered when that word is written in lowercase or opens the text (so
-      "Close To The Edge" stays a title where "Play the" and "weather be" go).
-    """
-
-    def __init__(self, examples: list[tuple[str, dict[str, Any]]]) -> None:
-        values = [_phrase(v) for _, record in examples for v in field_values(record)]
-        value_words = {w for v in values for w in _words(v)}
-        phrases: dict[str, int] = {}
-        words: dict[str, int] = {}
-        for text, _ in examples:
-            for span in {_phrase(s) for s in text_spans(text)}:
-                phrases[span] = phrases.get(span, 0) + 1
-            for word in {w.casefold() for w in _words(text)}:
-                words[word] = words.get(word, 0) + 1
-        self.phrases = frozenset(s for s, n in phrases.items() if n >= 2 and s not in values)
-        self.words = frozenset(w for w, n in words.items() if n >= 2 and w not in value_words)
-
-    def offered(self, spans: list[str], text: str) -> list[str]:
-        """`spans` without the carriers (all of them, if nothing else is left)."""
-        opening = text.lstrip()
-        kept = [s for s in spans if _phrase(s) not in self.phrases
-                and not self._carrier_edge(s, opening.startswith(s))]
-        return kept or spans
-
-    def _carrier_edge(self, span: str, opens_text: bool) -> bool:
-        words = _words(span)
-        if not words:
-            return False
-        first, last = words[0], words[-1]
-        return ((first.casefold() in self.words and (first.islower() or opens_text))
-                or (last.casefold() in self.words and last.islower()))
-
-
-class FieldLexicon:
-    """Values each top-level field is known to hold: the ones its description lists ("a
-    weather condition: rain, snow, fog"), its schema `examples`, and its values in the
-    labelled examples. A value the decoder put in a field that does not know it, which one
-    other field knows and holds nothing, moves there: the small model files "saga" under the
-    kind of work although the series field's description names it."""
-
-    def __init__(self, schema: Schema, examples: list[tuple[str, dict[str, Any]]]) -> None:
-        self.known: dict[str, set[str]] = {}
-        self.nullable = {f.name for f in schema.fields if "null" in f.type}
-        self.optional = {f.name for f in schema.fields if not f.required}
-        for f in schema.fields:
-            terms = _listed_terms(f.description) | {
-                _phrase(str(v)) for v in f.examples if isinstance(v, str | int | float)}
-            self.known[f.name] = terms
-        self.shapes: dict[str, list[str | None]] = {}
-        self.longest: dict[str, int] = {}
-        for _, record in examples:
-            for name, value in record.items():
-                if name in self.known:
-                    strings = [v for v in field_values(value) if isinstance(v, str)]
-                    self.known[name] |= {_phrase(v) for v in strings}
-                    self.shapes.setdefault(name, []).extend(_shape(v) for v in strings)
-                    self.longest[name] = max([self.longest.get(name, 0)]
-                                             + [len(_words(v)) for v in strings])
-
-    def knows(self, name: str, value: Any) -> bool:
-        return isinstance(value, str) and _phrase(value) in self.known.get(name, ())
-
-    def settle(self, record: Any, confidence: dict[str, float]) -> tuple[Any, dict[str, float]]:
-        """`record` (and its confidences) with each misfiled value moved to the one empty
-        field that knows it."""
-        if not isinstance(record, dict):
-            return record, confidence
-        out, confidence = dict(record), dict(confidence)
-        for name, value in record.items():
-            if (not isinstance(value, str) or self.knows(name, value)
-                    or name not in self.nullable | self.optional):
-                continue
-            homes = [other for other, terms in self.known.items()
-                     if _phrase(value) in terms and out.get(other) is None]
-            shape = _shape(value)
-            if not homes and shape and shape not in self.shapes.get(name, [shape]):
-                homes = [other for other, shapes in self.shapes.items()
-                         if set(shapes) == {shape} and out.get(other) is None]
-            if len(homes) != 1:
-                continue
-            out[homes[0]] = value
-            self._clear(out, name)
-            if name in confidence:
-                confidence[homes[0]] = confidence.pop(name)
-        for name, value in list(out.items()):
-            if isinstance(value, str) and not self.fits(name, value):
-                self._clear(out, name)
-        return out, confidence
-
-    def fits(self, name: str, value: str) -> bool:
-        """Whether `value` is of the length the field's labelled values have: at most twice
-        the longest (three words at least). The decoder's run-on spans ("the weather be in
-        Deer River" as a spatial relation) are far longer than any value of such a field."""
-        shapes = self.shapes.get(name)
-        if not shapes or self.knows(name, value):
-            return True
-        if (_shape(value) == "digits" and len(shapes) >= 2
-                and "digits" not in shapes):
-            return False
-        return len(_words(value)) <= max(3, 2 * self.longest[name])
-
-    def _clear(self, record: dict[str, Any], name: str) -> None:
-        if name in self.nullable:
-            record[name] = None
-        else:
-            record.pop(name, None)
-
-    def fill(self, record: Any, text: str) -> Any:
-        """`record` with each empty field that knows a phrase the text states (as whole
-        words, apart from every value found) given it, when no other field knows it too."""
-        if not isinstance(record, dict):
-            return record
-        out = dict(record)
-        taken = [_phrase(v) for v in field_values(out) if isinstance(v, str)]
-        said = f" {_phrase(' '.join(_words(text)))} "
-        for name, terms in self.known.items():
-            if out.get(name) is not None or name not in self.nullable | self.optional:
-                continue
-            for term in sorted(terms, key=len, reverse=True):
-                shared = any(term in other for o, other in self.known.items() if o != name)
-                if (shared or f" {term} " not in said
-                        or any(term in v or v in term for v in taken)):
-                    continue
-                written = re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, term.split()))
-                                    + r"(?!\w)", text, re.IGNORECASE)
-                out[name] = written.group() if written else term
-                taken.append(term)
-                break
-        return out
-
-
-def _shape(value: str) -> str | None:
-    """A value's written kind where it tells fields apart: a code in capitals ("NV", "FL")
-    or a value with digits ("1972"); None for the rest."""
-    if re.fullmatch(r"[A-Z]{2,4}", value.strip()):
-        return "code"
-    return "digits" if re.search(r"\d", value) else None
-
-
-def _listed_terms(description: str) -> set[str]:
-    """The values a field description lists: quoted ones, and the comma- or "or"-separated
-    items after a colon, "such as", "e.g." or "for example", or of a description that is a
-    list ("series, saga, chronicle"); up to three words each."""
-    terms = set(re.findall(r"[\"\u201c]([^\"\u201d]{1,40})[\"\u201d]|(?<!\w)'([^']{1,40})'(?!\w)",
-                           description))
-    found = {_phrase(t) for pair in terms for t in pair if t}
-    listed = re.search(r"(?::|\bsuch as\b|\be\.g\.|\bfor example\b)\s*(.+)$", description)
-    items = listed.group(1) if listed else description if "," in description else ""
-    if items:
-        for item in re.split(r",|;|\bor\b", items):
-            item = _phrase(item.strip(" .'\"\u201c\u201d"))
-            if item and len(item.split()) <= 3:
-                found.add(item)
-    return found
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[\w'\u2019]+", text)
-
-
-def _phrase(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
-def _restrict(node: Any, spans: list[str], numbers: list[float]) -> None:
-    if not isinstance(node, dict):
-        return
-    free = node.get("x-extractive", True) and not {"enum", "const", "format", "pattern"} & node.keys()
-    if free and node.get("type") == "string":
-        lo, hi = node.get("minLength", 0), node.get("maxLength", 10**6)
-        allowed = [s for s in spans if lo <= len(s) <= hi]
-        if allowed:
-            node["enum"] = allowed
-            node.pop("maxLength", None)
-            node.pop("minLength", None)
-    elif free and node.get("type") in ("integer", "number"):
-        lo = max(node.get("minimum", -math.inf), node.get("exclusiveMinimum", -math.inf))
-        hi = min(node.get("maximum", math.inf), node.get("exclusiveMaximum", math.inf))
-        allowed = [x for x in numbers if lo <= x <= hi and (node["type"] == "number" or x.is_integer())]
-        if allowed:
-            node["enum"] = [int(x) if x.is_integer() else x for x in allowed]
-    for sub in subschemas(node):
-        _restrict(sub, spans, numbers)
-
 
 class Extractor(UsesModel):
     """Extracts records of `schema` from text with any backend (default: the embedded model).
@@ -549,9 +282,9 @@ def _without_neighbours(record: dict[str, Any], confidence: dict[str, float]) ->
                     or confidence.get(other, 0.0) <= confidence.get(name, 0.0)):
                 continue
             if trimmed.casefold().startswith(written.casefold() + " "):
-                trimmed = trimmed[len(written):].strip(_EDGE)
+                trimmed = trimmed[len(written):].strip(EDGE)
             elif trimmed.casefold().endswith(" " + written.casefold()):
-                trimmed = trimmed[:-len(written)].strip(_EDGE)
+                trimmed = trimmed[:-len(written)].strip(EDGE)
         if trimmed:
             out[name] = trimmed
     return out

@@ -1,0 +1,180 @@
+"""What labelled examples and the schema teach extraction beyond the prompt: the carrier
+words of a kind of text, which are never values (`Carriers`), and the values each field is
+known to hold, with their kind and length (`FieldLexicon`). Both are learnt per schema from
+the user's own examples and descriptions, never from a word list of one domain."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from simulacra.extract_spans import phrase, text_spans, words
+from simulacra.schema import Schema
+from simulacra.text import field_values
+
+
+class Carriers:
+    """What the labelled examples show is not a value. Queries of one kind share their
+    carrier words ("weather", "play", "the", "What is"), and the small model otherwise files
+    them as values ("weather" as a condition, "Play the" as a service, "forecast for" as a
+    state). Two rules, both learnt from the examples, none from a word list:
+
+    - a *phrase* found in at least two example texts and never a value of any field is
+      never offered;
+    - a span that begins or ends with a *word* found in at least two example texts and in no
+      value is not offered when that word is written in lowercase or opens the text (so
+      "Close To The Edge" stays a title where "Play the" and "weather be" go).
+    """
+
+    def __init__(self, examples: list[tuple[str, dict[str, Any]]]) -> None:
+        values = [phrase(v) for _, record in examples for v in field_values(record)]
+        value_words = {w for v in values for w in words(v)}
+        texts_with_phrase: dict[str, int] = {}
+        texts_with_word: dict[str, int] = {}
+        for text, _ in examples:
+            for span in {phrase(s) for s in text_spans(text)}:
+                texts_with_phrase[span] = texts_with_phrase.get(span, 0) + 1
+            for word in {w.casefold() for w in words(text)}:
+                texts_with_word[word] = texts_with_word.get(word, 0) + 1
+        self.phrases = frozenset(s for s, n in texts_with_phrase.items()
+                                 if n >= 2 and s not in values)
+        self.words = frozenset(w for w, n in texts_with_word.items()
+                               if n >= 2 and w not in value_words)
+
+    def offered(self, spans: list[str], text: str) -> list[str]:
+        """`spans` without the carriers (all of them, if nothing else is left)."""
+        opening = text.lstrip()
+        kept = [s for s in spans if phrase(s) not in self.phrases
+                and not self._carrier_edge(s, opening.startswith(s))]
+        return kept or spans
+
+    def _carrier_edge(self, span: str, opens_text: bool) -> bool:
+        said = words(span)
+        if not said:
+            return False
+        first, last = said[0], said[-1]
+        return ((first.casefold() in self.words and (first.islower() or opens_text))
+                or (last.casefold() in self.words and last.islower()))
+
+
+class FieldLexicon:
+    """Values each top-level field is known to hold: the ones its description lists ("a
+    weather condition: rain, snow, fog"), its schema `examples`, and its values in the
+    labelled examples. A value the decoder put in a field that does not know it, which one
+    other field knows and holds nothing, moves there: the small model files "saga" under the
+    kind of work although the series field's description names it."""
+
+    def __init__(self, schema: Schema, examples: list[tuple[str, dict[str, Any]]]) -> None:
+        self.known: dict[str, set[str]] = {}
+        self.nullable = {f.name for f in schema.fields if "null" in f.type}
+        self.optional = {f.name for f in schema.fields if not f.required}
+        for f in schema.fields:
+            terms = _listed_terms(f.description) | {
+                phrase(str(v)) for v in f.examples if isinstance(v, str | int | float)}
+            self.known[f.name] = terms
+        self.shapes: dict[str, list[str | None]] = {}
+        self.longest: dict[str, int] = {}
+        for _, record in examples:
+            for name, value in record.items():
+                if name in self.known:
+                    strings = [v for v in field_values(value) if isinstance(v, str)]
+                    self.known[name] |= {phrase(v) for v in strings}
+                    self.shapes.setdefault(name, []).extend(_shape(v) for v in strings)
+                    self.longest[name] = max([self.longest.get(name, 0)]
+                                             + [len(words(v)) for v in strings])
+
+    def knows(self, name: str, value: Any) -> bool:
+        return isinstance(value, str) and phrase(value) in self.known.get(name, ())
+
+    def settle(self, record: Any, confidence: dict[str, float]) -> tuple[Any, dict[str, float]]:
+        """`record` (and its confidences) with each misfiled value moved to the one empty
+        field that knows it."""
+        if not isinstance(record, dict):
+            return record, confidence
+        out, confidence = dict(record), dict(confidence)
+        for name, value in record.items():
+            if (not isinstance(value, str) or self.knows(name, value)
+                    or name not in self.nullable | self.optional):
+                continue
+            homes = [other for other, terms in self.known.items()
+                     if phrase(value) in terms and out.get(other) is None]
+            shape = _shape(value)
+            if not homes and shape and shape not in self.shapes.get(name, [shape]):
+                homes = [other for other, shapes in self.shapes.items()
+                         if set(shapes) == {shape} and out.get(other) is None]
+            if len(homes) != 1:
+                continue
+            out[homes[0]] = value
+            self._clear(out, name)
+            if name in confidence:
+                confidence[homes[0]] = confidence.pop(name)
+        for name, value in list(out.items()):
+            if isinstance(value, str) and not self.fits(name, value):
+                self._clear(out, name)
+        return out, confidence
+
+    def fits(self, name: str, value: str) -> bool:
+        """Whether `value` is of the length the field's labelled values have: at most twice
+        the longest (three words at least). The decoder's run-on spans ("the weather be in
+        Deer River" as a spatial relation) are far longer than any value of such a field."""
+        shapes = self.shapes.get(name)
+        if not shapes or self.knows(name, value):
+            return True
+        if (_shape(value) == "digits" and len(shapes) >= 2
+                and "digits" not in shapes):
+            return False
+        return len(words(value)) <= max(3, 2 * self.longest[name])
+
+    def _clear(self, record: dict[str, Any], name: str) -> None:
+        if name in self.nullable:
+            record[name] = None
+        else:
+            record.pop(name, None)
+
+    def fill(self, record: Any, text: str) -> Any:
+        """`record` with each empty field that knows a phrase the text states (as whole
+        words, apart from every value found) given it, when no other field knows it too."""
+        if not isinstance(record, dict):
+            return record
+        out = dict(record)
+        taken = [phrase(v) for v in field_values(out) if isinstance(v, str)]
+        said = f" {phrase(' '.join(words(text)))} "
+        for name, terms in self.known.items():
+            if out.get(name) is not None or name not in self.nullable | self.optional:
+                continue
+            for term in sorted(terms, key=len, reverse=True):
+                shared = any(term in other for o, other in self.known.items() if o != name)
+                if (shared or f" {term} " not in said
+                        or any(term in v or v in term for v in taken)):
+                    continue
+                written = re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, term.split()))
+                                    + r"(?!\w)", text, re.IGNORECASE)
+                out[name] = written.group() if written else term
+                taken.append(term)
+                break
+        return out
+
+
+def _shape(value: str) -> str | None:
+    """A value's written kind where it tells fields apart: a code in capitals ("NV", "FL")
+    or a value with digits ("1972"); None for the rest."""
+    if re.fullmatch(r"[A-Z]{2,4}", value.strip()):
+        return "code"
+    return "digits" if re.search(r"\d", value) else None
+
+
+def _listed_terms(description: str) -> set[str]:
+    """The values a field description lists: quoted ones, and the comma- or "or"-separated
+    items after a colon, "such as", "e.g." or "for example", or of a description that is a
+    list ("series, saga, chronicle"); up to three words each."""
+    terms = set(re.findall(r"[\"\u201c]([^\"\u201d]{1,40})[\"\u201d]|(?<!\w)'([^']{1,40})'(?!\w)",
+                           description))
+    found = {phrase(t) for pair in terms for t in pair if t}
+    listed = re.search(r"(?::|\bsuch as\b|\be\.g\.|\bfor example\b)\s*(.+)$", description)
+    items = listed.group(1) if listed else description if "," in description else ""
+    if items:
+        for item in re.split(r",|;|\bor\b", items):
+            item = phrase(item.strip(" .'\"\u201c\u201d"))
+            if item and len(item.split()) <= 3:
+                found.add(item)
+    return found

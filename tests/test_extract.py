@@ -332,3 +332,26 @@ def test_a_value_unlike_every_labelled_value_of_its_field_is_dropped():
     assert lexicon.fits("playlist", "Road Trip Songs") and lexicon.fits("year", "1972")
     assert lexicon.settle({"playlist": "1972", "year": None}, {})[0] == {"playlist": None,
                                                                       "year": None}
+
+
+def test_a_value_moves_to_the_field_the_text_names_beside_it():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Play(BaseModel):
+        artist: str | None = Field(None, description="the musician")
+        album: str | None = Field(None, description="the album")
+        playlist: str | None = Field(None, description="a playlist")
+
+    lexicon = FieldLexicon(load_schema(Play), [])
+    moved, _ = lexicon.settle({"artist": "New World", "album": None, "playlist": None}, {},
+                              "play the album New World by Coma")
+    assert moved == {"artist": None, "album": "New World", "playlist": None}
+    moved, _ = lexicon.settle({"artist": "Road Trip", "album": None, "playlist": None}, {},
+                              "put my Road Trip playlist on")
+    assert moved["playlist"] == "Road Trip"
+    # a value the text names as what it is stays ("the artist Coma"), and so does one the
+    # text names nothing beside
+    for text in ("play the artist Coma album", "play Coma"):
+        kept, _ = lexicon.settle({"artist": "Coma", "album": None, "playlist": None}, {}, text)
+        assert kept["artist"] == "Coma"

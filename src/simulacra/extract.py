@@ -232,7 +232,7 @@ class Extractor(UsesModel):
             # the same record found twice is one record
             data = list({json.dumps(d, sort_keys=True): d for d in data}.values())
         else:
-            data, confidence = self.lexicon.settle(data, confidence or {})
+            data, confidence = self.lexicon.settle(data, confidence or {}, text)
             data = self._drop_weak(data, confidence) if confidence else data
             data = self.lexicon.fill(data, text) if text else data
         return ([self.schema.validate(item) for item in data] if many

@@ -86,9 +86,11 @@ class FieldLexicon:
     def knows(self, name: str, value: Any) -> bool:
         return isinstance(value, str) and phrase(value) in self.known.get(name, ())
 
-    def settle(self, record: Any, confidence: dict[str, float]) -> tuple[Any, dict[str, float]]:
+    def settle(self, record: Any, confidence: dict[str, float],
+               text: str = "") -> tuple[Any, dict[str, float]]:
         """`record` (and its confidences) with each misfiled value moved to the one empty
-        field that knows it."""
+        field that knows it, or else that the text names beside it ("the album X"), or else
+        whose labelled values are all of its kind."""
         if not isinstance(record, dict):
             return record, confidence
         out, confidence = dict(record), dict(confidence)
@@ -98,6 +100,9 @@ class FieldLexicon:
                 continue
             homes = [other for other, terms in self.known.items()
                      if phrase(value) in terms and out.get(other) is None]
+            if not homes and text and not _named_beside(name, value, text):
+                homes = [other for other in self.known
+                         if out.get(other) is None and _named_beside(other, value, text)]
             shape = _shape(value)
             if not homes and shape and shape not in self.shapes.get(name, [shape]):
                 homes = [other for other, shapes in self.shapes.items()
@@ -153,6 +158,15 @@ class FieldLexicon:
                 taken.append(term)
                 break
         return out
+
+
+def _named_beside(field: str, value: str, text: str) -> bool:
+    """Whether `text` names the field right before or after the value: "the album X",
+    "the city of X", "X playlist" for fields named album, city, playlist."""
+    name = r"\s+".join(map(re.escape, field.replace("_", " ").split()))
+    said = r"\s+".join(map(re.escape, value.split()))
+    return re.search(rf"(?<!\w){name}\s+(?:of\s+)?{said}(?!\w)|(?<!\w){said}\s+{name}(?!\w)",
+                     text, re.IGNORECASE) is not None
 
 
 def _shape(value: str) -> str | None:

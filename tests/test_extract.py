@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import pytest
 from pydantic import BaseModel, Field
@@ -355,3 +356,20 @@ def test_a_value_moves_to_the_field_the_text_names_beside_it():
     for text in ("play the artist Coma album", "play Coma"):
         kept, _ = lexicon.settle({"artist": "Coma", "album": None, "playlist": None}, {}, text)
         assert kept["artist"] == "Coma"
+
+
+def test_only_free_string_fields_take_or_lose_values_by_the_lexicon():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Order(BaseModel):
+        item: str | None = Field(None, description="the product")
+        quantity: int | None = Field(None, description="how many, e.g. 3")
+        size: Literal["small", "large"] | None = Field(None, description="small, large")
+
+    lexicon = FieldLexicon(load_schema(Order), [])
+    record = {"item": None, "quantity": None, "size": None}
+    # "3" and "large" are named by the descriptions, but a string in an integer or enum field
+    # would not validate: the decoder's own typed choice stands
+    assert lexicon.fill(record, "3 large mugs") == record
+    assert set(lexicon.known) == {"item"}

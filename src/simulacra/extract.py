@@ -228,7 +228,7 @@ class Extractor(UsesModel):
             data = [self._span_once(d) for d in data] if many else self._span_once(data,
                                                                                   confidence)
         if many:
-            data = [self.lexicon.settle(d, {})[0] for d in data]
+            data = [self.lexicon.settle(d, {}, text)[0] for d in data]
             # the same record found twice is one record
             data = list({json.dumps(d, sort_keys=True): d for d in data}.values())
         else:

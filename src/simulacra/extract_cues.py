@@ -58,17 +58,20 @@ class Carriers:
 
 
 class FieldLexicon:
-    """Values each top-level field is known to hold: the ones its description lists ("a
-    weather condition: rain, snow, fog"), its schema `examples`, and its values in the
-    labelled examples. A value the decoder put in a field that does not know it, which one
-    other field knows and holds nothing, moves there: the small model files "saga" under the
-    kind of work although the series field's description names it."""
+    """Values each top-level free-string field is known to hold: the ones its description
+    lists ("a weather condition: rain, snow, fog"), its schema `examples`, and its values in
+    the labelled examples, with their kind and length. The small model files a value under
+    the first field that will take it ("saga" as the kind of work although the series
+    field's description names it, a city as a country); this puts it right where the user's
+    schema and examples say so (`settle`, `fill`), and nowhere else. Fields of other types
+    (numbers, enums, lists) are left as decoded."""
 
     def __init__(self, schema: Schema, examples: list[tuple[str, dict[str, Any]]]) -> None:
         self.known: dict[str, set[str]] = {}
         self.nullable = {f.name for f in schema.fields if "null" in f.type}
         self.optional = {f.name for f in schema.fields if not f.required}
-        for f in schema.fields:
+        free = [f for f in schema.fields if f.type in ("string", "string or null")]
+        for f in free:
             terms = _listed_terms(f.description) | {
                 phrase(str(v)) for v in f.examples if isinstance(v, str | int | float)}
             self.known[f.name] = terms
@@ -95,8 +98,8 @@ class FieldLexicon:
             return record, confidence
         out, confidence = dict(record), dict(confidence)
         for name, value in record.items():
-            if (not isinstance(value, str) or self.knows(name, value)
-                    or name not in self.nullable | self.optional):
+            if (not isinstance(value, str) or name not in self.known
+                    or self.knows(name, value) or name not in self.nullable | self.optional):
                 continue
             homes = [other for other, terms in self.known.items()
                      if phrase(value) in terms and out.get(other) is None]
@@ -114,13 +117,14 @@ class FieldLexicon:
             if name in confidence:
                 confidence[homes[0]] = confidence.pop(name)
         for name, value in list(out.items()):
-            if isinstance(value, str) and not self.fits(name, value):
+            if name in self.known and isinstance(value, str) and not self.fits(name, value):
                 self._clear(out, name)
         return out, confidence
 
     def fits(self, name: str, value: str) -> bool:
-        """Whether `value` is of the length the field's labelled values have: at most twice
-        the longest (three words at least). The decoder's run-on spans ("the weather be in
+        """Whether `value` is of the kind and length the field's labelled values have: no
+        digits where two or more never hold one ("1972" is no playlist), at most twice the
+        longest in words (three at least). The decoder's run-on spans ("the weather be in
         Deer River" as a spatial relation) are far longer than any value of such a field."""
         shapes = self.shapes.get(name)
         if not shapes or self.knows(name, value):
@@ -185,10 +189,9 @@ def _listed_terms(description: str) -> set[str]:
                            description))
     found = {phrase(t) for pair in terms for t in pair if t}
     listed = re.search(r"(?::|\bsuch as\b|\be\.g\.|\bfor example\b)\s*(.+)$", description)
-    items = listed.group(1) if listed else description if "," in description else ""
-    if items:
-        for item in re.split(r",|;|\bor\b", items):
-            item = phrase(item.strip(" .'\"\u201c\u201d"))
-            if item and len(item.split()) <= 3:
-                found.add(item)
+    items = [phrase(item.strip(" .'\"\u201c\u201d")) for item in
+             re.split(r",|;|\bor\b", listed.group(1) if listed else description)]
+    short = [item for item in items if item and len(item.split()) <= 3]
+    if listed or ("," in description and len(short) == len(items)):
+        found |= set(short)
     return found

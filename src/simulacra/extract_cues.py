@@ -13,6 +13,11 @@ from simulacra.schema import Schema
 from simulacra.text import field_values
 
 
+_NUMERIC = re.compile(r"(?<![a-z])(?:year|decade|date|time|hour|number|count|amount|age|price|"
+                      r"cost|quantity|rating|score|zip|postcode|phone)s?(?![a-z])",
+                      re.IGNORECASE)
+
+
 class Carriers:
     """What the labelled examples show is not a value. Queries of one kind share their
     carrier words ("weather", "play", "the", "What is"), and the small model otherwise files
@@ -71,6 +76,9 @@ class FieldLexicon:
         self.nullable = {f.name for f in schema.fields if "null" in f.type}
         self.optional = {f.name for f in schema.fields if not f.required}
         free = [f for f in schema.fields if f.type in ("string", "string or null")]
+        # fields whose name or description speaks of something counted or dated ("year",
+        # "the date of birth"): where digits go when no labelled value shows their home
+        self.numeric = [f.name for f in free if _NUMERIC.search(f"{f.name} {f.description}")]
         for f in free:
             terms = _listed_terms(f.description) | {
                 phrase(str(v)) for v in f.examples if isinstance(v, str | int | float)}
@@ -110,6 +118,9 @@ class FieldLexicon:
             if not homes and shape and shape not in self.shapes.get(name, [shape]):
                 homes = [other for other, shapes in self.shapes.items()
                          if set(shapes) == {shape} and out.get(other) is None]
+                if not homes and shape == "digits" and name not in self.numeric:
+                    homes = [other for other in self.numeric
+                             if not self.shapes.get(other) and out.get(other) is None]
             if len(homes) != 1:
                 continue
             out[homes[0]] = value

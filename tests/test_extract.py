@@ -322,17 +322,18 @@ def test_a_value_unlike_every_labelled_value_of_its_field_is_dropped():
 
     class Song(BaseModel):
         playlist: str | None = Field(None, description="the playlist")
-        year: str | None = Field(None, description="a year")
+        mood: str | None = Field(None, description="a feeling")
 
     lexicon = FieldLexicon(load_schema(Song), [
-        ("put my raining playlist on", {"playlist": "raining", "year": None}),
-        ("add it to Chill Vibes", {"playlist": "Chill Vibes", "year": None})])
+        ("put my raining playlist on", {"playlist": "raining", "mood": None}),
+        ("add it to Chill Vibes", {"playlist": "Chill Vibes", "mood": None})])
     # a run-on span, and digits where the field's values never have one
     assert not lexicon.fits("playlist", "Let me listen to an eighties ep")
     assert not lexicon.fits("playlist", "1972")
-    assert lexicon.fits("playlist", "Road Trip Songs") and lexicon.fits("year", "1972")
-    assert lexicon.settle({"playlist": "1972", "year": None}, {})[0] == {"playlist": None,
-                                                                      "year": None}
+    assert lexicon.fits("playlist", "Road Trip Songs") and lexicon.fits("mood", "1972")
+    # no field speaks of a year or a number: the digits have no home and are dropped
+    assert lexicon.settle({"playlist": "1972", "mood": None}, {})[0] == {"playlist": None,
+                                                                      "mood": None}
 
 
 def test_a_value_moves_to_the_field_the_text_names_beside_it():
@@ -373,3 +374,25 @@ def test_only_free_string_fields_take_or_lose_values_by_the_lexicon():
     # would not validate: the decoder's own typed choice stands
     assert lexicon.fill(record, "3 large mugs") == record
     assert set(lexicon.known) == {"item"}
+
+
+def test_digits_without_a_home_by_kind_go_to_the_one_unlabelled_counted_field():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Song(BaseModel):
+        track: str | None = Field(None, description="the song")
+        sort: str | None = Field(None, description="newest, top")
+        year: str | None = Field(None, description="a year or decade of the music")
+
+    lexicon = FieldLexicon(load_schema(Song), [
+        ("play Foreign Affair", {"track": "Foreign Affair", "sort": None, "year": None}),
+        ("play the track Coma", {"track": "Coma", "sort": None, "year": None})])
+    assert lexicon.numeric == ["year"]
+    for field in ("track", "sort"):
+        record = {"track": None, "sort": None, "year": None, field: "1991"}
+        assert lexicon.settle(record, {})[0] == {"track": None, "sort": None, "year": "1991"}
+    # a year already found keeps its place; the digits have no second home and are dropped
+    # from a field whose labelled values never hold one
+    settled = lexicon.settle({"track": "1991", "sort": None, "year": "1972"}, {})[0]
+    assert settled == {"track": None, "sort": None, "year": "1972"}

@@ -12,7 +12,6 @@ from simulacra.extract_spans import phrase, text_spans, words
 from simulacra.schema import Schema
 from simulacra.text import field_values
 
-
 _NUMERIC = re.compile(r"(?<![a-z])(?:year|decade|date|time|hour|number|count|amount|age|price|"
                       r"cost|quantity|rating|score|zip|postcode|phone)s?(?![a-z])",
                       re.IGNORECASE)

@@ -11,7 +11,10 @@ Routes, best first, by what the backend can do:
   on this model: most wrong values were absent from the text or copied from examples).
   A field opts out with `json_schema_extra={"x-extractive": False}`, e.g. a normalized date.
   Every property is required while decoding (null where the type allows it): the small model
-  otherwise closes the object at once and every optional field comes back empty.
+  otherwise closes the object at once and every optional field comes back empty. The spans
+  offered and the numbers are in `extract_spans.py`; what the user's labelled examples and
+  field descriptions teach (carrier words never offered, which field a value belongs to) is
+  in `extract_cues.py` and applied to every reply.
 - *json_schema* (endpoints): the schema as the response format.
 - *prompt*: format instructions and a tolerant parser (code fences, prose, single quotes).
 

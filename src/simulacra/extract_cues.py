@@ -166,8 +166,7 @@ class FieldLexicon:
                 if (shared or f" {term} " not in said
                         or any(term in v or v in term for v in taken)):
                     continue
-                written = re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, term.split()))
-                                    + r"(?!\w)", text, re.IGNORECASE)
+                written = re.search(rf"(?<!\w){_spaced(term)}(?!\w)", text, re.IGNORECASE)
                 out[name] = written.group() if written else term
                 taken.append(term)
                 break
@@ -177,10 +176,15 @@ class FieldLexicon:
 def _named_beside(field: str, value: str, text: str) -> bool:
     """Whether `text` names the field right before or after the value: "the album X",
     "the city of X", "X playlist" for fields named album, city, playlist."""
-    name = r"\s+".join(map(re.escape, field.replace("_", " ").split()))
-    said = r"\s+".join(map(re.escape, value.split()))
+    name, said = _spaced(field.replace("_", " ")), _spaced(value)
     return re.search(rf"(?<!\w){name}\s+(?:of\s+)?{said}(?!\w)|(?<!\w){said}\s+{name}(?!\w)",
                      text, re.IGNORECASE) is not None
+
+
+def _spaced(run: str) -> str:
+    """A regex for `run` as written in a text: its words literally, any whitespace
+    between them."""
+    return r"\s+".join(map(re.escape, run.split()))
 
 
 def _shape(value: str) -> str | None:

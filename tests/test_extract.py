@@ -396,3 +396,40 @@ def test_digits_without_a_home_by_kind_go_to_the_one_unlabelled_counted_field():
     # from a field whose labelled values never hold one
     settled = lexicon.settle({"track": "1991", "sort": None, "year": "1972"}, {})[0]
     assert settled == {"track": None, "sort": None, "year": "1972"}
+
+
+def test_a_query_s_opening_words_are_no_value_unless_an_example_opens_with_one():
+    from simulacra.extract import Carriers
+
+    queries = [("Is Rented Lips playing at the nearest cinema", {"movie": "Rented Lips"}),
+               ("Find the schedule for Grand Canyon Trail", {"movie": "Grand Canyon Trail"}),
+               ("Where can I see Sweet 16", {"movie": "Sweet 16"}),
+               ("give me the movie times", {"movie": None}),
+               ("Is there a showing of Heat at Harkins", {"movie": "Heat"})]
+    text = "What movies are playing at the closest cinema"
+    offered = Carriers(queries).offered(["What movies are playing", "movies", "closest cinema"], text)
+    assert offered == ["movies", "closest cinema"]
+    # one example whose value opens its text, or too few examples to tell: every span stays
+    opening = [*queries, ("Heat is on where", {"movie": "Heat"})]
+    assert "What movies are playing" in Carriers(opening).offered(["What movies are playing"], text)
+    assert "What movies are playing" in Carriers(queries[:2]).offered(
+        ["What movies are playing"], text)
+
+
+def test_a_value_widens_to_the_longer_value_the_user_gave_its_field():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Screening(BaseModel):
+        object_type: str | None = Field(None, description="what is searched")
+        rating: str | None = Field(None, description="e.g. 4 in '4 out of 6'")
+
+    lexicon = FieldLexicon(load_schema(Screening), [
+        ("Give me Pacific Theatres movie schedules", {"object_type": "movie schedules",
+                                                      "rating": None})])
+    assert lexicon.widen({"object_type": "schedules", "rating": None},
+                         "Find Movie schedules for Bow Tie")["object_type"] == "Movie schedules"
+    # not where the text states the head word alone, nor from a description's illustration
+    assert lexicon.widen({"object_type": "schedules", "rating": "4"},
+                         "Find the schedules, 4 out of 6") == {"object_type": "schedules",
+                                                               "rating": "4"}

@@ -230,6 +230,8 @@ class Extractor(UsesModel):
         if self.spans_once:
             data = [self._span_once(d) for d in data] if many else self._span_once(data,
                                                                                   confidence)
+        data = [self.lexicon.widen(d, text) for d in data] if many else self.lexicon.widen(
+            data, text)
         if many:
             data = [self.lexicon.settle(d, {}, text)[0] for d in data]
             # the same record found twice is one record

@@ -17,6 +17,10 @@ _NUMERIC = re.compile(r"(?<![a-z])(?:year|decade|date|time|hour|number|count|amo
                       re.IGNORECASE)
 
 
+# Fewer labelled examples than this say too little about where values sit in a text.
+MIN_EXAMPLES_FOR_OPENING = 5
+
+
 class Carriers:
     """What the labelled examples show is not a value. Queries of one kind share their
     carrier words ("weather", "play", "the", "What is"), and the small model otherwise files
@@ -44,12 +48,18 @@ class Carriers:
                                  if n >= 2 and s not in values)
         self.words = frozenset(w for w, n in texts_with_word.items()
                                if n >= 2 and w not in value_words)
+        # Whether a value may open its text: unless the examples show one, the opening words
+        # of a query ("What movies are playing", "Can I get the") are its carrier.
+        self.opening = len(examples) < MIN_EXAMPLES_FOR_OPENING or any(
+            _opens(text, v) for text, record in examples for v in field_values(record)
+            if isinstance(v, str))
 
     def offered(self, spans: list[str], text: str) -> list[str]:
         """`spans` without the carriers (all of them, if nothing else is left)."""
         opening = text.lstrip()
         kept = [s for s in spans if phrase(s) not in self.phrases
-                and not self._carrier_edge(s, opening.startswith(s))]
+                and not self._carrier_edge(s, opening.startswith(s))
+                and (self.opening or not _opens(opening, s))]
         return kept or spans
 
     def _carrier_edge(self, span: str, opens_text: bool) -> bool:
@@ -82,6 +92,9 @@ class FieldLexicon:
             terms = _listed_terms(f.description) | {
                 phrase(str(v)) for v in f.examples if isinstance(v, str | int | float)}
             self.known[f.name] = terms
+        # the values users gave: schema examples and labelled values, not description words
+        self.shown: dict[str, set[str]] = {f.name: {phrase(str(v)) for v in f.examples
+                                                    if isinstance(v, str)} for f in free}
         self.shapes: dict[str, list[str | None]] = {}
         self.longest: dict[str, int] = {}
         for _, record in examples:
@@ -89,12 +102,34 @@ class FieldLexicon:
                 if name in self.known:
                     strings = [v for v in field_values(value) if isinstance(v, str)]
                     self.known[name] |= {phrase(v) for v in strings}
+                    self.shown[name] |= {phrase(v) for v in strings}
                     self.shapes.setdefault(name, []).extend(_shape(v) for v in strings)
                     self.longest[name] = max([self.longest.get(name, 0)]
                                              + [len(words(v)) for v in strings])
 
     def knows(self, name: str, value: Any) -> bool:
         return isinstance(value, str) and phrase(value) in self.known.get(name, ())
+
+    def widen(self, record: Any, text: str) -> Any:
+        """`record` with each value that is part of a longer value the user gave its field
+        (a labelled value or a schema example), stated in the text around it, widened to that
+        value ("schedules" to "movie schedules" where an example labels "movie schedules"):
+        the small model stops at the head word. Not a description's words: "4 in '4 out of
+        6'" illustrates a rating of 4."""
+        if not isinstance(record, dict) or not text:
+            return record
+        out = dict(record)
+        for name, value in record.items():
+            if not isinstance(value, str) or self.knows(name, value) or not value.strip():
+                continue
+            inner = f" {phrase(value)} "
+            for term in sorted(self.shown.get(name, ()), key=len, reverse=True):
+                written = (re.search(rf"(?<!\w){_spaced(term)}(?!\w)", text, re.IGNORECASE)
+                           if inner in f" {term} " else None)
+                if written and phrase(value) in phrase(written.group()):
+                    out[name] = written.group()
+                    break
+        return out
 
     def settle(self, record: Any, confidence: dict[str, float],
                text: str = "") -> tuple[Any, dict[str, float]]:
@@ -171,6 +206,11 @@ class FieldLexicon:
                 taken.append(term)
                 break
         return out
+
+
+def _opens(text: str, value: str) -> bool:
+    """Whether `value` is the first words of `text`."""
+    return re.match(rf"\W*{_spaced(value)}(?!\w)", text, re.IGNORECASE) is not None
 
 
 def _named_beside(field: str, value: str, text: str) -> bool:

@@ -433,3 +433,45 @@ def test_a_value_widens_to_the_longer_value_the_user_gave_its_field():
     assert lexicon.widen({"object_type": "schedules", "rating": "4"},
                          "Find the schedules, 4 out of 6") == {"object_type": "schedules",
                                                                "rating": "4"}
+
+
+class Forecast(BaseModel):
+    city: str | None = Field(None, description="the city the forecast is for")
+    country: str | None = Field(None, description="the country")
+    here: str | None = Field(None, description="where the user is now")
+    when: str | None = Field(None, description="a date, a time, a day")
+
+
+def test_a_time_value_widens_to_the_time_phrase_the_text_states():
+    from simulacra.extract import FieldLexicon
+    from simulacra.extract_cues import time_phrases
+    from simulacra.schema import load_schema
+
+    text = "Tell me the forecast for 1 month from now in Lyon, then for 3 years"
+    assert time_phrases(text) == ["1 month from now", "3 years"]
+    assert time_phrases("Will it rain in 213 days?") == ["in 213 days"]
+    lexicon = FieldLexicon(load_schema(Forecast), [])
+    assert lexicon.temporal == {"when"}
+    record = {"city": "Lyon", "country": None, "here": None, "when": "1 month"}
+    assert lexicon.widen(record, text)["when"] == "1 month from now"
+    # only a time field widens: "Lyon" in a city stays as the model chose it
+    assert lexicon.widen({**record, "when": None, "city": "1 month"}, text)["city"] == "1 month"
+
+
+def test_a_time_or_a_known_value_without_its_article_moves_to_its_field():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    lexicon = FieldLexicon(load_schema(Forecast), [
+        ("Will it be hot at my current place", {"city": None, "country": None,
+                                                "here": "current place", "when": None})])
+    moved, _ = lexicon.settle({"city": None, "country": "one hour", "here": None, "when": None},
+                              {}, "Will it be cold in Oslo in one hour?")
+    assert moved == {"city": None, "country": None, "here": None, "when": "in one hour"}
+    moved, _ = lexicon.settle({"city": None, "country": "the current place", "here": None,
+                               "when": None}, {}, "Will it be hot in the current place?")
+    assert moved["here"] == "current place" and moved["country"] is None
+    # a time field already filled takes nothing more
+    kept, _ = lexicon.settle({"city": None, "country": "one hour", "here": None, "when": "now"},
+                             {}, "Is it cold now and in one hour?")
+    assert kept["country"] == "one hour" and kept["when"] == "now"

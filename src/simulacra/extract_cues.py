@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from simulacra.extract_spans import phrase, text_spans, words
+from simulacra.extract_spans import EDGE, phrase, text_spans, words
 from simulacra.schema import Schema
 from simulacra.text import field_values
 
@@ -19,6 +19,16 @@ _NUMERIC = re.compile(r"(?<![a-z])(?:year|decade|date|time|hour|number|count|amo
 
 # Fewer labelled examples than this say too little about where values sit in a text.
 MIN_EXAMPLES_FOR_OPENING = 5
+
+
+# Fields that hold a time: where a value widens to the whole time phrase around it.
+_TEMPORAL = re.compile(r"(?<![a-z])(?:time|date|when|day|hour|period|deadline|duration)s?(?![a-z])",
+                       re.IGNORECASE)
+# Words a time phrase found in a text may start or end with that belong to the sentence, not
+# the time: "on fri.", "at 10:31", "1 month from now in". "in 3 days" and "within an hour" keep
+# theirs (they make a duration a point in time).
+_TIME_EDGE = frozenset(("on", "at", "for", "by", "of", "to", "from", "with", "near", "the"))
+_TIME_TAIL = _TIME_EDGE | {"in", "within", "and", "or"}
 
 
 class Carriers:
@@ -88,6 +98,7 @@ class FieldLexicon:
         # fields whose name or description speaks of something counted or dated ("year",
         # "the date of birth"): where digits go when no labelled value shows their home
         self.numeric = [f.name for f in free if _NUMERIC.search(f"{f.name} {f.description}")]
+        self.temporal = {f.name for f in free if _TEMPORAL.search(f"{f.name} {f.description}")}
         for f in free:
             terms = _listed_terms(f.description) | {
                 phrase(str(v)) for v in f.examples if isinstance(v, str | int | float)}
@@ -119,9 +130,16 @@ class FieldLexicon:
         if not isinstance(record, dict) or not text:
             return record
         out = dict(record)
+        times = None
         for name, value in record.items():
             if not isinstance(value, str) or self.knows(name, value) or not value.strip():
                 continue
+            if name in self.temporal:
+                times = time_phrases(text) if times is None else times
+                around = [t for t in times if f" {phrase(value)} " in f" {phrase(t)} "]
+                if around and len(max(around, key=len)) > len(value):
+                    out[name] = max(around, key=len)
+                    continue
             inner = f" {phrase(value)} "
             for term in sorted(self.shown.get(name, ()), key=len, reverse=True):
                 written = (re.search(rf"(?<!\w){_spaced(term)}(?!\w)", text, re.IGNORECASE)
@@ -134,17 +152,28 @@ class FieldLexicon:
     def settle(self, record: Any, confidence: dict[str, float],
                text: str = "") -> tuple[Any, dict[str, float]]:
         """`record` (and its confidences) with each misfiled value moved to the one empty
-        field that knows it, or else that the text names beside it ("the album X"), or else
-        whose labelled values are all of its kind."""
+        field that knows it (or knows it without its article), or else the one time field
+        when it is part of a time phrase the text states (moved as the whole phrase), or else
+        that the text names beside it ("the album X"), or else whose labelled values are
+        all of its kind."""
         if not isinstance(record, dict):
             return record, confidence
         out, confidence = dict(record), dict(confidence)
+        times: list[str] | None = None
         for name, value in record.items():
             if (not isinstance(value, str) or name not in self.known
                     or self.knows(name, value) or name not in self.nullable | self.optional):
                 continue
-            homes = [other for other, terms in self.known.items()
-                     if phrase(value) in terms and out.get(other) is None]
+            homes, moved = self._knowing(value, out), value
+            bare = re.sub(r"(?i)^(?:the|an?)\s+", "", value)
+            if not homes and bare != value:   # "the current place": "current place" known
+                homes, moved = self._knowing(bare, out), bare
+            if not homes and text and name not in self.temporal:
+                times = time_phrases(text) if times is None else times
+                around = [t for t in times if f" {phrase(value)} " in f" {phrase(t)} "]
+                if around:   # "one hour" of "in one hour" filed as a country
+                    homes = [other for other in self.temporal if out.get(other) is None]
+                    moved = max(around, key=len)
             if not homes and text and not _named_beside(name, value, text):
                 homes = [other for other in self.known
                          if out.get(other) is None and _named_beside(other, value, text)]
@@ -157,7 +186,7 @@ class FieldLexicon:
                              if not self.shapes.get(other) and out.get(other) is None]
             if len(homes) != 1:
                 continue
-            out[homes[0]] = value
+            out[homes[0]] = moved
             self._clear(out, name)
             if name in confidence:
                 confidence[homes[0]] = confidence.pop(name)
@@ -165,6 +194,11 @@ class FieldLexicon:
             if name in self.known and isinstance(value, str) and not self.fits(name, value):
                 self._clear(out, name)
         return out, confidence
+
+    def _knowing(self, value: str, record: dict[str, Any]) -> list[str]:
+        """The fields still empty in `record` that know `value`."""
+        return [name for name, terms in self.known.items()
+                if phrase(value) in terms and record.get(name) is None]
 
     def fits(self, name: str, value: str) -> bool:
         """Whether `value` is of the kind and length the field's labelled values have: no
@@ -206,6 +240,29 @@ class FieldLexicon:
                 taken.append(term)
                 break
         return out
+
+
+def time_phrases(text: str) -> list[str]:
+    """The time phrases `text` states, as written ("1 month from now", "in 213 days", "this
+    week"), found by dateparser (English), without the sentence's prepositions at their edges.
+    The small model stops a time at its head ("1 month", "213 days"), which says another
+    thing."""
+    from dateparser.search import search_dates
+
+    try:
+        found = search_dates(text, languages=["en"]) or []
+    except Exception:  # noqa: BLE001 - a text dateparser cannot read states no time for it
+        return []
+    out = []
+    for written, _ in found:
+        said = written.strip(EDGE).split()
+        while said and said[0].casefold() in _TIME_EDGE:
+            said = said[1:]
+        while said and said[-1].casefold() in _TIME_TAIL:
+            said = said[:-1]
+        if said:
+            out.append(" ".join(said))
+    return out
 
 
 def _opens(text: str, value: str) -> bool:

@@ -475,3 +475,12 @@ def test_a_time_or_a_known_value_without_its_article_moves_to_its_field():
     kept, _ = lexicon.settle({"city": None, "country": "one hour", "here": None, "when": "now"},
                              {}, "Is it cold now and in one hour?")
     assert kept["country"] == "one hour" and kept["when"] == "now"
+
+
+def test_a_number_spelled_out_is_of_the_digits_kind():
+    from simulacra.extract_cues import _shape
+
+    for number in ("the thirties", "eighties", "twenty-first", "two hundred", "Seven"):
+        assert _shape(number) == "digits", number
+    for name in ("One Direction", "Fifth Harmony", "Frank", "this", "often"):
+        assert _shape(name) is None, name

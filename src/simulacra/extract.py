@@ -141,7 +141,7 @@ class Extractor(UsesModel):
         ranked = sorted(range(len(self.examples)), key=lambda i: similarity[i])
         shared = (list(range(len(self.examples))) if len(self.examples) <= MAX_EXAMPLES_SHOWN
                   else sorted(ranked[-MAX_EXAMPLES_SHOWN:]))
-        return [self.examples[i] for i in shared + ranked[-NEAREST:]]
+        return [self.examples[i] for i in shared + ranked[len(ranked) - NEAREST:]]
 
     def decoding_schema(self, text: str, many: bool) -> dict[str, Any]:
         js = self.schema.decoding_schema()

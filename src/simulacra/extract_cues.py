@@ -284,12 +284,23 @@ def _spaced(run: str) -> str:
     return r"\s+".join(map(re.escape, run.split()))
 
 
+# A number written in words: "three", "twenty-first", "the eighties", "two hundred".
+_SPELLED_NUMBER = re.compile(
+    r"(?:the\s+)?(?:(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"thir|fif|eigh|twen|for|six|seven|nine)(?:teen|ty|tie|th|st|nd|rd)?(?:s|th)?|first|second|third|"
+    r"hundred|thousand|million)(?:[\s-]+(?:and\s+)?(?:one|two|three|four|five|six|seven|eight|"
+    r"nine|ten|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|"
+    r"first|second|third|\w+th))*", re.IGNORECASE)
+
+
 def _shape(value: str) -> str | None:
     """A value's written kind where it tells fields apart: a code in capitals ("NV", "FL")
-    or a value with digits ("1972"); None for the rest."""
+    or a number, in digits ("1972") or spelled out ("the thirties"); None for the rest."""
     if re.fullmatch(r"[A-Z]{2,4}", value.strip()):
         return "code"
-    return "digits" if re.search(r"\d", value) else None
+    if re.search(r"\d", value) or _SPELLED_NUMBER.fullmatch(value.strip()):
+        return "digits"
+    return None
 
 
 def _listed_terms(description: str) -> set[str]:

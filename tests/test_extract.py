@@ -484,3 +484,15 @@ def test_a_number_spelled_out_is_of_the_digits_kind():
         assert _shape(number) == "digits", number
     for name in ("One Direction", "Fifth Harmony", "Frank", "this", "often"):
         assert _shape(name) is None, name
+
+
+def test_lowercase_function_words_are_no_value_unless_the_field_knows_them():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    lexicon = FieldLexicon(load_schema(Forecast), [
+        ("Is it cold here", {"city": None, "country": None, "here": "here", "when": None})])
+    settled, _ = lexicon.settle({"city": "like", "country": "the", "here": "here",
+                                 "when": "Out There"}, {})
+    # "Out There" is written as a title: a name made of function words stays
+    assert settled == {"city": None, "country": None, "here": "here", "when": "Out There"}

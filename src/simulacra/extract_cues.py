@@ -201,12 +201,19 @@ class FieldLexicon:
                 if phrase(value) in terms and record.get(name) is None]
 
     def fits(self, name: str, value: str) -> bool:
-        """Whether `value` is of the kind and length the field's labelled values have: no
+        """Whether `value` can be a value of the field: not only lowercase function words
+        ("me", "the", "like": the sentence's, not a value) unless the field knows them
+        ("my" as an owner, "here"), and of the kind and length its labelled values have: no
         digits where two or more never hold one ("1972" is no playlist), at most twice the
         longest in words (three at least). The decoder's run-on spans ("the weather be in
         Deer River" as a spatial relation) are far longer than any value of such a field."""
+        if self.knows(name, value):
+            return True
+        said = words(value)
+        if said and all(w.islower() and w in _FUNCTION_WORDS for w in said):
+            return False
         shapes = self.shapes.get(name)
-        if not shapes or self.knows(name, value):
+        if not shapes:
             return True
         if (_shape(value) == "digits" and len(shapes) >= 2
                 and "digits" not in shapes):
@@ -282,6 +289,11 @@ def _spaced(run: str) -> str:
     """A regex for `run` as written in a text: its words literally, any whitespace
     between them."""
     return r"\s+".join(map(re.escape, run.split()))
+
+
+# English words that build a sentence rather than name a thing: pronouns, determiners,
+# prepositions, conjunctions, auxiliaries, question words.
+_FUNCTION_WORDS = frozenset(["i", "me", "my", "mine", "we", "us", "our", "you", "your", "he", "him", "his", "she", "her", "it", "its", "they", "them", "their", "this", "that", "these", "those", "a", "an", "the", "some", "any", "each", "every", "all", "no", "of", "in", "on", "at", "to", "for", "from", "by", "with", "about", "into", "onto", "over", "under", "near", "like", "than", "as", "up", "down", "out", "off", "via", "per", "and", "or", "but", "nor", "so", "if", "then", "when", "where", "what", "which", "who", "whom", "whose", "why", "how", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has", "had", "will", "would", "can", "could", "shall", "should", "may", "might", "must", "not", "there", "here", "please", "just"])
 
 
 # A number written in words: "three", "twenty-first", "the eighties", "two hundred".

@@ -293,7 +293,16 @@ def _spaced(run: str) -> str:
 
 # English words that build a sentence rather than name a thing: pronouns, determiners,
 # prepositions, conjunctions, auxiliaries, question words.
-_FUNCTION_WORDS = frozenset(["i", "me", "my", "mine", "we", "us", "our", "you", "your", "he", "him", "his", "she", "her", "it", "its", "they", "them", "their", "this", "that", "these", "those", "a", "an", "the", "some", "any", "each", "every", "all", "no", "of", "in", "on", "at", "to", "for", "from", "by", "with", "about", "into", "onto", "over", "under", "near", "like", "than", "as", "up", "down", "out", "off", "via", "per", "and", "or", "but", "nor", "so", "if", "then", "when", "where", "what", "which", "who", "whom", "whose", "why", "how", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has", "had", "will", "would", "can", "could", "shall", "should", "may", "might", "must", "not", "there", "here", "please", "just"])
+_FUNCTION_WORDS = frozenset((
+    "i", "me", "my", "mine", "we", "us", "our", "you", "your", "he", "him", "his", "she", "her",
+    "it", "its", "they", "them", "their", "this", "that", "these", "those", "a", "an", "the",
+    "some", "any", "each", "every", "all", "no", "of", "in", "on", "at", "to", "for", "from",
+    "by", "with", "about", "into", "onto", "over", "under", "near", "like", "than", "as", "up",
+    "down", "out", "off", "via", "per", "and", "or", "but", "nor", "so", "if", "then", "when",
+    "where", "what", "which", "who", "whom", "whose", "why", "how", "is", "are", "was", "were",
+    "be", "been", "being", "am", "do", "does", "did", "have", "has", "had", "will", "would",
+    "can", "could", "shall", "should", "may", "might", "must", "not", "there", "here", "please",
+    "just"))
 
 
 # A number written in words: "three", "twenty-first", "the eighties", "two hundred".

@@ -496,3 +496,22 @@ def test_lowercase_function_words_are_no_value_unless_the_field_knows_them():
                                  "when": "Out There"}, {})
     # "Out There" is written as a title: a name made of function words stays
     assert settled == {"city": None, "country": None, "here": "here", "when": "Out There"}
+
+
+def test_a_name_is_no_value_of_a_field_of_common_words():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Play(BaseModel):
+        track: str | None = Field(None, description="the song")
+        music_item: str | None = Field(None, description="the kind of thing")
+
+    lexicon = FieldLexicon(load_schema(Play), [
+        ("play the track Coma", {"track": "Coma", "music_item": "track"}),
+        ("play an ep", {"track": None, "music_item": "ep"})])
+    assert lexicon.common == {"music_item"}
+    text = "Play One Way Ticket by Ray Kennedy"
+    assert not lexicon.fits("music_item", "One Way Ticket", text)
+    assert lexicon.fits("music_item", "soundtrack", text) and lexicon.fits("track", "Ray", text)
+    # a text in title case says nothing by its capitals
+    assert lexicon.fits("music_item", "Song", "Play The Song One Way Ticket")

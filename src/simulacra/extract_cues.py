@@ -117,6 +117,11 @@ class FieldLexicon:
                     self.shapes.setdefault(name, []).extend(_shape(v) for v in strings)
                     self.longest[name] = max([self.longest.get(name, 0)]
                                              + [len(words(v)) for v in strings])
+        # fields of common words ("song", "cinema", "hotter"): two or more labelled values,
+        # every one in lowercase; a name ("One Way Ticket") is none of theirs
+        self.common = {name for name, shapes in self.shapes.items() if len(shapes) >= 2
+                       and all(_lowercase(v) for text, record in examples
+                               for v in field_values(record.get(name)) if isinstance(v, str))}
 
     def knows(self, name: str, value: Any) -> bool:
         return isinstance(value, str) and phrase(value) in self.known.get(name, ())
@@ -191,7 +196,7 @@ class FieldLexicon:
             if name in confidence:
                 confidence[homes[0]] = confidence.pop(name)
         for name, value in list(out.items()):
-            if name in self.known and isinstance(value, str) and not self.fits(name, value):
+            if name in self.known and isinstance(value, str) and not self.fits(name, value, text):
                 self._clear(out, name)
         return out, confidence
 
@@ -200,17 +205,21 @@ class FieldLexicon:
         return [name for name, terms in self.known.items()
                 if phrase(value) in terms and record.get(name) is None]
 
-    def fits(self, name: str, value: str) -> bool:
+    def fits(self, name: str, value: str, text: str = "") -> bool:
         """Whether `value` can be a value of the field: not only lowercase function words
         ("me", "the", "like": the sentence's, not a value) unless the field knows them
         ("my" as an owner, "here"), and of the kind and length its labelled values have: no
-        digits where two or more never hold one ("1972" is no playlist), at most twice the
-        longest in words (three at least). The decoder's run-on spans ("the weather be in
-        Deer River" as a spatial relation) are far longer than any value of such a field."""
+        name written with capitals where they are all common words in lowercase (unless the
+        text capitalizes most words), no digits where two or more never hold one ("1972" is
+        no playlist), at most twice the longest in words (three at least). The decoder's
+        run-on spans ("the weather be in Deer River" as a spatial relation) are far longer
+        than any value of such a field."""
         if self.knows(name, value):
             return True
         said = words(value)
         if said and all(w.islower() and w in _FUNCTION_WORDS for w in said):
+            return False
+        if name in self.common and _capitalized(value) and not _capitalized(text, most=True):
             return False
         shapes = self.shapes.get(name)
         if not shapes:
@@ -270,6 +279,18 @@ def time_phrases(text: str) -> list[str]:
         if said:
             out.append(" ".join(said))
     return out
+
+
+def _lowercase(value: str) -> bool:
+    return value == value.lower()
+
+
+def _capitalized(text: str, most: bool = False) -> bool:
+    """Whether every word of `text` that starts with a letter starts with a capital (or,
+    with `most`, at least half of them): a name as written, or a text in title case."""
+    said = [w for w in words(text) if w[0].isalpha()]
+    capitals = sum(w[0].isupper() for w in said)
+    return bool(said) and (capitals * 2 >= len(said) if most else capitals == len(said))
 
 
 def _opens(text: str, value: str) -> bool:

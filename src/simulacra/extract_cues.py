@@ -196,7 +196,7 @@ class FieldLexicon:
             if name in confidence:
                 confidence[homes[0]] = confidence.pop(name)
         for name, value in list(out.items()):
-            if name in self.known and isinstance(value, str) and not self.fits(name, value, text):
+            if name in self.known and isinstance(value, str) and not self.fits(name, value):
                 self._clear(out, name)
         return out, confidence
 
@@ -205,21 +205,21 @@ class FieldLexicon:
         return [name for name, terms in self.known.items()
                 if phrase(value) in terms and record.get(name) is None]
 
-    def fits(self, name: str, value: str, text: str = "") -> bool:
+    def fits(self, name: str, value: str) -> bool:
         """Whether `value` can be a value of the field: not only lowercase function words
         ("me", "the", "like": the sentence's, not a value) unless the field knows them
-        ("my" as an owner, "here"), and of the kind and length its labelled values have: no
-        name written with capitals where they are all common words in lowercase (unless the
-        text capitalizes most words), no digits where two or more never hold one ("1972" is
-        no playlist), at most twice the longest in words (three at least). The decoder's
-        run-on spans ("the weather be in Deer River" as a spatial relation) are far longer
-        than any value of such a field."""
+        ("my" as an owner, "here"), and of the kind and length its labelled values have:
+        no name written with capitals where they are all common words in lowercase ("Song"
+        in a title-case text stays when the field knows "song"), no digits where two or
+        more never hold one ("1972" is no playlist), at most twice the longest in words
+        (three at least). The decoder's run-on spans ("the weather be in Deer River" as a
+        spatial relation) are far longer than any value of such a field."""
         if self.knows(name, value):
             return True
         said = words(value)
         if said and all(w.islower() and w in _FUNCTION_WORDS for w in said):
             return False
-        if name in self.common and _capitalized(value) and not _capitalized(text, most=True):
+        if name in self.common and _capitalized(value):
             return False
         shapes = self.shapes.get(name)
         if not shapes:
@@ -285,12 +285,10 @@ def _lowercase(value: str) -> bool:
     return value == value.lower()
 
 
-def _capitalized(text: str, most: bool = False) -> bool:
-    """Whether every word of `text` that starts with a letter starts with a capital (or,
-    with `most`, at least half of them): a name as written, or a text in title case."""
-    said = [w for w in words(text) if w[0].isalpha()]
-    capitals = sum(w[0].isupper() for w in said)
-    return bool(said) and (capitals * 2 >= len(said) if most else capitals == len(said))
+def _capitalized(value: str) -> bool:
+    """Whether every word of `value` that starts with a letter starts with a capital."""
+    said = [w for w in words(value) if w[0].isalpha()]
+    return bool(said) and all(w[0].isupper() for w in said)
 
 
 def _opens(text: str, value: str) -> bool:

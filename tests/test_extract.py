@@ -514,3 +514,32 @@ def test_a_name_is_no_value_of_a_field_of_common_words():
     assert lexicon.fits("music_item", "soundtrack") and lexicon.fits("track", "Ray Kennedy")
     # a known kind written with a capital ("Play The Song X") stays
     assert lexicon.fits("music_item", "Song") and lexicon.fits("music_item", "Ep")
+
+
+def test_a_value_inside_another_field_s_value_goes_unless_the_examples_nest_values():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Song(BaseModel):
+        artist: str | None = Field(None, description="the musician")
+        service: str | None = Field(None, description="the streaming service")
+        select: str | None = Field(None, description="which one: this, the current")
+
+    flat = [(f"play Band {i} on Vimeo", {"artist": f"Band {i}", "service": "Vimeo", "select": None})
+            for i in range(5)]
+    lexicon = FieldLexicon(load_schema(Song), flat)
+    assert not lexicon.nesting
+    record = {"artist": "Mark Knopfler", "service": "Knopfler", "select": None}
+    confidence = {"artist": 0.9, "service": 0.8}
+    assert lexicon.unnest(record, confidence) == {**record, "service": None}
+    # the value its field knows stays, however sure the decoder was of the other
+    assert lexicon.unnest({"artist": "the current", "service": None, "select": "this"},
+                          {"artist": 0.9, "select": 0.2}) == {
+        "artist": "the current", "service": None, "select": "this"}
+    assert lexicon.unnest({"artist": "the current Mix", "service": None, "select": "the current"},
+                          {"artist": 0.9, "select": 0.2})["artist"] is None
+    # examples that nest values (a city inside an address), or too few to tell: both stay
+    nested = [*flat, ("play Vimeo Mix on Vimeo", {"artist": "Vimeo Mix", "service": "Vimeo",
+                                                  "select": None})]
+    for examples in (nested, flat[:2]):
+        assert FieldLexicon(load_schema(Song), examples).unnest(record, confidence) == record

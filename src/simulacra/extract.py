@@ -238,6 +238,7 @@ class Extractor(UsesModel):
             data = list({json.dumps(d, sort_keys=True): d for d in data}.values())
         else:
             data, confidence = self.lexicon.settle(data, confidence or {}, text)
+            data = self.lexicon.unnest(data, confidence)
             data = self._drop_weak(data, confidence) if confidence else data
             data = self.lexicon.fill(data, text) if text else data
         return ([self.schema.validate(item) for item in data] if many

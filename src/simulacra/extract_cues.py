@@ -17,8 +17,9 @@ _NUMERIC = re.compile(r"(?<![a-z])(?:year|decade|date|time|hour|number|count|amo
                       re.IGNORECASE)
 
 
-# Fewer labelled examples than this say too little about where values sit in a text.
-MIN_EXAMPLES_FOR_OPENING = 5
+# Fewer labelled examples than this say too little about where values sit in a text (whether
+# one may open it, whether one may lie inside another).
+MIN_EXAMPLES_TO_PLACE = 5
 
 
 # Fields that hold a time: where a value widens to the whole time phrase around it.
@@ -60,7 +61,7 @@ class Carriers:
                                if n >= 2 and w not in value_words)
         # Whether a value may open its text: unless the examples show one, the opening words
         # of a query ("What movies are playing", "Can I get the") are its carrier.
-        self.opening = len(examples) < MIN_EXAMPLES_FOR_OPENING or any(
+        self.opening = len(examples) < MIN_EXAMPLES_TO_PLACE or any(
             _opens(text, v) for text, record in examples for v in field_values(record)
             if isinstance(v, str))
 
@@ -122,6 +123,11 @@ class FieldLexicon:
         self.common = {name for name, shapes in self.shapes.items() if len(shapes) >= 2
                        and all(_lowercase(v) for text, record in examples
                                for v in field_values(record.get(name)) if isinstance(v, str))}
+        # Whether one value may lie inside another's ("Paris" in "12 rue X, Paris"): unless
+        # the examples show it, two fields never share words of the text
+        self.nesting = len(examples) < MIN_EXAMPLES_TO_PLACE or any(
+            _inside(a, b) or _inside(b, a) for _, record in examples for a, b in _pairs(
+                [record.get(name) for name in self.known]))
 
     def knows(self, name: str, value: Any) -> bool:
         return isinstance(value, str) and phrase(value) in self.known.get(name, ())
@@ -199,6 +205,24 @@ class FieldLexicon:
             if name in self.known and isinstance(value, str) and not self.fits(name, value):
                 self._clear(out, name)
         return out, confidence
+
+    def unnest(self, record: Any, confidence: dict[str, float]) -> Any:
+        """`record` with no value inside another field's value, unless the labelled examples
+        nest values: of "Knopfler" (service) and "Mark Knopfler" (artist), or "current"
+        (select) and "the current" (title), the one its field knows stays, else the one the
+        decoder was surer of."""
+        if self.nesting or not isinstance(record, dict):
+            return record
+        out = dict(record)
+        strings = [name for name in self.known if isinstance(out.get(name), str)]
+        for a, b in _pairs(strings):
+            if out.get(a) is None or out.get(b) is None or not (
+                    _inside(out[a], out[b]) or _inside(out[b], out[a])):
+                continue
+            rank = {name: (self.knows(name, out[name]), confidence.get(name, 0.0))
+                    for name in (a, b)}
+            self._clear(out, a if rank[a] < rank[b] else b)
+        return out
 
     def _knowing(self, value: str, record: dict[str, Any]) -> list[str]:
         """The fields still empty in `record` that know `value`."""
@@ -279,6 +303,18 @@ def time_phrases(text: str) -> list[str]:
         if said:
             out.append(" ".join(said))
     return out
+
+
+def _inside(inner: Any, outer: Any) -> bool:
+    """Whether the string `inner` is words of the string `outer` (and not all of it)."""
+    if not isinstance(inner, str) or not isinstance(outer, str):
+        return False
+    said, within = " ".join(words(phrase(inner))), " ".join(words(phrase(outer)))
+    return bool(said) and said != within and f" {said} " in f" {within} "
+
+
+def _pairs(items: list[Any]) -> list[tuple[Any, Any]]:
+    return [(a, b) for i, a in enumerate(items) for b in items[i + 1:]]
 
 
 def _lowercase(value: str) -> bool:

@@ -543,3 +543,16 @@ def test_a_value_inside_another_field_s_value_goes_unless_the_examples_nest_valu
                                                   "select": None})]
     for examples in (nested, flat[:2]):
         assert FieldLexicon(load_schema(Song), examples).unnest(record, confidence) == record
+
+
+def test_the_empty_time_field_takes_the_one_time_phrase_the_text_states():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    lexicon = FieldLexicon(load_schema(Forecast), [])
+    empty = {"city": None, "country": None, "here": None, "when": None}
+    assert lexicon.fill({**empty, "city": "Oslo"}, "Will it snow in Oslo this week?")["when"] \
+        == "this week"
+    # a time inside a value found ("Four Days in November") is that value's
+    assert lexicon.fill({**empty, "city": "Four Days in November"},
+                        "Is Four Days in November playing")["when"] is None

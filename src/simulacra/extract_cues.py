@@ -261,7 +261,9 @@ class FieldLexicon:
 
     def fill(self, record: Any, text: str) -> Any:
         """`record` with each empty field that knows a phrase the text states (as whole
-        words, apart from every value found) given it, when no other field knows it too."""
+        words, apart from every value found) given it, when no other field knows it too; and
+        the one empty time field given the one time phrase the text states apart from the
+        values found ("this week", "in eighteen hours": the small model leaves most null)."""
         if not isinstance(record, dict):
             return record
         out = dict(record)
@@ -279,6 +281,13 @@ class FieldLexicon:
                 out[name] = written.group() if written else term
                 taken.append(term)
                 break
+        empty = [name for name in self.temporal if out.get(name) is None
+                 and name in self.nullable | self.optional]
+        if len(empty) == 1:
+            times = [t for t in time_phrases(text) if not any(
+                phrase(t) in v or v in phrase(t) for v in taken)]
+            if len(times) == 1:
+                out[empty[0]] = times[0]
         return out
 
 

@@ -5,6 +5,7 @@ the user's own examples and descriptions, never from a word list of one domain."
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -170,15 +171,15 @@ class FieldLexicon:
         if not isinstance(record, dict):
             return record, confidence
         out, confidence = dict(record), dict(confidence)
-        times: list[str] | None = None
+        times: tuple[str, ...] | None = None
         for name, value in record.items():
             if (not isinstance(value, str) or name not in self.known
                     or self.knows(name, value) or name not in self.nullable | self.optional):
                 continue
             homes, moved = self._knowing(value, out), value
             bare = re.sub(r"(?i)^(?:the|an?)\s+", "", value)
-            if not homes and bare != value:   # "the current place": "current place" known
-                homes, moved = self._knowing(bare, out), bare
+            if not homes and bare != value and self._knowing(bare, out):
+                homes, moved = self._knowing(bare, out), bare   # "current place" known
             if not homes and text and name not in self.temporal:
                 times = time_phrases(text) if times is None else times
                 around = [t for t in times if f" {phrase(value)} " in f" {phrase(t)} "]
@@ -291,7 +292,8 @@ class FieldLexicon:
         return out
 
 
-def time_phrases(text: str) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def time_phrases(text: str) -> tuple[str, ...]:
     """The time phrases `text` states, as written ("1 month from now", "in 213 days", "this
     week"), found by dateparser (English), without the sentence's prepositions at their edges.
     The small model stops a time at its head ("1 month", "213 days"), which says another
@@ -301,7 +303,7 @@ def time_phrases(text: str) -> list[str]:
     try:
         found = search_dates(text, languages=["en"]) or []
     except Exception:  # noqa: BLE001 - a text dateparser cannot read states no time for it
-        return []
+        return ()
     out = []
     for written, _ in found:
         said = written.strip(EDGE).split()
@@ -311,7 +313,7 @@ def time_phrases(text: str) -> list[str]:
             said = said[:-1]
         if said:
             out.append(" ".join(said))
-    return out
+    return tuple(out)
 
 
 def _inside(inner: Any, outer: Any) -> bool:
@@ -370,12 +372,13 @@ _FUNCTION_WORDS = frozenset((
 
 
 # A number written in words: "three", "twenty-first", "the eighties", "two hundred".
-_SPELLED_NUMBER = re.compile(
-    r"(?:the\s+)?(?:(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-    r"thir|fif|eigh|twen|for|six|seven|nine)(?:teen|ty|tie|th|st|nd|rd)?(?:s|th)?|first|second|third|"
-    r"hundred|thousand|million)(?:[\s-]+(?:and\s+)?(?:one|two|three|four|five|six|seven|eight|"
-    r"nine|ten|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|"
-    r"first|second|third|\w+th))*", re.IGNORECASE)
+_NUMBER_WORD = (r"(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                r"(?:thir|four|fif|six|seven|eigh|nine)teen(?:th)?|"
+                r"(?:twen|thir|for|four|fif|six|seven|eigh|nine)t(?:y|ies|ieth)|"
+                r"hundred|thousand|million|first|second|third|fourth|fifth|sixth|seventh|"
+                r"eighth|ninth|tenth|eleventh|twelfth)")
+_SPELLED_NUMBER = re.compile(rf"(?:the\s+)?{_NUMBER_WORD}(?:[\s-]+(?:and\s+)?{_NUMBER_WORD})*",
+                             re.IGNORECASE)
 
 
 def _shape(value: str) -> str | None:

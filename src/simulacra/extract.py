@@ -218,11 +218,12 @@ class Extractor(UsesModel):
 
     def accept(self, reply: str, many: bool, confidence: dict[str, float] | None = None,
                text: str = "") -> Any:
-        """The record(s) in a reply; raises ReplyParseError or RecordInvalid. Values go to
-        the field that knows them and empty fields take the phrases only they know
-        (`FieldLexicon`); `confidence` (a single record's, per field) drops weak values and
-        decides which field keeps a span two fields state; list items are put in the order
-        `text` states them."""
+        """The record(s) in a reply; raises ReplyParseError or RecordInvalid. Values widen
+        to the longer value or time phrase around them, go to the field that knows them, and
+        empty fields take the phrases only they know (`FieldLexicon`); `confidence` (a single
+        record's, per field) drops weak values and decides which field keeps a span two
+        fields state, or one inside another's; list items are put in the order `text`
+        states them."""
         data = parse_reply(reply, expect=list if many else dict)
         data = [_distinct_strings(d) for d in data] if many else _distinct_strings(data)
         if text:

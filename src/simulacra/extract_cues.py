@@ -142,20 +142,16 @@ class FieldLexicon:
         if not isinstance(record, dict) or not text:
             return record
         out = dict(record)
-        times = None
         for name, value in record.items():
             if not isinstance(value, str) or self.knows(name, value) or not value.strip():
                 continue
-            if name in self.temporal:
-                times = time_phrases(text) if times is None else times
-                around = [t for t in times if f" {phrase(value)} " in f" {phrase(t)} "]
-                if around and len(max(around, key=len)) > len(value):
-                    out[name] = max(around, key=len)
-                    continue
+            around = _time_around(value, text) if name in self.temporal else None
+            if around and len(around) > len(value):
+                out[name] = around
+                continue
             inner = f" {phrase(value)} "
             for term in sorted(self.shown.get(name, ()), key=len, reverse=True):
-                written = (re.search(rf"(?<!\w){_spaced(term)}(?!\w)", text, re.IGNORECASE)
-                           if inner in f" {term} " else None)
+                written = _stated(term, text) if inner in f" {term} " else None
                 if written and phrase(value) in phrase(written.group()):
                     out[name] = written.group()
                     break
@@ -171,21 +167,19 @@ class FieldLexicon:
         if not isinstance(record, dict):
             return record, confidence
         out, confidence = dict(record), dict(confidence)
-        times: tuple[str, ...] | None = None
         for name, value in record.items():
             if (not isinstance(value, str) or name not in self.known
                     or self.knows(name, value) or name not in self.nullable | self.optional):
                 continue
             homes, moved = self._knowing(value, out), value
             bare = re.sub(r"(?i)^(?:the|an?)\s+", "", value)
-            if not homes and bare != value and self._knowing(bare, out):
-                homes, moved = self._knowing(bare, out), bare   # "current place" known
-            if not homes and text and name not in self.temporal:
-                times = time_phrases(text) if times is None else times
-                around = [t for t in times if f" {phrase(value)} " in f" {phrase(t)} "]
-                if around:   # "one hour" of "in one hour" filed as a country
-                    homes = [other for other in self.temporal if out.get(other) is None]
-                    moved = max(around, key=len)
+            knowing_bare = self._knowing(bare, out) if not homes and bare != value else []
+            if knowing_bare:   # "the current place": "current place" known
+                homes, moved = knowing_bare, bare
+            around = _time_around(value, text) if text and name not in self.temporal else None
+            if not homes and around:   # "one hour" of "in one hour" filed as a country
+                homes = [other for other in self.temporal if out.get(other) is None]
+                moved = around
             if not homes and text and not _named_beside(name, value, text):
                 homes = [other for other in self.known
                          if out.get(other) is None and _named_beside(other, value, text)]
@@ -278,7 +272,7 @@ class FieldLexicon:
                 if (shared or f" {term} " not in said
                         or any(term in v or v in term for v in taken)):
                     continue
-                written = re.search(rf"(?<!\w){_spaced(term)}(?!\w)", text, re.IGNORECASE)
+                written = _stated(term, text)
                 out[name] = written.group() if written else term
                 taken.append(term)
                 break
@@ -314,6 +308,17 @@ def time_phrases(text: str) -> tuple[str, ...]:
         if said:
             out.append(" ".join(said))
     return tuple(out)
+
+
+def _time_around(value: str, text: str) -> str | None:
+    """The longest time phrase `text` states that holds `value` as whole words."""
+    around = [t for t in time_phrases(text) if f" {phrase(value)} " in f" {phrase(t)} "]
+    return max(around, key=len) if around else None
+
+
+def _stated(term: str, text: str) -> re.Match[str] | None:
+    """Where `text` states `term` as whole words (any case, any whitespace between)."""
+    return re.search(rf"(?<!\w){_spaced(term)}(?!\w)", text, re.IGNORECASE)
 
 
 def _inside(inner: Any, outer: Any) -> bool:

@@ -545,6 +545,39 @@ def test_a_value_inside_another_field_s_value_goes_unless_the_examples_nest_valu
         assert FieldLexicon(load_schema(Song), examples).unnest(record, confidence) == record
 
 
+def test_a_value_cut_from_a_longer_name_goes_unless_the_examples_cut_names():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Place(BaseModel):
+        city: str | None = Field(None, description="a city")
+        state: str | None = Field(None, description="a state")
+        park: str | None = Field(None, description="a park or monument")
+
+    whole = [(f"rain in Town {i} tomorrow", {"city": f"Town {i}", "state": None, "park": None})
+             for i in range(5)]
+    lexicon = FieldLexicon(load_schema(Place), whole)
+    assert not lexicon.cut_names
+    text = "weather at Navajo National Monument on fri."
+    assert lexicon.whole_names({"city": None, "state": "Navajo", "park": None}, text)["state"] is None
+    # a whole name stays, and so do two values side by side or a name beside a code
+    assert lexicon.whole_names({"city": None, "state": None, "park": "Navajo National Monument"},
+                               text)["park"] == "Navajo National Monument"
+    assert lexicon.whole_names({"city": "Hillsview", "state": "MA", "park": None},
+                               "weather in Hillsview MA") == {
+        "city": "Hillsview", "state": "MA", "park": None}
+    assert lexicon.whole_names({"city": "West Carson", "state": "Vatican", "park": None},
+                               "is it foggy in Vatican West Carson")["state"] == "Vatican"
+    # in a title-case text every word is capitalized: nothing to tell names by
+    assert lexicon.whole_names({"city": None, "state": "Navajo", "park": None},
+                               "Weather At Navajo National Monument")["state"] == "Navajo"
+    # examples that cut a name, or too few to tell: the value stays
+    cut = [*whole, ("rain in Paris Texas", {"city": "Paris", "state": None, "park": None})]
+    for examples in (cut, whole[:2]):
+        assert FieldLexicon(load_schema(Place), examples).whole_names(
+            {"city": None, "state": "Navajo", "park": None}, text)["state"] == "Navajo"
+
+
 def test_the_empty_time_field_takes_the_one_time_phrase_the_text_states():
     from simulacra.extract import FieldLexicon
     from simulacra.schema import load_schema

@@ -241,6 +241,7 @@ class Extractor(UsesModel):
             data, confidence = self.lexicon.settle(data, confidence or {}, text)
             data = self.lexicon.unnest(data, confidence)
             data = self._drop_weak(data, confidence) if confidence else data
+            data = self.lexicon.whole_names(data, text)
             data = self.lexicon.fill(data, text) if text else data
         return ([self.schema.validate(item) for item in data] if many
                 else self.schema.validate(data))

@@ -130,6 +130,12 @@ class FieldLexicon:
             _inside(a, b) or _inside(b, a) for _, record in examples for a, b in _pairs(
                 [record.get(name) for name in self.known]))
 
+        # Whether a name may stop short of a capitalized word beside it ("Hillsview" before
+        # "Heights"): unless the examples show one, a value is the whole name it is part of
+        self.cut_names = len(examples) < MIN_EXAMPLES_TO_PLACE or any(
+            _cut_name(v, text, field_values(record)) for text, record in examples
+            for v in field_values(record))
+
     def knows(self, name: str, value: Any) -> bool:
         return isinstance(value, str) and phrase(value) in self.known.get(name, ())
 
@@ -217,6 +223,23 @@ class FieldLexicon:
             rank = {name: (self.knows(name, out[name]), confidence.get(name, 0.0))
                     for name in (a, b)}
             self._clear(out, a if rank[a] < rank[b] else b)
+        return out
+
+    def whole_names(self, record: Any, text: str) -> Any:
+        """`record` without the values that are part of a longer name in the text: a
+        capitalized value beside a capitalized word that no other value holds ("Navajo" of
+        "Navajo National Monument" filed as a state, "Douglas" of "Douglas State Forest"),
+        in a text that writes its other words in lowercase. The small model cuts a long name
+        it does not know at a word that looks like a place or a person. Unless the examples
+        show a value cut so; a field that knows the value keeps it."""
+        if self.cut_names or not isinstance(record, dict) or not text:
+            return record
+        out = dict(record)
+        values = [v for v in field_values(record) if isinstance(v, str)]
+        for name, value in record.items():
+            if (name in self.known and isinstance(value, str) and not self.knows(name, value)
+                    and _cut_name(value, text, values)):
+                self._clear(out, name)
         return out
 
     def _knowing(self, value: str, record: dict[str, Any]) -> list[str]:
@@ -327,6 +350,28 @@ def _inside(inner: Any, outer: Any) -> bool:
         return False
     said, within = " ".join(words(phrase(inner))), " ".join(words(phrase(outer)))
     return bool(said) and said != within and f" {said} " in f" {within} "
+
+
+def _cut_name(value: Any, text: str, values: list[Any]) -> bool:
+    """Whether the capitalized `value` is, everywhere `text` states it, beside a capitalized
+    word (not the text's first, not a code like "MA") that no other of `values` holds, in a
+    text that writes some word other than a function word in lowercase (in a title-case text
+    every word is capitalized)."""
+    if (not isinstance(value, str) or not value[:1].isupper() or _shape(value) == "code"
+            or not any(w.islower() and w not in _FUNCTION_WORDS for w in words(text))):
+        return False
+    others = {w for v in values if isinstance(v, str) and v != value for w in words(v)}
+    found = False
+    for match in re.finditer(rf"(?<!\w){_spaced(value)}(?!\w)", text):
+        found = True
+        before = re.search(r"(?:^|\s)([\w'\u2019.-]+)\s+$", text[:match.start()])
+        after = re.match(r"\s+([\w'\u2019.-]+)", text[match.end():])
+        beside = [m.group(1) for m in (before, after) if m and not (
+            m is before and text[:m.start(1)].strip() == "")]
+        if not any(w[:1].isupper() and not re.fullmatch(r"[A-Z]{2,4}\.?", w)
+                   and w not in others for w in beside):
+            return False
+    return found
 
 
 def _pairs(items: list[Any]) -> list[tuple[Any, Any]]:

@@ -578,6 +578,28 @@ def test_a_value_cut_from_a_longer_name_goes_unless_the_examples_cut_names():
             {"city": None, "state": "Navajo", "park": None}, text)["state"] == "Navajo"
 
 
+def test_the_empty_number_field_takes_the_one_number_the_text_states_on_its_own():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Song(BaseModel):
+        artist: str | None = Field(None, description="the musician")
+        year: str | None = Field(None, description="a year or decade of the music")
+
+    # examples that never label a year still leave it the field for numbers
+    lexicon = FieldLexicon(load_schema(Song), [("play Muse", {"artist": "Muse", "year": None})])
+    fill = lexicon.fill
+    assert fill({"artist": "Mike Muir", "year": None},
+                "play anything Mike Muir made in the thirties")["year"] == "thirties"
+    assert fill({"artist": None, "year": None}, "Put any 1972 record on.")["year"] == "1972"
+    # not a number in a name, one that counts, one of a longer time, or one of two
+    for text in ("Play One Way Ticket by Ray Kennedy", "play two songs by Muse",
+                 "play Film 1 by Muse", "play jazz at 2 p.m.", "play music from 1951 or 1952"):
+        assert fill({"artist": None, "year": None}, text)["year"] is None, text
+    # nor the number a value holds
+    assert fill({"artist": "Blink 182", "year": None}, "play Blink 182")["year"] is None
+
+
 def test_the_empty_time_field_takes_the_one_time_phrase_the_text_states():
     from simulacra.extract import FieldLexicon
     from simulacra.schema import load_schema

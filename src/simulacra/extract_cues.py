@@ -306,6 +306,14 @@ class FieldLexicon:
                 phrase(t) in v or v in phrase(t) for v in taken)]
             if len(times) == 1:
                 out[empty[0]] = times[0]
+                taken.append(phrase(times[0]))
+        empty = [name for name in self.numeric if out.get(name) is None
+                 and set(self.shapes.get(name) or ["digits"]) == {"digits"}
+                 and name in self.nullable | self.optional]
+        if len(empty) == 1:
+            numbers = [n for n in _loose_numbers(text) if not any(phrase(n) in v for v in taken)]
+            if len(numbers) == 1:
+                out[empty[0]] = numbers[0]
         return out
 
 
@@ -331,6 +339,32 @@ def time_phrases(text: str) -> tuple[str, ...]:
         if said:
             out.append(" ".join(said))
     return tuple(out)
+
+
+def _loose_numbers(text: str) -> list[str]:
+    """The numbers `text` states on their own, in digits or words ("1951", "fifties"): not
+    one that is part of a name ("One Way Ticket", "Film 1"), of a longer time ("2 p.m.") or that
+    counts the word after it ("two songs", "5 stars"; "fifties tune" and "1972 record" do
+    not count)."""
+    times = [phrase(t) for t in time_phrases(text)]
+    found = [m for m in re.finditer(r"(?<!\w)\d+(?:[.,:/]\d+)*(?!\w)", text)]
+    found += [m for m in _SPELLED_NUMBER.finditer(text)
+              if not re.match(r"\w", text[m.end():m.end() + 1])
+              and not re.search(r"\w$", text[:m.start()])]
+    out = []
+    for m in found:
+        number = re.sub(r"(?i)^the\s+", "", m.group())
+        after = re.match(r"\s+(\w+)", text[m.end():])
+        before = re.search(r"(\w+)\s+$", text[:m.start()])
+        named = number[:1].isupper() or bool(
+            before and before.group(1)[:1].isupper() and text[:before.start()].strip())
+        cardinal = (re.fullmatch(r"\d{1,3}", number) is not None
+                    or re.fullmatch(r"(?i)[a-z]+(?<!ies)(?<!th)(?<!st)(?<!nd)(?<!rd)", number))
+        counts = cardinal and after is not None and after.group(1).casefold() not in _FUNCTION_WORDS
+        in_time = any(f" {phrase(number)} " in f" {t} " and t != phrase(number) for t in times)
+        if not named and not counts and not in_time:
+            out.append(number)
+    return out
 
 
 def _time_around(value: str, text: str) -> str | None:

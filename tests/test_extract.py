@@ -450,6 +450,12 @@ def test_a_time_value_widens_to_the_time_phrase_the_text_states():
     text = "Tell me the forecast for 1 month from now in Lyon, then for 3 years"
     assert time_phrases(text) == ("1 month from now", "3 years")
     assert time_phrases("Will it rain in 213 days?") == ("in 213 days",)
+    # whole words of the text (dateparser stops at a period), one date in several parts
+    assert time_phrases("movies at eleven A.M. at Santikos Theatres?") == ("eleven A.M.",)
+    assert time_phrases("Weather in Carlock on nov. the 9th?") == ("nov. the 9th",)
+    assert time_phrases("Snow here on January twenty-first, 2029?") == (
+        "January twenty-first, 2029",)
+    assert time_phrases("rain on monday and tuesday") == ("monday", "tuesday")
     lexicon = FieldLexicon(load_schema(Forecast), [])
     assert lexicon.temporal == {"when"}
     record = {"city": "Lyon", "country": None, "here": None, "when": "1 month"}

@@ -9,7 +9,7 @@ import functools
 import re
 from typing import Any
 
-from simulacra.extract_spans import EDGE, phrase, text_spans, words
+from simulacra.extract_spans import EDGE, abbreviation, phrase, text_spans, words
 from simulacra.schema import Schema
 from simulacra.text import field_values
 
@@ -320,24 +320,47 @@ class FieldLexicon:
 @functools.lru_cache(maxsize=256)
 def time_phrases(text: str) -> tuple[str, ...]:
     """The time phrases `text` states, as written ("1 month from now", "in 213 days", "this
-    week"), found by dateparser (English), without the sentence's prepositions at their edges.
-    The small model stops a time at its head ("1 month", "213 days"), which says another
-    thing."""
+    week", "eleven A.M.", "nov. the 9th"), found by dateparser (English), in whole words of
+    the text (dateparser stops at a period: "eleven A", "nov"), two found side by side (or
+    with a number in words between) as one, without the sentence's prepositions at their
+    edges. The small model stops a time at its head ("1 month", "213 days"), which says
+    another thing."""
     from dateparser.search import search_dates
 
     try:
         found = search_dates(text, languages=["en"]) or []
     except Exception:  # noqa: BLE001 - a text dateparser cannot read states no time for it
         return ()
-    out = []
+    runs: list[list[int]] = []   # [start, end] in the text, widened to whole words
+    searched = 0
     for written, _ in found:
-        said = written.strip(EDGE).split()
-        while said and said[0].casefold() in _TIME_EDGE:
+        start = text.find(written, searched)
+        if start < 0:
+            continue
+        end = start + len(written)
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        between = text[runs[-1][1]:start].strip(" ,") if runs else None
+        if between == "" or (between and _SPELLED_NUMBER.fullmatch(between)):
+            runs[-1][1] = end   # "January" "twenty-first," "2029": one date
+        else:
+            runs.append([start, end])
+        searched = end
+    out = []
+    for start, end in runs:
+        said = text[start:end].split()
+        while said and said[0].strip(EDGE).casefold() in _TIME_EDGE:
             said = said[1:]
-        while said and said[-1].casefold() in _TIME_TAIL:
+        while said and said[-1].strip(EDGE).casefold() in _TIME_TAIL:
             said = said[:-1]
-        if said:
-            out.append(" ".join(said))
+        raw = " ".join(said)
+        time = raw.strip(EDGE)
+        if time and raw.startswith(time + ".") and abbreviation(time):
+            time += "."   # "fri." and "10:31 a.m." keep the period of their word
+        if time:
+            out.append(time)
     return tuple(out)
 
 

@@ -35,7 +35,7 @@ def text_spans(text: str, max_words: int = MAX_SPAN_WORDS, max_chars: int = 120)
             for j in range(i, min(i + max_words, len(tokens))):
                 raw = clause[tokens[i].start():tokens[j].end()]
                 span = raw.strip(EDGE)
-                if span and raw.startswith(span + ".") and _abbreviation(span):
+                if span and raw.startswith(span + ".") and abbreviation(span):
                     span += "."   # "10:31 a.m." and "fri." keep the period of their word
                 if span and len(span) <= max_chars:
                     seen.setdefault(span, None)
@@ -53,7 +53,7 @@ _ABBREVIATIONS = frozenset((
     "jr", "sr", "dr", "mr", "mrs", "ms", "st", "am", "pm"))
 
 
-def _abbreviation(span: str) -> bool:
+def abbreviation(span: str) -> bool:
     """Whether the span's last word, before a period the text puts after it, abbreviates."""
     last = span.split()[-1]
     return "." in last or last.casefold() in _ABBREVIATIONS

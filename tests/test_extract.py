@@ -584,6 +584,25 @@ def test_a_value_cut_from_a_longer_name_goes_unless_the_examples_cut_names():
             {"city": None, "state": "Navajo", "park": None}, text)["state"] == "Navajo"
 
 
+def test_a_value_loses_the_articles_and_prepositions_it_runs_on_into():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Showing(BaseModel):
+        movie: str | None = Field(None, description="the film")
+        when: str | None = Field(None, description="the time")
+        near: str | None = Field(None, description="how close")
+
+    lexicon = FieldLexicon(load_schema(Showing), [])
+    assert lexicon.trim({"movie": "The Pagans at", "when": "now at a", "near": None}) == {
+        "movie": "The Pagans", "when": "now", "near": None}
+    # a one-word value stays, and so does a field whose labelled values end so
+    assert lexicon.trim({"movie": "the", "when": None, "near": None})["movie"] == "the"
+    labelled = FieldLexicon(load_schema(Showing), [("is it close from here", {
+        "movie": None, "when": None, "near": "close from"})])
+    assert labelled.trim({"movie": None, "when": None, "near": "close to"})["near"] == "close to"
+
+
 def test_the_empty_number_field_takes_the_one_number_the_text_states_on_its_own():
     from simulacra.extract import FieldLexicon
     from simulacra.schema import load_schema

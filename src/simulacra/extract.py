@@ -234,14 +234,14 @@ class Extractor(UsesModel):
         data = [self.lexicon.widen(d, text) for d in data] if many else self.lexicon.widen(
             data, text)
         if many:
-            data = [self.lexicon.settle(d, {}, text)[0] for d in data]
+            data = [self.lexicon.trim(self.lexicon.settle(d, {}, text)[0]) for d in data]
             # the same record found twice is one record
             data = list({json.dumps(d, sort_keys=True): d for d in data}.values())
         else:
             data, confidence = self.lexicon.settle(data, confidence or {}, text)
             data = self.lexicon.unnest(data, confidence)
             data = self._drop_weak(data, confidence) if confidence else data
-            data = self.lexicon.whole_names(data, text)
+            data = self.lexicon.trim(self.lexicon.whole_names(data, text))
             data = self.lexicon.fill(data, text) if text else data
         return ([self.schema.validate(item) for item in data] if many
                 else self.schema.validate(data))

@@ -139,6 +139,24 @@ class FieldLexicon:
     def knows(self, name: str, value: Any) -> bool:
         return isinstance(value, str) and phrase(value) in self.known.get(name, ())
 
+    def trim(self, record: Any) -> Any:
+        """`record` with each value's dangling last words cut ("The Pagans at" -> "The
+        Pagans", "now at a" -> "now"): the small model runs a span on into the sentence, and a
+        value rarely ends with an article, a preposition or "and". Not for a field whose
+        labelled or schema example values end so ("close from")."""
+        if not isinstance(record, dict):
+            return record
+        out = dict(record)
+        for name, value in record.items():
+            if (not isinstance(value, str) or name not in self.known or self.knows(name, value)
+                    or any(t.split()[-1] in _DANGLING for t in self.shown[name] if t.split())):
+                continue
+            said = value.split()
+            while len(said) > 1 and said[-1] in _DANGLING:
+                said.pop()
+            out[name] = " ".join(said) if len(said) < len(value.split()) else value
+        return out
+
     def widen(self, record: Any, text: str) -> Any:
         """`record` with each value that is part of a longer value the user gave its field
         (a labelled value or a schema example), stated in the text around it, widened to that
@@ -476,6 +494,11 @@ _FUNCTION_WORDS = frozenset((
     "be", "been", "being", "am", "do", "does", "did", "have", "has", "had", "will", "would",
     "can", "could", "shall", "should", "may", "might", "must", "not", "there", "here", "please",
     "just"))
+
+
+# Words a value seldom ends with: articles, prepositions, "and", "or" (lowercase).
+_DANGLING = frozenset(("a", "an", "the", "at", "of", "to", "for", "in", "on", "with", "and",
+                       "or", "from"))
 
 
 # A number written in words: "three", "twenty-first", "the eighties", "two hundred".

@@ -619,7 +619,8 @@ def test_the_empty_number_field_takes_the_one_number_the_text_states_on_its_own(
     assert fill({"artist": None, "year": None}, "Put any 1972 record on.")["year"] == "1972"
     # not a number in a name, one that counts, one of a longer time, or one of two
     for text in ("Play One Way Ticket by Ray Kennedy", "play two songs by Muse",
-                 "play Film 1 by Muse", "play jazz at 2 p.m.", "play music from 1951 or 1952"):
+                 "play Film 1 by Muse", "play jazz at 2 p.m.", "play music from 1951 or 1952",
+                 "play the first song by Muse", "play the twentieth song by Muse"):
         assert fill({"artist": None, "year": None}, text)["year"] is None, text
     # nor the number a value holds
     assert fill({"artist": "Blink 182", "year": None}, "play Blink 182")["year"] is None

@@ -384,9 +384,9 @@ def time_phrases(text: str) -> tuple[str, ...]:
 
 def _loose_numbers(text: str) -> list[str]:
     """The numbers `text` states on their own, in digits or words ("1951", "fifties"): not
-    one that is part of a name ("One Way Ticket", "Film 1"), of a longer time ("2 p.m.") or that
-    counts the word after it ("two songs", "5 stars"; "fifties tune" and "1972 record" do
-    not count)."""
+    one that is part of a name ("One Way Ticket", "Film 1"), of a longer time ("2 p.m."), an
+    ordinal ("the first song", "wait a second") or one that counts the word after it ("two
+    songs", "5 stars"; "fifties tune" and "1972 record" do not count)."""
     times = [phrase(t) for t in time_phrases(text)]
     found = [m for m in re.finditer(r"(?<!\w)\d+(?:[.,:/]\d+)*(?!\w)", text)]
     found += [m for m in _SPELLED_NUMBER.finditer(text)
@@ -403,7 +403,8 @@ def _loose_numbers(text: str) -> list[str]:
                     or re.fullmatch(r"(?i)[a-z]+(?<!ies)(?<!th)(?<!st)(?<!nd)(?<!rd)", number))
         counts = cardinal and after is not None and after.group(1).casefold() not in _FUNCTION_WORDS
         in_time = any(f" {phrase(number)} " in f" {t} " and t != phrase(number) for t in times)
-        if not named and not counts and not in_time:
+        ordinal = re.search(r"(?i)[a-z](?:first|second|third|th)$|^(?:first|second|third)$", number)
+        if not named and not counts and not in_time and not ordinal:
             out.append(number)
     return out
 

@@ -182,12 +182,12 @@ def test_the_tutorial_runs_end_to_end():
     films_found = len(set(parsed.Film) & set(inp[0]["Film"])) + len(
         set(extracted[0].Film) & set(inp[1]["Film"]))
     print(f"part 3: parser exact={check_parser}, chain exact={check_chain}, "
-          f"actors {parsed.Actor!r} / {extracted[0].Actor!r}, films found {films_found}/10")
-    # What comes back depends on the text the model wrote (on another machine's floating
-    # point, another text): 2 to 8 films of 10 measured, and once "I'm a man" as the actor;
-    # bench/extraction.py lists the misses. What holds for every text: every value
-    # extracted is stated in its text, and some films are found.
+          f"actors {parsed.Actor!r} / {extracted[0].Actor!r}, films found {films_found}/10: "
+          f"{parsed.Film} / {extracted[0].Film}")
+    # What comes back depends on the text the model wrote, which changes with the thread
+    # count (llama.cpp's rounding): 0 to 8 films of 10 in 30 runs here, once "I'm a man" as
+    # the actor; bench/extraction.py measures it and lists the misses. What holds for every
+    # text: the parts run, and every value extracted is stated in its text.
     for actor, films, text in ((parsed.Actor, parsed.Film, dataset[0]["text"]),
                                (extracted[0].Actor, extracted[0].Film, dataset[1]["text"])):
-        assert not missing_values(text, [actor, *films]), (actor, films, text)
-    assert films_found >= 1
+        assert actor and not missing_values(text, [actor, *films]), (actor, films, text)

@@ -9,7 +9,7 @@ import functools
 import re
 from typing import Any
 
-from simulacra.extract_spans import EDGE, abbreviation, phrase, text_spans, words
+from simulacra.extract_spans import EDGE, phrase, text_spans, trimmed, words
 from simulacra.schema import Schema
 from simulacra.text import field_values
 
@@ -373,10 +373,7 @@ def time_phrases(text: str) -> tuple[str, ...]:
             said = said[1:]
         while said and said[-1].strip(EDGE).casefold() in _TIME_TAIL:
             said = said[:-1]
-        raw = " ".join(said)
-        time = raw.strip(EDGE)
-        if time and raw.startswith(time + ".") and abbreviation(time):
-            time += "."   # "fri." and "10:31 a.m." keep the period of their word
+        time = trimmed(" ".join(said))
         if time:
             out.append(time)
     return tuple(out)

@@ -33,10 +33,7 @@ def text_spans(text: str, max_words: int = MAX_SPAN_WORDS, max_chars: int = 120)
         tokens = list(re.finditer(r"\S+", clause))
         for i in range(len(tokens)):
             for j in range(i, min(i + max_words, len(tokens))):
-                raw = clause[tokens[i].start():tokens[j].end()]
-                span = raw.strip(EDGE)
-                if span and raw.startswith(span + ".") and abbreviation(span):
-                    span += "."   # "10:31 a.m." and "fri." keep the period of their word
+                span = trimmed(clause[tokens[i].start():tokens[j].end()])
                 if span and len(span) <= max_chars:
                     seen.setdefault(span, None)
                     bare = re.sub(r"['\u2019]s$", "", span)  # "Hardy's" also offers "Hardy"
@@ -53,7 +50,14 @@ _ABBREVIATIONS = frozenset((
     "jr", "sr", "dr", "mr", "mrs", "ms", "st", "am", "pm"))
 
 
-def abbreviation(span: str) -> bool:
+def trimmed(raw: str) -> str:
+    """`raw` without the punctuation at its edges, except the period of an abbreviation:
+    "10:31 a.m." and "fri." keep the period of their word."""
+    span = raw.strip(EDGE)
+    return span + "." if span and raw.startswith(span + ".") and _abbreviation(span) else span
+
+
+def _abbreviation(span: str) -> bool:
     """Whether the span's last word, before a period the text puts after it, abbreviates."""
     last = span.split()[-1]
     return "." in last or last.casefold() in _ABBREVIATIONS

@@ -191,9 +191,14 @@ class FieldLexicon:
         if not isinstance(record, dict):
             return record, confidence
         out, confidence = dict(record), dict(confidence)
+        movable = self.nullable | self.optional
+        for name, value in record.items():   # "my" holds no field a name could move to
+            if (name in movable and isinstance(value, str) and _sentence_words(value)
+                    and not self.knows(name, value)):
+                self._clear(out, name)
         for name, value in record.items():
-            if (not isinstance(value, str) or name not in self.known
-                    or self.knows(name, value) or name not in self.nullable | self.optional):
+            if (not isinstance(value, str) or name not in self.known or out.get(name) != value
+                    or self.knows(name, value) or name not in movable):
                 continue
             homes, moved = self._knowing(value, out), value
             bare = re.sub(r"(?i)^(?:the|an?)\s+", "", value)
@@ -276,8 +281,7 @@ class FieldLexicon:
         spatial relation) are far longer than any value of such a field."""
         if self.knows(name, value):
             return True
-        said = words(value)
-        if said and all(w.islower() and w in _FUNCTION_WORDS for w in said):
+        if _sentence_words(value):
             return False
         if name in self.common and _capitalized(value):
             return False
@@ -445,6 +449,12 @@ def _cut_name(value: Any, text: str, values: list[Any]) -> bool:
                    and w not in others for w in beside):
             return False
     return found
+
+
+def _sentence_words(value: str) -> bool:
+    """Whether `value` is only lowercase function words ("my", "the", "like")."""
+    said = words(value)
+    return bool(said) and all(w.islower() and w in _FUNCTION_WORDS for w in said)
 
 
 def _pairs(items: list[Any]) -> list[tuple[Any, Any]]:

@@ -6,7 +6,8 @@
 
 POST requests are faulted at `rate`, with a fault drawn from KINDS, once `healthy` requests
 have been answered successfully by the upstream server (a refused response format does not
-count); GETs (model listing) always pass. Everything stays on 127.0.0.1.
+count); GETs (model listing) always pass, except the `hidden` paths, answered 404 (a server
+that does not describe its API). Everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ KINDS = ("429-retry-after", "429", "500", "503", "reset", "timeout", "truncated"
 
 class FaultProxy:
     def __init__(self, upstream: str, *, rate: float, seed: int = 0, kinds=KINDS,
-                 healthy: int = 0, hang: float = 6.0) -> None:
+                 healthy: int = 0, hang: float = 6.0, hidden: tuple[str, ...] = ()) -> None:
         self.upstream = upstream.rstrip("/")
+        self.hidden = hidden
         self.rate = rate
         self.kinds = kinds
         self.healthy = healthy
@@ -48,7 +50,10 @@ class FaultProxy:
                 pass
 
             def do_GET(self):
-                proxy._forward(self, None)
+                if self.path in proxy.hidden:
+                    self.send_error(404)
+                else:
+                    proxy._forward(self, None)
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))

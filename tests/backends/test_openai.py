@@ -7,7 +7,7 @@ import json
 import pytest
 
 from simulacra import Generator
-from simulacra.backends.openai import OpenAIBackend
+from simulacra.backends.openai import OpenAIBackend, rung_from_openapi
 from simulacra.errors import MissingKeyError, UsageError
 from tests.conftest import _free_port
 
@@ -94,24 +94,62 @@ def test_an_endpoint_run_names_used_values_and_gives_each_record_its_context(lla
     backend.close()
 
 
-def test_the_ladder_is_probed_once_per_endpoint_and_model_then_remembered(llama_server):
+def test_the_ladder_starts_where_the_server_describes_it_or_is_probed_once(llama_server):
+    """llama-cpp-python's server describes its response formats in /openapi.json: the first
+    run starts on its json_object+schema form and no request is refused. A server that does
+    not describe them (the proxy hides the document) is probed once, then remembered."""
     from examples.medical_billing import EXAMPLES as SHOTS
     from examples.medical_billing import MedicalBilling
 
-    def run(seed):
-        backend = OpenAIBackend("gemma-270m", base_url=llama_server, concurrency=4)
+    from tests.faultproxy import FaultProxy
+
+    def run(base_url, seed, cache=True):
+        backend = OpenAIBackend("gemma-270m", base_url=base_url, concurrency=4, cache=cache)
         gen = Generator(MedicalBilling, model=backend, examples=SHOTS,
                         subject="medical_billing", seed=seed, max_attempts=3)
         list(gen.outcomes(3))   # a record the small model keeps copying may fail: not the point
         backend.close()
         return backend.requests, gen.stats
 
-    sent, stats = run(seed=31)
-    # llama-cpp-python's server answers "json_schema" with a 500 that names the response
-    # format (a refusal); probing goes one request at a time, so only that one is wasted
-    assert sent - stats.attempts == 1
-    sent, stats = run(seed=32)    # a new backend, same endpoint and model: no probing
+    sent, stats = run(llama_server, seed=30, cache=False)
     assert sent == stats.attempts and set(stats.routes) == {"json_object+schema"}
+
+    proxy = FaultProxy(llama_server.removesuffix("/v1"), rate=0.0,
+                       hidden=("/openapi.json",)).start()
+    try:
+        sent, stats = run(proxy.base_url, seed=31)
+        # probed: "json_schema" answered with a 500 that names the response format (a
+        # refusal); probing goes one request at a time, so only that one is wasted
+        assert sent - stats.attempts == 1
+        sent, stats = run(proxy.base_url, seed=32)   # same endpoint and model: remembered
+        assert sent == stats.attempts and set(stats.routes) == {"json_object+schema"}
+    finally:
+        proxy.stop()
+
+
+def test_the_response_formats_an_openapi_document_allows():
+    """The rung read from a server's OpenAPI document: vLLM's form (a type enum with
+    json_schema), llama-cpp-python's (json_object with a schema property), one without."""
+    def doc(response_format):
+        return {"components": {"schemas": {
+            "ChatRequest": {"type": "object", "properties": {
+                "messages": {"type": "array"},
+                "response_format": {"anyOf": [{"$ref": "#/components/schemas/Format"},
+                                              {"type": "null"}]}}},
+            "Format": response_format}}}
+
+    vllm_like = {"type": "object", "properties": {
+        "type": {"type": "string", "enum": ["text", "json_object", "json_schema"]},
+        "json_schema": {"type": "object"}}}
+    llama_like = {"type": "object", "properties": {
+        "type": {"type": "string", "enum": ["text", "json_object"]},
+        "schema": {"type": "object"}}}
+    plain = {"type": "object", "properties": {"type": {"const": "json_object"}}}
+    assert rung_from_openapi(doc(vllm_like)) == "json_schema"
+    assert rung_from_openapi(doc(llama_like)) == "json_object+schema"
+    assert rung_from_openapi(doc(plain)) == "json_object"
+    assert rung_from_openapi({"components": {"schemas": {"X": {"properties": {}}}}}) is None
+    assert rung_from_openapi({}) is None
 
 
 def test_text_and_extract_commands_take_the_endpoint_flags(llama_server, tmp_path):

@@ -118,14 +118,34 @@ class OpenAIBackend:
         return self._call(request)
 
     def _recall_rung(self) -> None:
-        """Start where this endpoint and model answered last time (cache directory)."""
-        if self._rung_recalled or not self._remember:
+        """Start where this endpoint and model answered last time (cache directory), or
+        else where the server's own API description says its response formats begin: a
+        refused probe is a wasted request."""
+        if self._rung_recalled:
             return
         self._rung_recalled = True
-        with _rungs() as store:
-            rung = store.rung(self._endpoint, self.model_id)
+        rung = None
+        if self._remember:
+            with _rungs() as store:
+                rung = store.rung(self._endpoint, self.model_id)
+        if rung is None and self._endpoint != "openai":
+            rung = self._described_rung()
         if rung in RUNGS:
             self._rung = max(self._rung, RUNGS.index(rung))
+
+    def _described_rung(self) -> str | None:
+        """The best rung the server's OpenAPI document (`/openapi.json`, served by FastAPI
+        servers: llama-cpp-python's, vLLM's) allows for `response_format`; None when it does
+        not say. No key is sent: the document is public where it exists."""
+        import httpx
+
+        root = self.base_url.rstrip("/").removesuffix("/v1")
+        try:
+            reply = httpx.get(root + "/openapi.json", timeout=10)
+            doc = reply.json() if reply.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return rung_from_openapi(doc) if isinstance(doc, dict) else None
 
     def _call(self, request: Request) -> Completion:
         messages = [{"role": "system", "content": request.instructions or SYSTEM}]
@@ -270,6 +290,56 @@ class OpenAIBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+def rung_from_openapi(doc: dict[str, Any]) -> str | None:
+    """The first rung of RUNGS whose form an OpenAPI document's chat request allows: the
+    `type` values its `response_format` takes ("json_schema" or not), and whether the
+    json_object form has a `schema` property (llama.cpp's). None when the document does not
+    describe `response_format`."""
+    schemas = doc.get("components", {}).get("schemas", {})
+
+    def resolve(node: Any, seen: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+        """The object schemas `node` can be, through $ref, anyOf, oneOf and allOf."""
+        if not isinstance(node, dict):
+            return []
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
+            return [] if name in seen else resolve(schemas.get(name), seen | {name})
+        found = [node] if "properties" in node else []
+        for key in ("anyOf", "oneOf", "allOf"):
+            for part in node.get(key, ()):
+                found += resolve(part, seen)
+        return found
+
+    formats: dict[str, set[str]] = {}   # type value -> the properties beside it
+    for schema in schemas.values():
+        for body in resolve(schema):
+            for option in resolve(body.get("properties", {}).get("response_format")):
+                props = option.get("properties", {})
+                for value in _type_values(props.get("type")):
+                    formats.setdefault(value, set()).update(props)
+    if not formats:
+        return None
+    if "json_schema" in formats:
+        return "json_schema"
+    if "json_object" in formats:
+        return "json_object+schema" if "schema" in formats["json_object"] else "json_object"
+    return "tools"
+
+
+def _type_values(node: Any) -> list[str]:
+    """The strings a `type` property allows: its enum or const, through anyOf/oneOf."""
+    if not isinstance(node, dict):
+        return []
+    values = [v for v in node.get("enum", ()) if isinstance(v, str)]
+    if isinstance(node.get("const"), str):
+        values.append(node["const"])
+    for key in ("anyOf", "oneOf"):
+        for part in node.get(key, ()):
+            values += _type_values(part)
+    return values
 
 
 def _rungs() -> Any:

@@ -504,6 +504,23 @@ def test_lowercase_function_words_are_no_value_unless_the_field_knows_them():
     assert settled == {"city": None, "country": None, "here": "here", "when": "Out There"}
 
 
+def test_a_function_word_value_leaves_its_field_free_for_a_misfiled_name():
+    """"Play my Romántica playlist": the small model files the name under the first field
+    of names and "my" under playlist; "my" goes first, so the name can move to the field
+    the text names beside it."""
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Play(BaseModel):
+        artist: str | None = Field(None, description="the musician")
+        playlist: str | None = Field(None, description="a playlist")
+
+    lexicon = FieldLexicon(load_schema(Play), [])
+    settled, _ = lexicon.settle({"artist": "Romántica", "playlist": "my"}, {},
+                                "Play my Romántica playlist")
+    assert settled == {"artist": None, "playlist": "Romántica"}
+
+
 def test_a_name_is_no_value_of_a_field_of_common_words():
     from simulacra.extract import FieldLexicon
     from simulacra.schema import load_schema
@@ -601,6 +618,30 @@ def test_a_value_loses_the_articles_and_prepositions_it_runs_on_into():
     labelled = FieldLexicon(load_schema(Showing), [("is it close from here", {
         "movie": None, "when": None, "near": "close from"})])
     assert labelled.trim({"movie": None, "when": None, "near": "close to"})["near"] == "close to"
+
+
+def test_a_value_loses_a_leading_preposition_or_its_field_s_own_name():
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Song(BaseModel):
+        year: str | None = Field(None, description="the year of the music")
+        city: str | None = Field(None, description="a city")
+        title: str | None = Field(None, description="the song")
+        time_range: str | None = Field(None, description="when")
+
+    lexicon = FieldLexicon(load_schema(Song), [])
+    assert lexicon.trim({"year": "in 2004", "city": "city of Value", "title": "In The Disco",
+                         "time_range": "in 3 days"}) == {
+        "year": "2004", "city": "Value", "title": "In The Disco", "time_range": "in 3 days"}
+    assert lexicon.trim({"year": "year 1961", "city": "city", "title": None,
+                         "time_range": None}) == {
+        "year": "1961", "city": "city", "title": None, "time_range": None}
+    # unless the field's labelled values start so
+    labelled = FieldLexicon(load_schema(Song), [("play it from 1990", {
+        "year": "from 1990", "city": None, "title": None, "time_range": None})])
+    assert labelled.trim({"year": "in 2004", "city": None, "title": None,
+                          "time_range": None})["year"] == "in 2004"
 
 
 def test_the_empty_number_field_takes_the_one_number_the_text_states_on_its_own():

@@ -140,20 +140,33 @@ class FieldLexicon:
         return isinstance(value, str) and phrase(value) in self.known.get(name, ())
 
     def trim(self, record: Any) -> Any:
-        """`record` with each value's dangling last words cut ("The Pagans at" -> "The
-        Pagans", "now at a" -> "now"): the small model runs a span on into the sentence, and a
-        value rarely ends with an article, a preposition or "and". Not for a field whose
-        labelled or schema example values end so ("close from")."""
+        """`record` with each value's dangling words cut: the last ones ("The Pagans at" ->
+        "The Pagans", "now at a" -> "now"), and, but for time fields ("in 3 days"), a
+        leading preposition ("in 2004") or the field's own name ("year 1961" for a year,
+        "city of Value" for a city). The small model runs a span on into the sentence, and a
+        value rarely ends with an article, a preposition or "and", or starts with one. Not
+        where the field's labelled or schema example values do so ("close from")."""
         if not isinstance(record, dict):
             return record
         out = dict(record)
         for name, value in record.items():
-            if (not isinstance(value, str) or name not in self.known or self.knows(name, value)
-                    or any(t.split()[-1] in _DANGLING for t in self.shown[name] if t.split())):
+            if not isinstance(value, str) or name not in self.known or self.knows(name, value):
                 continue
+            shown = [t.split() for t in self.shown[name] if t.split()]
             said = value.split()
-            while len(said) > 1 and said[-1] in _DANGLING:
-                said.pop()
+            if not any(t[-1] in _DANGLING for t in shown):
+                while len(said) > 1 and said[-1] in _DANGLING:
+                    said.pop()
+            if name not in self.temporal:
+                title = name.replace("_", " ").split()
+                if (len(said) > len(title) and [w.casefold() for w in said[:len(title)]] == title
+                        and not any(t[:len(title)] == title for t in shown)):
+                    said = said[len(title):]
+                    if len(said) > 1 and said[0] == "of":
+                        said = said[1:]
+                if (len(said) > 1 and said[0] in _LEADING
+                        and not any(t[0] in _LEADING for t in shown)):
+                    said = said[1:]
             out[name] = " ".join(said) if len(said) < len(value.split()) else value
         return out
 
@@ -507,6 +520,10 @@ _FUNCTION_WORDS = frozenset((
 # Words a value seldom ends with: articles, prepositions, "and", "or" (lowercase).
 _DANGLING = frozenset(("a", "an", "the", "at", "of", "to", "for", "in", "on", "with", "and",
                        "or", "from"))
+
+
+# Words a value seldom starts with: prepositions (lowercase; "In The Disco" keeps its "In").
+_LEADING = frozenset(("at", "of", "to", "for", "in", "on", "with", "from", "by"))
 
 
 # A number written in words: "three", "twenty-first", "the eighties", "two hundred".

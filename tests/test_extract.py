@@ -504,6 +504,25 @@ def test_lowercase_function_words_are_no_value_unless_the_field_knows_them():
     assert settled == {"city": None, "country": None, "here": "here", "when": "Out There"}
 
 
+def test_another_form_of_a_word_a_field_knows_moves_to_that_field():
+    """The description lists "newest"; the text says "new". A name that merely starts with
+    the word ("Lastfm" for "last") is no form of it."""
+    from simulacra.extract import FieldLexicon
+    from simulacra.schema import load_schema
+
+    class Play(BaseModel):
+        playlist: str | None = Field(None, description="a playlist")
+        sort: str | None = Field(None, description="an ordering such as newest, top")
+        service: str | None = Field(None, description="the streaming service")
+
+    lexicon = FieldLexicon(load_schema(Play), [("play it on Lastfm", {
+        "playlist": None, "sort": None, "service": "Lastfm"})])
+    settled, _ = lexicon.settle({"playlist": "new", "sort": None, "service": None}, {})
+    assert settled == {"playlist": None, "sort": "new", "service": None}
+    settled, _ = lexicon.settle({"playlist": "last", "sort": None, "service": None}, {})
+    assert settled == {"playlist": "last", "sort": None, "service": None}
+
+
 def test_a_function_word_value_leaves_its_field_free_for_a_misfiled_name():
     """"Play my Romántica playlist": the small model files the name under the first field
     of names and "my" under playlist; "my" goes first, so the name can move to the field

@@ -218,6 +218,8 @@ class FieldLexicon:
             knowing_bare = self._knowing(bare, out) if not homes and bare != value else []
             if knowing_bare:   # "the current place": "current place" known
                 homes, moved = knowing_bare, bare
+            if not homes:   # "new" where the sort field's description lists "newest"
+                homes = self._knowing_a_form(value, out)
             around = _time_around(value, text) if text and name not in self.temporal else None
             if not homes and around:   # "one hour" of "in one hour" filed as a country
                 homes = [other for other in self.temporal if out.get(other) is None]
@@ -277,6 +279,16 @@ class FieldLexicon:
                     and _cut_name(value, text, values)):
                 self._clear(out, name)
         return out
+
+    def _knowing_a_form(self, value: str, record: dict[str, Any]) -> list[str]:
+        """The fields still empty in `record` that know another form of the one lowercase
+        word `value`, an inflection apart ("new" and "newest", "hot" and "hotter", "song"
+        and "songs"). A description lists one form of its words; a text writes another."""
+        word = value.strip()
+        if not re.fullmatch(r"[a-z]{3,}", word):
+            return []
+        return [name for name, terms in self.known.items() if record.get(name) is None
+                and any(_inflected(word, t) or _inflected(t, word) for t in terms)]
 
     def _knowing(self, value: str, record: dict[str, Any]) -> list[str]:
         """The fields still empty in `record` that know `value`."""
@@ -464,6 +476,16 @@ def _cut_name(value: Any, text: str, values: list[Any]) -> bool:
     return found
 
 
+def _inflected(stem: str, word: str) -> bool:
+    """Whether `word` is `stem` with an English ending ("newest", "hotter", "songs")."""
+    if not word.startswith(stem) or not re.fullmatch(r"[a-z]{3,}", stem):
+        return False
+    ending = word[len(stem):]
+    if ending[:1] == stem[-1] and len(ending) > 2:   # a doubled consonant: "hot" -> "hotter"
+        ending = ending[1:]
+    return ending in _ENDINGS
+
+
 def _sentence_words(value: str) -> bool:
     """Whether `value` is only lowercase function words ("my", "the", "like")."""
     said = words(value)
@@ -520,6 +542,10 @@ _FUNCTION_WORDS = frozenset((
 # Words a value seldom ends with: articles, prepositions, "and", "or" (lowercase).
 _DANGLING = frozenset(("a", "an", "the", "at", "of", "to", "for", "in", "on", "with", "and",
                        "or", "from"))
+
+
+# English word endings that make another form of one word.
+_ENDINGS = frozenset(("s", "es", "r", "er", "st", "est", "d", "ed", "ing", "ly"))
 
 
 # Words a value seldom starts with: prepositions (lowercase; "In The Disco" keeps its "In").

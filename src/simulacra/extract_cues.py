@@ -197,17 +197,19 @@ class FieldLexicon:
     def settle(self, record: Any, confidence: dict[str, float],
                text: str = "") -> tuple[Any, dict[str, float]]:
         """`record` (and its confidences) with each misfiled value moved to the one empty
-        field that knows it (or knows it without its article), or else the one time field
-        when it is part of a time phrase the text states (moved as the whole phrase), or else
-        that the text names beside it ("the album X"), or else whose labelled values are
-        all of its kind."""
+        field that knows it (or knows it without its article, or another form of the word),
+        or else the one time field when it is part of a time phrase the text states (moved
+        as the whole phrase), or else that the text names beside it ("the album X"), or else
+        whose labelled values are all of its kind. Values of function words ("my") go
+        first, so the fields they held can take a value, and values that do not fit their
+        field last."""
         if not isinstance(record, dict):
             return record, confidence
         out, confidence = dict(record), dict(confidence)
         movable = self.nullable | self.optional
         for name, value in record.items():   # "my" holds no field a name could move to
-            if (name in movable and isinstance(value, str) and _sentence_words(value)
-                    and not self.knows(name, value)):
+            if (name in movable and name in self.known and isinstance(value, str)
+                    and _sentence_words(value) and not self.knows(name, value)):
                 self._clear(out, name)
         for name, value in record.items():
             if (not isinstance(value, str) or name not in self.known or out.get(name) != value

@@ -523,6 +523,32 @@ def test_another_form_of_a_word_a_field_knows_moves_to_that_field():
     assert settled == {"playlist": "last", "sort": None, "service": None}
 
 
+def test_a_value_is_a_whole_hyphenated_word_and_a_name_loses_whose_it_is():
+    """"top" of "top-fifty" is the whole word (even where the field knows "top"), and the
+    "fifty" in it is no year; "my Women of Rock" is the playlist "Women of Rock";
+    "anything" is no value."""
+    from simulacra.extract import FieldLexicon
+    from simulacra.extract_cues import _loose_numbers
+    from simulacra.schema import load_schema
+
+    class Play(BaseModel):
+        playlist: str | None = Field(None, description="a playlist")
+        sort: str | None = Field(None, description="an ordering such as newest, top")
+        year: str | None = Field(None, description="a year or decade")
+
+    lexicon = FieldLexicon(load_schema(Play), [])
+    text = "Open Lastfm and sort by the top-fifty"
+    assert lexicon.widen({"playlist": None, "sort": "top", "year": None}, text)["sort"] == \
+        "top-fifty"
+    assert lexicon.fill({"playlist": None, "sort": None, "year": None}, text) == {
+        "playlist": None, "sort": "top-fifty", "year": None}
+    assert _loose_numbers("play the top-5 from the fifties") == ["fifties"]
+    assert lexicon.trim({"playlist": "my Women of Rock", "sort": None, "year": None}) == {
+        "playlist": "Women of Rock", "sort": None, "year": None}
+    settled, _ = lexicon.settle({"playlist": "anything", "sort": None, "year": None}, {})
+    assert settled["playlist"] is None
+
+
 def test_a_function_word_value_leaves_its_field_free_for_a_misfiled_name():
     """"Play my Romántica playlist": the small model files the name under the first field
     of names and "my" under playlist; "my" goes first, so the name can move to the field

@@ -167,6 +167,9 @@ class FieldLexicon:
                 if (len(said) > 1 and said[0] in _LEADING
                         and not any(t[0] in _LEADING for t in shown)):
                     said = said[1:]
+                if (len(said) > 1 and said[0] in _POSSESSIVE and _capitalized(said[1])
+                        and not any(t[0] in _POSSESSIVE for t in shown)):
+                    said = said[1:]   # "my Women of Rock": the name, not whose it is
             out[name] = " ".join(said) if len(said) < len(value.split()) else value
         return out
 
@@ -175,11 +178,16 @@ class FieldLexicon:
         (a labelled value or a schema example), stated in the text around it, widened to that
         value ("schedules" to "movie schedules" where an example labels "movie schedules"):
         the small model stops at the head word. Not a description's words: "4 in '4 out of
-        6'" illustrates a rating of 4."""
+        6'" illustrates a rating of 4. And a free string that is part of a hyphenated word
+        becomes the whole word ("top" of "top-fifty"), even one its field knows."""
         if not isinstance(record, dict) or not text:
             return record
         out = dict(record)
         for name, value in record.items():
+            compound = _whole_compound(value, text) if (
+                name in self.known and isinstance(value, str)) else None
+            if compound:
+                out[name] = value = compound
             if not isinstance(value, str) or self.knows(name, value) or not value.strip():
                 continue
             around = _time_around(value, text) if name in self.temporal else None
@@ -345,8 +353,12 @@ class FieldLexicon:
                         or any(term in v or v in term for v in taken)):
                     continue
                 written = _stated(term, text)
-                out[name] = written.group() if written else term
-                taken.append(term)
+                value = written.group() if written else term
+                whole = _whole_compound(value, text)   # "top" of "top-fifty"
+                if whole and any(phrase(whole) in v or v in phrase(whole) for v in taken):
+                    continue
+                out[name] = whole or value
+                taken.append(phrase(whole or value))
                 break
         empty = [name for name in self.temporal if out.get(name) is None
                  and name in self.nullable | self.optional]
@@ -414,7 +426,8 @@ def _loose_numbers(text: str) -> list[str]:
     """The numbers `text` states on their own, in digits or words ("1951", "fifties"): not
     one that is part of a name ("One Way Ticket", "Film 1"), of a longer time ("2 p.m."), an
     ordinal ("the first song", "wait a second") or one that counts the word after it ("two
-    songs", "5 stars"; "fifties tune" and "1972 record" do not count)."""
+    songs", "5 stars"; "fifties tune" and "1972 record" do not count), nor one joined to a
+    word by a hyphen ("top-fifty", "top-5")."""
     times = [phrase(t) for t in time_phrases(text)]
     found = [m for m in re.finditer(r"(?<!\w)\d+(?:[.,:/]\d+)*(?!\w)", text)]
     found += [m for m in _SPELLED_NUMBER.finditer(text)
@@ -432,7 +445,8 @@ def _loose_numbers(text: str) -> list[str]:
         counts = cardinal and after is not None and after.group(1).casefold() not in _FUNCTION_WORDS
         in_time = any(f" {phrase(number)} " in f" {t} " and t != phrase(number) for t in times)
         ordinal = re.search(r"(?i)[a-z](?:first|second|third|th)$|^(?:first|second|third)$", number)
-        if not named and not counts and not in_time and not ordinal:
+        compound = re.search(r"\w-$", text[:m.start()]) or re.match(r"-\w", text[m.end():])
+        if not named and not counts and not in_time and not ordinal and not compound:
             out.append(number)
     return out
 
@@ -476,6 +490,16 @@ def _cut_name(value: Any, text: str, values: list[Any]) -> bool:
                    and w not in others for w in beside):
             return False
     return found
+
+
+def _whole_compound(value: str, text: str) -> str | None:
+    """The hyphenated word `text` states `value` as a part of ("top-fifty" for "top",
+    "Jean-Luc" for "Luc"), or None: a value does not cut a word at its hyphen."""
+    if not value.strip():
+        return None
+    found = re.search(rf"(?<![\w-])(?:[\w'\u2019]+-)*{_spaced(value)}(?:-[\w'\u2019]+)*(?![\w-])",
+                      text, re.IGNORECASE)
+    return found.group() if found and len(found.group()) > len(value) else None
 
 
 def _inflected(stem: str, word: str) -> bool:
@@ -538,7 +562,7 @@ _FUNCTION_WORDS = frozenset((
     "where", "what", "which", "who", "whom", "whose", "why", "how", "is", "are", "was", "were",
     "be", "been", "being", "am", "do", "does", "did", "have", "has", "had", "will", "would",
     "can", "could", "shall", "should", "may", "might", "must", "not", "there", "here", "please",
-    "just"))
+    "just", "something", "anything", "everything", "nothing", "someone", "anyone"))
 
 
 # Words a value seldom ends with: articles, prepositions, "and", "or" (lowercase).
@@ -552,6 +576,10 @@ _ENDINGS = frozenset(("s", "es", "r", "er", "st", "est", "d", "ed", "ing", "ly")
 
 # Words a value seldom starts with: prepositions (lowercase; "In The Disco" keeps its "In").
 _LEADING = frozenset(("at", "of", "to", "for", "in", "on", "with", "from", "by"))
+
+
+# Possessive words, which may stand before a name without being part of it.
+_POSSESSIVE = frozenset(("my", "your", "our", "his", "her", "their", "its"))
 
 
 # A number written in words: "three", "twenty-first", "the eighties", "two hundred".

@@ -543,6 +543,11 @@ def test_a_value_is_a_whole_hyphenated_word_and_a_name_loses_whose_it_is():
     assert lexicon.fill({"playlist": None, "sort": None, "year": None}, text) == {
         "playlist": None, "sort": "top-fifty", "year": None}
     assert _loose_numbers("play the top-5 from the fifties") == ["fifties"]
+    # a part with digits or a code is a value of its own
+    assert lexicon.widen({"playlist": None, "sort": None, "year": "2024"},
+                         "from 2024-05-01")["year"] == "2024"
+    assert lexicon.widen({"playlist": "AA", "sort": None, "year": None},
+                         "on flight AA-123")["playlist"] == "AA"
     assert lexicon.trim({"playlist": "my Women of Rock", "sort": None, "year": None}) == {
         "playlist": "Women of Rock", "sort": None, "year": None}
     settled, _ = lexicon.settle({"playlist": "anything", "sort": None, "year": None}, {})

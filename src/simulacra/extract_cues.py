@@ -494,8 +494,10 @@ def _cut_name(value: Any, text: str, values: list[Any]) -> bool:
 
 def _whole_compound(value: str, text: str) -> str | None:
     """The hyphenated word `text` states `value` as a part of ("top-fifty" for "top",
-    "Jean-Luc" for "Luc"), or None: a value does not cut a word at its hyphen."""
-    if not value.strip():
+    "Jean-Luc" for "Luc"), or None: a value does not cut a word at its hyphen. Not for a
+    value with digits or a code ("2024" of "2024-05-01", "AA" of "AA-123"): those parts
+    are values of their own."""
+    if not re.search(r"[^\W\d_]", value) or re.search(r"\d", value) or _shape(value) == "code":
         return None
     found = re.search(rf"(?<![\w-])(?:[\w'\u2019]+-)*{_spaced(value)}(?:-[\w'\u2019]+)*(?![\w-])",
                       text, re.IGNORECASE)

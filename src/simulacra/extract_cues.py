@@ -343,19 +343,22 @@ class FieldLexicon:
             return record
         out = dict(record)
         taken = [phrase(v) for v in field_values(out) if isinstance(v, str)]
+
+        def overlaps(found: str) -> bool:   # part of a value found, or holding one
+            return any(found in v or v in found for v in taken)
+
         said = f" {phrase(' '.join(words(text)))} "
         for name, terms in self.known.items():
             if out.get(name) is not None or name not in self.nullable | self.optional:
                 continue
             for term in sorted(terms, key=len, reverse=True):
                 shared = any(term in other for o, other in self.known.items() if o != name)
-                if (shared or f" {term} " not in said
-                        or any(term in v or v in term for v in taken)):
+                if shared or f" {term} " not in said or overlaps(term):
                     continue
                 written = _stated(term, text)
                 value = written.group() if written else term
                 whole = _whole_compound(value, text)   # "top" of "top-fifty"
-                if whole and any(phrase(whole) in v or v in phrase(whole) for v in taken):
+                if whole and overlaps(phrase(whole)):
                     continue
                 out[name] = whole or value
                 taken.append(phrase(whole or value))
@@ -363,8 +366,7 @@ class FieldLexicon:
         empty = [name for name in self.temporal if out.get(name) is None
                  and name in self.nullable | self.optional]
         if len(empty) == 1:
-            times = [t for t in time_phrases(text) if not any(
-                phrase(t) in v or v in phrase(t) for v in taken)]
+            times = [t for t in time_phrases(text) if not overlaps(phrase(t))]
             if len(times) == 1:
                 out[empty[0]] = times[0]
                 taken.append(phrase(times[0]))

@@ -139,13 +139,17 @@ class OpenAIBackend:
         not say. No key is sent: the document is public where it exists."""
         import httpx
 
-        root = self.base_url.rstrip("/").removesuffix("/v1")
         try:
-            reply = httpx.get(root + "/openapi.json", timeout=10)
+            reply = httpx.get(self._server_root() + "/openapi.json", timeout=10)
             doc = reply.json() if reply.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             return None
         return rung_from_openapi(doc) if isinstance(doc, dict) else None
+
+    def _server_root(self) -> str:
+        """The server's address without the API's "/v1": where local servers keep their
+        other routes (tokenizing, the API description)."""
+        return self.base_url.rstrip("/").removesuffix("/v1")
 
     def _call(self, request: Request) -> Completion:
         messages = [{"role": "system", "content": request.instructions or SYSTEM}]
@@ -241,9 +245,8 @@ class OpenAIBackend:
         with self._tokenize_lock:
             if not self._tokenize_probed:
                 self._tokenize_probed = True
-                root = self.base_url.rstrip("/").removesuffix("/v1")
                 for path, field in TOKENIZE:
-                    self._tokenize = (root + path, field)
+                    self._tokenize = (self._server_root() + path, field)
                     lead = self._server_tokens_at(httpx, "")
                     if lead is not None:
                         self._lead = lead

@@ -8,6 +8,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
+from simulacra.backends.base import Capabilities
 from simulacra.backends.fake import ScriptedBackend
 from simulacra.extract import Extractor, extractive_schema, text_spans
 from simulacra.parse import ReplyParseError, parse_reply
@@ -728,3 +729,84 @@ def test_the_empty_time_field_takes_the_one_time_phrase_the_text_states():
     # a time inside a value found ("Four Days in November") is that value's
     assert lexicon.fill({**empty, "city": "Four Days in November"},
                         "Is Four Days in November playing")["when"] is None
+
+
+WEATHER_PAIRS = [("Is it raining in Lyon?", {"city": "Lyon", "state": None, "condition": "raining"}),
+                 ("Weather in Ohio tomorrow", {"city": None, "state": "Ohio", "condition": None}),
+                 ("Will it be sunny in Denver, Colorado?",
+                  {"city": "Denver", "state": "Colorado", "condition": "sunny"}),
+                 ("Any snow in Maine?", {"city": None, "state": "Maine", "condition": "snow"})]
+
+
+def test_a_value_the_second_reading_does_not_state_alike_is_dropped():
+    fake = ScriptedBackend([
+        '{"city": "Salem", "state": "Oregon", "condition": null}',    # first reading
+        '{"city": "salem", "state": null, "condition": null}',        # second reading
+    ])
+    rows = []
+    x = Extractor(Weather, model=fake, examples=WEATHER_PAIRS, cross_check=True)
+    [outcome] = x.outcomes(["Is Salem in Oregon cold?"], ledger=rows.append)
+    assert outcome.data == {"city": "Salem", "state": None, "condition": None}
+    assert rows[0]["dropped"] == ["state"]
+    assert rows[0]["second_reading"] == {"city": "salem", "state": None, "condition": None}
+    # the second reading showed the same examples, the second half of them first
+    first, second = (r.prompt for r in fake.history)
+    assert first.index("Lyon") < first.index("Maine") and second.index("Maine") < second.index("Lyon")
+    assert x.stats.attempts == 2 and x.stats.requested == 1
+
+
+def test_cross_check_is_on_with_examples_on_the_embedded_model_only():
+    grammar = ScriptedBackend(capabilities=Capabilities(grammar=True, batch=4))
+    assert Extractor(Weather, model=grammar, examples=WEATHER_PAIRS)._cross_checks(False)
+    assert not Extractor(Weather, model=grammar)._cross_checks(False)            # zero-shot
+    assert not Extractor(Weather, model=grammar, examples=WEATHER_PAIRS)._cross_checks(True)
+    endpoint = ScriptedBackend()
+    assert not Extractor(Weather, model=endpoint, examples=WEATHER_PAIRS)._cross_checks(False)
+    fake = ScriptedBackend(['{"city": "Salem", "state": "Oregon", "condition": null}'])
+    x = Extractor(Weather, model=fake, examples=WEATHER_PAIRS, cross_check=False)
+    assert x.extract("Is Salem in Oregon cold?").state == "Oregon" and len(fake.history) == 1
+
+
+class Cast(BaseModel):
+    Actor: str
+    Film: list[str] | None = None
+    Role: str | None = None
+
+
+def test_readings_agree_on_common_list_items_and_a_required_value_stands():
+    from simulacra.extract import agreed_fields
+    from simulacra.schema import load_schema
+
+    first = {"Actor": "Tom Hanks", "Film": ["Big", "Splash", "Cast Away"], "Role": "lead"}
+    second = {"Actor": "Hanks", "Film": ["cast away", "Big"], "Role": None}
+    assert agreed_fields(load_schema(Cast), first, second) == (
+        {"Actor": "Tom Hanks", "Film": ["Big", "Cast Away"], "Role": None}, ["Film", "Role"])
+    assert agreed_fields(load_schema(Cast), first, first) == (first, [])
+    # a value the field knows (its description or examples name it) stands
+    assert agreed_fields(load_schema(Cast), first, second, known=lambda name, value: (
+        name == "Role" and value == "lead"))[0]["Role"] == "lead"
+
+
+def test_a_failed_second_reading_leaves_the_first_standing():
+    fake = ScriptedBackend(['{"city": "Salem", "state": "Oregon", "condition": null}', "no JSON"])
+    rows = []
+    x = Extractor(Weather, model=fake, examples=WEATHER_PAIRS, cross_check=True)
+    [outcome] = x.outcomes(["Is Salem in Oregon cold?"], ledger=rows.append)
+    assert outcome.data["state"] == "Oregon" and rows[0]["second_reading"] is None
+
+
+@pytest.mark.embedded
+def test_the_cross_check_keeps_only_values_of_the_first_reading_on_the_real_model(embedded):
+    texts = ["Will there be fog in Boston?", "Is it windy in Reno, Nevada today?",
+             "Snow in Vermont?"]
+    single = Extractor(Weather, model=embedded, examples=WEATHER_PAIRS, cross_check=False)
+    once = [single.extract(t).model_dump() for t in texts]
+    rows = []
+    checked = Extractor(Weather, model=embedded, examples=WEATHER_PAIRS)   # on by default
+    twice = {o.index: o.data for o in checked.outcomes(texts, ledger=rows.append)}
+    for first, kept, row in zip(once, [twice[i] for i in range(len(texts))],
+                                sorted(rows, key=lambda r: r["index"]), strict=True):
+        assert row["second_reading"] is not None
+        assert all(v is None or v == first[k] for k, v in kept.items())
+        assert {k for k, v in first.items() if v != kept[k]} == set(row["dropped"])
+    assert checked.stats.attempts >= 2 * len(texts)

@@ -18,11 +18,15 @@ Routes, best first, by what the backend can do:
 - *json_schema* (endpoints): the schema as the response format.
 - *prompt*: format instructions and a tolerant parser (code fences, prose, single quotes).
 
-Every reply is validated; an invalid one is retried with the error, bounded.
+Every reply is validated; an invalid one is retried with the error, bounded. With two or
+more labelled examples on the embedded model, each text is read twice, the second time with
+the examples in another order, and an optional value the two readings do not agree on is
+dropped (`cross_check`): the small model's wrong values are unstable, its right ones are not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -55,6 +59,9 @@ EXAMPLE_MIN_CONFIDENCE = 0.4
 MAX_EXAMPLES_SHOWN = 10   # labelled examples in one prompt; more are chosen from by similarity
 NEAREST = 2               # the most similar examples, repeated right before the text
 MAX_RECORDS = 5
+# Texts read per round of a cross-checked run: both readings of a round are batched, and its
+# results are yielded before the next round starts.
+CROSS_CHECK_ROUND = 64
 
 
 def require_all(node: Any) -> None:
@@ -73,12 +80,17 @@ class Extractor(UsesModel):
     Args:
         examples: (text, record) pairs shown to the model before the text.
         extractive: constrain free strings to spans of the text (grammar backends only).
+        cross_check: read each text a second time with the examples in another order and
+            drop the optional values the readings disagree on. Default: on with two or more
+            examples on a grammar backend (the embedded model), where it costs a second
+            decode per text; off for endpoints, where it would cost a second request.
     """
 
     def __init__(self, schema: Any, model: Any = None, *, examples: list[tuple[str, Any]] = (),
                  extractive: bool = True, temperature: float = 0.0, seed: int = 0,
                  max_attempts: int = 2, null_penalty: float | None = None,
-                 spans_once: bool = True, min_confidence: float | None = None) -> None:
+                 spans_once: bool = True, min_confidence: float | None = None,
+                 cross_check: bool | None = None) -> None:
         self.schema: Schema = load_schema(schema)
         self.examples = [self._example(i, text, rec) for i, (text, rec) in enumerate(examples)]
         self.carriers = Carriers(self.examples)
@@ -98,6 +110,7 @@ class Extractor(UsesModel):
         if not 0 <= min_confidence <= 1:
             raise UsageError(f"min_confidence must be between 0 and 1, got {min_confidence}")
         self.min_confidence = min_confidence
+        self.cross_check = cross_check
         self.stats = RunStats()
         self._count = 0
 
@@ -113,7 +126,7 @@ class Extractor(UsesModel):
                              f"{exc.errors[0]}") from None
 
     # -- prompt and schema ---------------------------------------------------------------
-    def prompt(self, text: str, many: bool) -> str:
+    def prompt(self, text: str, many: bool, *, second: bool = False) -> str:
         what = f"every {self.schema.name} record" if many else f"the {self.schema.name} record"
         lines = [f"Extract {what} from the text as JSON, copying values word for word from "
                  "the text.", "Fields:"]
@@ -121,18 +134,19 @@ class Extractor(UsesModel):
             desc = f": {f.description}" if f.description else ""
             lines.append(f"- {f.name} ({f.type.replace(' or null', '')}){desc}")
         lines.append("")
-        for example_text, record in self.examples_for(text):
+        for example_text, record in self.examples_for(text, second=second):
             shown = [record] if many else record
             lines += [f"Text: {_one_line(example_text)}", f"JSON: {json.dumps(shown)}", ""]
         lines.append(f"Text: {_one_line(text)}")
         return "\n".join(lines) + "\nJSON: "
 
-    def examples_for(self, text: str) -> list[tuple[str, Any]]:
+    def examples_for(self, text: str, *, second: bool = False) -> list[tuple[str, Any]]:
         """The labelled examples shown before `text`. Up to MAX_EXAMPLES_SHOWN in a fixed
         order, a prefix every input shares (computed once in the KV cache); from a larger
         pool, the ones most similar by word overlap (rapidfuzz). Then the NEAREST most similar
         again, right before the text, the only per-input cost: a query phrased like an
-        example ("Is X playing") is answered like it."""
+        example ("Is X playing") is answered like it. The `second` reading of a cross-check
+        shows the same examples with the second half of the fixed order first."""
         from rapidfuzz import fuzz
 
         if not self.examples:
@@ -141,6 +155,8 @@ class Extractor(UsesModel):
         ranked = sorted(range(len(self.examples)), key=lambda i: similarity[i])
         shared = (list(range(len(self.examples))) if len(self.examples) <= MAX_EXAMPLES_SHOWN
                   else sorted(ranked[-MAX_EXAMPLES_SHOWN:]))
+        if second:
+            shared = shared[len(shared) // 2:] + shared[:len(shared) // 2]
         return [self.examples[i] for i in shared + ranked[len(ranked) - NEAREST:]]
 
     def decoding_schema(self, text: str, many: bool) -> dict[str, Any]:
@@ -190,10 +206,55 @@ class Extractor(UsesModel):
             if not isinstance(text, str) or not text.strip():
                 raise UsageError(f"text #{i + 1} is empty; there is nothing to extract from")
         base, self._count = self._count, self._count + len(texts)
-        task = ExtractTask(self, {base + i: t for i, t in enumerate(texts)}, many)
-        yield from run(self.backend, task, range(base, base + len(texts)), seed=self.seed,
-                       max_attempts=self.max_attempts, stats=self.stats, ledger=ledger,
-                       done=(base + i for i in done))
+        numbered = {base + i: t for i, t in enumerate(texts)}
+        task = ExtractTask(self, numbered, many)
+        skip = {base + i for i in done}
+        if not self._cross_checks(many):
+            yield from run(self.backend, task, numbered, seed=self.seed,
+                           max_attempts=self.max_attempts, stats=self.stats, ledger=ledger,
+                           done=skip)
+            return
+        second = ExtractTask(self, numbered, many, second=True)
+        todo = [i for i in numbered if i not in skip]
+        rows: dict[int, dict[str, Any]] = {}   # ledger rows of the first readings
+        for start in range(0, len(todo), CROSS_CHECK_ROUND):
+            first = list(run(self.backend, task, todo[start:start + CROSS_CHECK_ROUND],
+                             seed=self.seed, max_attempts=self.max_attempts, stats=self.stats,
+                             ledger=lambda row: rows.__setitem__(row["index"], row)))
+            check_stats = RunStats()
+            read = [o.index for o in first if o.ok]
+            checks = {o.index: o for o in run(self.backend, second, read, seed=self.seed,
+                                              max_attempts=1, stats=check_stats)}
+            self.stats.attempts += check_stats.attempts
+            self.stats.tokens_in += check_stats.tokens_in
+            self.stats.tokens_out += check_stats.tokens_out
+            for outcome in first:
+                outcome, note = self._agreed(outcome, checks.get(outcome.index))
+                if ledger is not None:
+                    ledger({**rows.pop(outcome.index), **note})
+                yield outcome
+
+    def _cross_checks(self, many: bool) -> bool:
+        if many or len(self.examples) < 2:
+            return False   # records of a list have no field-by-field counterpart to agree on
+        if self.cross_check is not None:
+            return self.cross_check
+        return self.backend.capabilities.grammar
+
+    def _agreed(self, outcome: Outcome, check: Outcome | None) -> tuple[Outcome, dict]:
+        """`outcome` without the optional values its second reading does not state alike
+        (a list keeps the items both state), and the ledger's account of it. A failed
+        second reading says nothing: the first stands."""
+        if not outcome.ok or check is None or not check.ok:
+            return outcome, {"second_reading": None}
+        data, dropped = agreed_fields(self.schema, outcome.data, check.data,
+                                      known=self.lexicon.knows)
+        try:
+            value = self.schema.validate(data)
+        except RecordInvalid:   # e.g. a list left shorter than its minItems: keep the first
+            return outcome, {"second_reading": check.data, "dropped": []}
+        agreed = dataclasses.replace(outcome, value=value, data=self.schema.dump(value))
+        return agreed, {"second_reading": check.data, "dropped": dropped}
 
     def _span_once(self, record: Any, confidence: dict[str, float] | None = None) -> Any:
         fields = self.schema.fields
@@ -245,6 +306,45 @@ class Extractor(UsesModel):
             data = self.lexicon.fill(data, text) if text else data
         return ([self.schema.validate(item) for item in data] if many
                 else self.schema.validate(data))
+
+
+def agreed_fields(schema: Schema, first: dict[str, Any], second: dict[str, Any],
+                  known: Callable[[str, Any], bool] = lambda name, value: False,
+                  ) -> tuple[dict[str, Any], list[str]]:
+    """The values of `first` that `second` states alike (strings compared case-blind, a list
+    cut to the items both hold); a disagreeing optional field becomes null (or loses its key
+    if null is not allowed). A required field keeps its value, and so does one whose value
+    is `known` (named by its description or examples: the user vouches for it). Returns it
+    with the names of the fields that lost something."""
+    out, dropped = dict(first), []
+    for f in schema.fields:
+        mine = first.get(f.name)
+        if mine is None or f.required or known(f.name, mine):
+            continue
+        kept = _alike(mine, second.get(f.name))
+        if kept == mine:
+            continue
+        dropped.append(f.name)
+        if kept is not None:
+            out[f.name] = kept
+        elif "null" in f.type:
+            out[f.name] = None
+        else:
+            del out[f.name]
+    return out, dropped
+
+
+def _alike(mine: Any, theirs: Any) -> Any:
+    """`mine` if `theirs` states it too, the common items of two lists, else None."""
+    def key(value: Any) -> str:
+        return value.strip().casefold() if isinstance(value, str) else json.dumps(
+            value, sort_keys=True)
+
+    if isinstance(mine, list) and isinstance(theirs, list):
+        theirs_keys = {key(item) for item in theirs}
+        common = [item for item in mine if key(item) in theirs_keys]
+        return common or None
+    return mine if theirs is not None and key(mine) == key(theirs) else None
 
 
 def _span_once_fields(record: Any, nullable: set[str], optional: set[str],
@@ -301,15 +401,17 @@ def _without_neighbours(record: dict[str, Any], confidence: dict[str, float]) ->
 class ExtractTask:
     """Extraction as an engine task: one request per text, the reply parsed and validated."""
 
-    def __init__(self, extractor: Extractor, texts: dict[int, str], many: bool) -> None:
+    def __init__(self, extractor: Extractor, texts: dict[int, str], many: bool, *,
+                 second: bool = False) -> None:
         self.extractor = extractor
         self.texts = texts
         self.many = many
+        self.second = second   # the cross-check's reading, examples in another order
 
     def requests(self, tries: list[Try]) -> list[Request]:
         x = self.extractor
         return [Request(
-            prompt=x.prompt(self.texts[t.index], self.many),
+            prompt=x.prompt(self.texts[t.index], self.many, second=self.second),
             json_schema=x.decoding_schema(self.texts[t.index], self.many),
             max_tokens=768 if self.many else 384, temperature=x.temperature, seed=t.seed,
             stop=("\n",), feedback=t.feedback,

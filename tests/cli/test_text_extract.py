@@ -66,6 +66,31 @@ def test_extract_takes_labelled_examples_and_shows_them_to_the_model(tmp_path):
     assert '"Film": ["Dunkirk"]' in request.prompt
 
 
+def test_extract_cross_check_keeps_what_both_readings_state(tmp_path):
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('"Tom Hanks was in Big and Splash."\n')
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"text": f"{name} starred in {film}.", "record": {
+        "Actor": name, "Film": [film]}}) + "\n" for name, film in [("Tom Hardy", "Dunkirk"),
+                                                                   ("Meg Ryan", "Sleepless")]))
+    fake = ScriptedBackend(['{"Actor": "Tom Hanks", "Film": ["Big", "Splash"]}',
+                            '{"Actor": "Tom Hanks", "Film": ["Splash"]}'])
+    schema = tmp_path / "cast.json"   # Film optional: a required field keeps its value
+    schema.write_text(json.dumps({"title": "Cast", "type": "object", "required": ["Actor"],
+                                  "properties": {"Actor": {"type": "string"}, "Film": {
+                                      "type": "array", "items": {"type": "string"}}}}))
+    out = tmp_path / "r.jsonl"
+    result = invoke(fake, ["extract", str(texts), "--schema", str(schema), "--examples",
+                           str(pairs), "--cross-check", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(x) for x in out.read_text().splitlines()] == [
+        {"Actor": "Tom Hanks", "Film": ["Splash"]}]
+    [row] = [json.loads(x) for x in (tmp_path / "r.jsonl.ledger.jsonl").read_text().splitlines()]
+    assert row["dropped"] == ["Film"] and row["second_reading"]["Film"] == ["Splash"]
+    assert fake.history[0].prompt.index("Hardy") < fake.history[0].prompt.index("Meg")
+    assert fake.history[1].prompt.index("Meg") < fake.history[1].prompt.index("Hardy")
+
+
 def test_extract_refuses_an_example_that_does_not_match_the_schema(tmp_path):
     texts = tmp_path / "texts.jsonl"
     texts.write_text('"Tom Hanks was in Big."\n')

@@ -24,6 +24,9 @@ def extract(
     min_confidence: float = typer.Option(None, "--min-confidence", min=0.0, max=1.0, help=(
         "Null out values the model chose with less than this probability (0-1; default 0.4 "
         "with --examples, else 0); each field's probability is in the ledger.")),
+    cross_check: bool = typer.Option(None, "--cross-check/--no-cross-check", help=(
+        "Read each text twice, the examples in another order, and keep only the values both "
+        "readings state (default: on with 2+ --examples on the embedded model).")),
 ) -> None:
     """Extract records of SCHEMA from each text; one record per output line."""
     from simulacra.cli.jsonl import input_fingerprint, read_jsonl, refuse_same_file
@@ -46,11 +49,11 @@ def extract(
     pairs = read_pairs(examples) if examples is not None else []
     endpoint = backend_options(model, base_url, api_key_env)
     extractor = Extractor(schema, model=LazyBackend(model, **endpoint), examples=pairs,
-                          min_confidence=min_confidence)
+                          min_confidence=min_confidence, cross_check=cross_check)
     job = fingerprint(task="extract", inputs=input_fingerprint(items), many=many,
                       schema=extractor.schema.json_schema, model=extractor.model_key,
                       seed=extractor.seed, examples=pairs,
-                      min_confidence=extractor.min_confidence)
+                      min_confidence=extractor.min_confidence, cross_check=cross_check)
     if ResumableOutput.finished(output, job, len(items)) and not overwrite:
         typer.echo(f"{output} already holds the records of all {len(items)} texts of this "
                    "job: nothing to do (--overwrite extracts them again)", err=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -228,6 +229,7 @@ class Extractor(UsesModel):
             self.stats.attempts += check_stats.attempts
             self.stats.tokens_in += check_stats.tokens_in
             self.stats.tokens_out += check_stats.tokens_out
+            self.stats.seconds = time.perf_counter() - self.stats.started
             for outcome in first:
                 outcome, note = self._agreed(outcome, checks.get(outcome.index))
                 if ledger is not None:

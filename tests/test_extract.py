@@ -774,17 +774,20 @@ class Cast(BaseModel):
 
 
 def test_readings_agree_on_common_list_items_and_a_required_value_stands():
-    from simulacra.extract import agreed_fields
+    from simulacra.extract import FieldLexicon, agreed_fields
     from simulacra.schema import load_schema
 
+    unlabelled = FieldLexicon(load_schema(Cast), [])
     first = {"Actor": "Tom Hanks", "Film": ["Big", "Splash", "Cast Away"], "Role": "lead"}
     second = {"Actor": "Hanks", "Film": ["cast away", "Big"], "Role": None}
-    assert agreed_fields(load_schema(Cast), first, second) == (
+    assert agreed_fields(unlabelled, first, second) == (
         {"Actor": "Tom Hanks", "Film": ["Big", "Cast Away"], "Role": None}, ["Film", "Role"])
-    assert agreed_fields(load_schema(Cast), first, first) == (first, [])
+    assert agreed_fields(unlabelled, first, first) == (first, [])
     # a value the field knows (its description or examples name it) stands
-    assert agreed_fields(load_schema(Cast), first, second, known=lambda name, value: (
-        name == "Role" and value == "lead"))[0]["Role"] == "lead"
+    labelled = FieldLexicon(load_schema(Cast), [("Meg Ryan, the lead of Sleepless.", {
+        "Actor": "Meg Ryan", "Film": ["Sleepless"], "Role": "lead"})])
+    assert labelled.knows("Role", "lead")
+    assert agreed_fields(labelled, first, second)[0]["Role"] == "lead"
 
 
 def test_a_failed_second_reading_leaves_the_first_standing():

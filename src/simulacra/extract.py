@@ -249,8 +249,7 @@ class Extractor(UsesModel):
         second reading says nothing: the first stands."""
         if not outcome.ok or check is None or not check.ok:
             return outcome, {"second_reading": None}
-        data, dropped = agreed_fields(self.schema, outcome.data, check.data,
-                                      known=self.lexicon.knows)
+        data, dropped = agreed_fields(self.lexicon, outcome.data, check.data)
         try:
             value = self.schema.validate(data)
         except RecordInvalid:   # e.g. a list left shorter than its minItems: keep the first
@@ -273,10 +272,8 @@ class Extractor(UsesModel):
         for f in self.schema.fields:
             weak = (out.get(f.name) is not None and not self.lexicon.knows(f.name, out[f.name])
                     and confidence.get(f.name, 1.0) < self.min_confidence)
-            if weak and "null" in f.type:
-                out[f.name] = None
-            elif weak and not f.required:
-                del out[f.name]
+            if weak and f.name in self.lexicon.nullable | self.lexicon.optional:
+                self.lexicon.clear(out, f.name)
         return out
 
     def accept(self, reply: str, many: bool, confidence: dict[str, float] | None = None,
@@ -310,29 +307,25 @@ class Extractor(UsesModel):
                 else self.schema.validate(data))
 
 
-def agreed_fields(schema: Schema, first: dict[str, Any], second: dict[str, Any],
-                  known: Callable[[str, Any], bool] = lambda name, value: False,
+def agreed_fields(lexicon: FieldLexicon, first: dict[str, Any], second: dict[str, Any]
                   ) -> tuple[dict[str, Any], list[str]]:
     """The values of `first` that `second` states alike (strings compared case-blind, a list
-    cut to the items both hold); a disagreeing optional field becomes null (or loses its key
-    if null is not allowed). A required field keeps its value, and so does one whose value
-    is `known` (named by its description or examples: the user vouches for it). Returns it
-    with the names of the fields that lost something."""
+    cut to the items both hold); a disagreeing optional field is emptied (`lexicon.clear`).
+    A required field keeps its value, and so does one whose value the lexicon knows (named
+    by its description or examples: the user vouches for it). Returns it with the names of
+    the fields that lost something."""
     out, dropped = dict(first), []
-    for f in schema.fields:
-        mine = first.get(f.name)
-        if mine is None or f.required or known(f.name, mine):
+    for name, mine in first.items():
+        if mine is None or name not in lexicon.optional or lexicon.knows(name, mine):
             continue
-        kept = _alike(mine, second.get(f.name))
+        kept = _alike(mine, second.get(name))
         if kept == mine:
             continue
-        dropped.append(f.name)
+        dropped.append(name)
         if kept is not None:
-            out[f.name] = kept
-        elif "null" in f.type:
-            out[f.name] = None
+            out[name] = kept
         else:
-            del out[f.name]
+            lexicon.clear(out, name)
     return out, dropped
 
 

@@ -218,7 +218,7 @@ class FieldLexicon:
         for name, value in record.items():   # "my" holds no field a name could move to
             if (name in movable and name in self.known and isinstance(value, str)
                     and _sentence_words(value) and not self.knows(name, value)):
-                self._clear(out, name)
+                self.clear(out, name)
         for name, value in record.items():
             if (not isinstance(value, str) or name not in self.known or out.get(name) != value
                     or self.knows(name, value) or name not in movable):
@@ -247,12 +247,12 @@ class FieldLexicon:
             if len(homes) != 1:
                 continue
             out[homes[0]] = moved
-            self._clear(out, name)
+            self.clear(out, name)
             if name in confidence:
                 confidence[homes[0]] = confidence.pop(name)
         for name, value in list(out.items()):
             if name in self.known and isinstance(value, str) and not self.fits(name, value):
-                self._clear(out, name)
+                self.clear(out, name)
         return out, confidence
 
     def unnest(self, record: Any, confidence: dict[str, float]) -> Any:
@@ -270,7 +270,7 @@ class FieldLexicon:
                 continue
             rank = {name: (self.knows(name, out[name]), confidence.get(name, 0.0))
                     for name in (a, b)}
-            self._clear(out, a if rank[a] < rank[b] else b)
+            self.clear(out, a if rank[a] < rank[b] else b)
         return out
 
     def whole_names(self, record: Any, text: str) -> Any:
@@ -287,7 +287,7 @@ class FieldLexicon:
         for name, value in record.items():
             if (name in self.known and isinstance(value, str) and not self.knows(name, value)
                     and _cut_name(value, text, values)):
-                self._clear(out, name)
+                self.clear(out, name)
         return out
 
     def _knowing_a_form(self, value: str, record: dict[str, Any]) -> list[str]:
@@ -328,7 +328,9 @@ class FieldLexicon:
             return False
         return len(words(value)) <= max(3, 2 * self.longest[name])
 
-    def _clear(self, record: dict[str, Any], name: str) -> None:
+    def clear(self, record: dict[str, Any], name: str) -> None:
+        """Empty field `name` of `record`: null where its type allows null, else no key (a
+        field that is optional but not nullable)."""
         if name in self.nullable:
             record[name] = None
         else:

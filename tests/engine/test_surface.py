@@ -54,6 +54,9 @@ def test_objects_by_default():
     Generator(Bill, model=fake, seed=1, examples=[{"id": 9, "name": "Zed", "total": 1.0}]
               ).generate(1)
     assert fake.history[0].json_schema["type"] == "object" and "row" not in fake.history[0].extra
+    # objects in the compact layout, examples and reply alike (a row keeps its spaces)
+    assert fake.history[0].separators == (",", ":")
+    assert '{"id":9,"name":"Zed","total":1.0}' in fake.history[0].prompt
 
 
 def test_asked_for_rows_a_grammar_backend_gets_rows_and_records_come_back_as_objects():
@@ -68,6 +71,7 @@ def test_asked_for_rows_a_grammar_backend_gets_rows_and_records_come_back_as_obj
                                                                                "total")
     assert '[9, "Zed", 1.0]' in request.prompt and "the values of id, name, total" in \
         request.prompt
+    assert request.separators == (", ", ": ")
 
 
 def test_rows_stop_when_the_first_ones_come_out_implausible():

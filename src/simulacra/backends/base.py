@@ -61,6 +61,9 @@ class Request:
     # The embedded backend guarantees both while decoding; others are checked afterwards.
     must_include: tuple[str, ...] = ()
     min_chars: int = 0
+    # Constrained backends: the reply's JSON layout, as json.dumps's (item, key) separators;
+    # the prompt's examples should be in the same one (schema/grammar.py).
+    separators: tuple[str, str] = (", ", ": ")
     extra: dict[str, Any] = field(default_factory=dict)
 
 

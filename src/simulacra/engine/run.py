@@ -35,6 +35,7 @@ from simulacra.estimate import count_tokens, typical_record
 from simulacra.parse import ReplyParseError, parse_reply, parse_value
 from simulacra.plan import Plan, with_context
 from simulacra.schema import RecordInvalid, Schema
+from simulacra.schema.grammar import SPACED
 from simulacra.schema.size import distinct_instances, longest_tokens, shortest_tokens
 
 __all__ = ["Ledger", "Outcome", "RecordTask", "RunStats", "decoding_schema_for", "run_records",
@@ -153,7 +154,8 @@ class RecordTask:
                 prompt=own_prompt, json_schema=row.schema(decoding) if row is not None
                 else decoding, max_tokens=self.budget, close_after=self.close_after,
                 temperature=retry_temperature(self.temperature, t.attempt, t.feedback),
-                seed=t.seed, stop=("\n",), feedback=t.feedback, extra=extra))
+                seed=t.seed, stop=("\n",), feedback=t.feedback, extra=extra,
+                separators=self.plan.separators if row is None else SPACED))
         return requests
 
     def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:

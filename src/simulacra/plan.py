@@ -17,14 +17,13 @@ import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from simulacra.checks.rules import Rule, parse_rules
 from simulacra.errors import UsageError
 from simulacra.samplers import Sampler
 from simulacra.schema import RecordInvalid, Schema
-from simulacra.schema.grammar import dumps, separators_for
+from simulacra.schema.grammar import SPACED, dumps
 from simulacra.schema.model import describe_type
 
 if TYPE_CHECKING:
@@ -49,11 +48,6 @@ class Plan:
     plausibility: bool = True   # reject implausible values (checks/plausible.py)
     context: Sampler | None = None   # a context line per record (see with_context)
     rows: bool = False   # embedded model: write records as rows (engine/surface.py)
-
-    @cached_property
-    def separators(self) -> tuple[str, str]:
-        """The JSON layout of records and of the prompt's examples (schema/grammar.py)."""
-        return separators_for(self.schema.decoding_schema())
 
     def sample(self, rng: random.Random, index: int) -> dict[str, Any]:
         """Values the samplers fix for record `index` (drawn in field order from `rng`)."""
@@ -119,9 +113,11 @@ class Plan:
                                             else f"One {per_line} per line."))
         return "\n".join(lines)
 
-    def prompt(self, rng: random.Random | None = None, row: RowSurface | None = None) -> str:
+    def prompt(self, rng: random.Random | None = None, row: RowSurface | None = None,
+               separators: tuple[str, str] = SPACED) -> str:
         """The text to continue; `rng` rotates and subsamples the examples; with `row`,
-        records are written as rows (engine/surface.py)."""
+        records are written as rows (engine/surface.py), else as JSON in the layout of
+        `separators` (schema/grammar.py)."""
         examples: Sequence[Any] = self.examples
         texts: Sequence[str] = self.text_examples
         if rng is not None:
@@ -133,7 +129,7 @@ class Plan:
             parts.extend(f"- {t}" for t in texts)
             parts.append("")
             parts.append("Records as JSON:")
-        parts.extend(row.render(e) if row is not None else dumps(e, self.separators)
+        parts.extend(row.render(e) if row is not None else dumps(e, separators)
                      for e in examples)
         return "\n".join(parts) + "\n"
 

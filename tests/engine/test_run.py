@@ -72,8 +72,9 @@ def test_prompt_carries_subject_extra_descriptions_and_examples():
               examples=[{"name": "Ann", "total": 3, "claim": 1}], seed=2).generate(1)
     prompt = fake.history[0].prompt
     assert "hospital bill records" in prompt and "Instructions: unusual names" in prompt
-    assert '{"name":"Ann","total":3.0,"claim":1.0}' in prompt   # the layout the reply has
-    assert fake.history[0].separators == (",", ":")
+    # an endpoint is shown json.dumps's layout (a grammar backend the compact one)
+    assert '{"name": "Ann", "total": 3.0, "claim": 1.0}' in prompt
+    assert fake.history[0].separators == (", ", ": ")
     assert fake.history[0].json_schema["additionalProperties"] is False
 
 

@@ -35,7 +35,7 @@ from simulacra.estimate import count_tokens, typical_record
 from simulacra.parse import ReplyParseError, parse_reply, parse_value
 from simulacra.plan import Plan, with_context
 from simulacra.schema import RecordInvalid, Schema
-from simulacra.schema.grammar import SPACED
+from simulacra.schema.grammar import SPACED, separators_for
 from simulacra.schema.size import distinct_instances, longest_tokens, shortest_tokens
 
 __all__ = ["Ledger", "Outcome", "RecordTask", "RunStats", "decoding_schema_for", "run_records",
@@ -118,6 +118,11 @@ class RecordTask:
             if plan.rows and backend.capabilities.grammar and plan.examples else None
         self.rows_on = self.row is not None
         self.row_tries = self.row_implausible = 0
+        # A constrained decoder writes records (and is shown its examples) in a compact JSON
+        # layout: fewer tokens through the model (schema/grammar.py). An endpoint keeps
+        # json.dumps's: through a server the 270M model copied compact examples more often.
+        self.separators = separators_for(self.decoding) if backend.capabilities.grammar \
+            else SPACED
         # ...so an endpoint's prompt names the values used most instead
         self.used = UsedValues(free_text, plan.examples) \
             if diversity > 0 and not backend.capabilities.grammar else None
@@ -134,7 +139,8 @@ class RecordTask:
 
     def requests(self, tries: list[Try]) -> list[Request]:
         row = self.row if self.rows_on else None
-        prompt = self.plan.prompt(random.Random(tries[0].seed), row=row)
+        separators = SPACED if row is not None else self.separators
+        prompt = self.plan.prompt(random.Random(tries[0].seed), row=row, separators=separators)
         extra = {**self._extra, "row": row.names} if row is not None else self._extra
         if self.used is not None:
             prompt += self.used.note()
@@ -155,7 +161,7 @@ class RecordTask:
                 else decoding, max_tokens=self.budget, close_after=self.close_after,
                 temperature=retry_temperature(self.temperature, t.attempt, t.feedback),
                 seed=t.seed, stop=("\n",), feedback=t.feedback, extra=extra,
-                separators=self.plan.separators if row is None else SPACED))
+                separators=separators))
         return requests
 
     def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:

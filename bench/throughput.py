@@ -7,6 +7,7 @@ baseline), free decoding (the bound), and simulacra. Same model, same threads, s
         [--pair]           # also run two simulacra jobs at once, against one alone
         [--rows]           # also run simulacra writing records as rows (engine/surface.py)
         [--no-baseline]    # skip the baseline and the bound (for the busy and pair runs)
+        [--spaced-baseline]  # the baseline's prompt with json.dumps's spaces (before 2026-12-02)
 
 Prints records/s, valid %, unique %, peak RSS and the ratios to the baseline and to the
 free-decode bound (free tokens/s divided by tokens per record). `--busy-cores` and `--pair`
@@ -37,6 +38,7 @@ from simulacra import Generator, load_schema  # noqa: E402
 from simulacra.backends.llamacpp import default_model_path  # noqa: E402
 from simulacra.cpu import default_threads  # noqa: E402
 from simulacra.plan import Plan  # noqa: E402
+from simulacra.schema.grammar import SPACED, separators_for  # noqa: E402
 
 THREADS = default_threads()   # the baseline's; simulacra fits its own to the free cores
 
@@ -178,6 +180,9 @@ def main() -> None:
     parser.add_argument("--pair", action="store_true")
     parser.add_argument("--rows", action="store_true", help="also run simulacra with rows=True")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--spaced-baseline", action="store_true",
+                        help="show the baseline its examples as json.dumps writes them (with "
+                             "spaces) instead of in simulacra's compact layout")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--all-logits", action="store_true",
@@ -192,7 +197,11 @@ def main() -> None:
     result = {"schema": job["name"], "n": args.n, "batch": args.batch}
     base = free_tps = None
     if not args.no_baseline:
-        prompt = Plan.build(schema, job["examples"], subject=job["subject"]).prompt(random.Random(0))
+        # the prompt simulacra gives the embedded model: its examples in the compact layout
+        # the records are written in (schema/grammar.py), which the baseline follows too
+        layout = SPACED if args.spaced_baseline else separators_for(schema.decoding_schema())
+        prompt = Plan.build(schema, job["examples"], subject=job["subject"]).prompt(
+            random.Random(0), separators=layout)
         base = baseline(prompt, args.n, schema)
         free_tps = free_decode(prompt)
     ours = simulacra_run(job, args.n, args.batch)
@@ -205,6 +214,7 @@ def main() -> None:
         bound = free_tps / ours["tokens_per_record"]
         result.update({"baseline_rps": round(base["rps"], 3), "bound_rps": round(bound, 3),
                        "baseline_valid_pct": base["valid_pct"], "baseline_threads": THREADS,
+                       "baseline_tokens_per_record": round(base["tokens_per_record"], 1),
                        "free_tokens_per_s": round(free_tps, 1),
                        "vs_baseline": round(ours["rps"] / base["rps"], 2) if base["rps"] else None,
                        "vs_bound": round(ours["rps"] / bound, 2)})
@@ -240,7 +250,8 @@ def main() -> None:
 def report(r: dict) -> None:
     if "baseline_rps" in r:
         print(f"baseline (llama-cpp-python JSON-schema grammar, 1 record/call, {r['baseline_threads']}"
-              f" threads): {r['baseline_rps']:.3f} rec/s, {r['baseline_valid_pct']:.0f}% valid")
+              f" threads): {r['baseline_rps']:.3f} rec/s, {r['baseline_valid_pct']:.0f}% valid, "
+              f"{r['baseline_tokens_per_record']} tokens/record")
         print(f"free decoding: {r['free_tokens_per_s']:.1f} tok/s -> bound {r['bound_rps']:.3f} "
               f"rec/s at {r['tokens_per_record']:.1f} tokens/record")
     print(f"simulacra on {r['schema']} (batch {r['batch']}, {r['threads']} threads): "

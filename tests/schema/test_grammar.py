@@ -10,7 +10,6 @@ from simulacra.backends.base import Request
 from simulacra.schema import load_schema
 from simulacra.schema.grammar import (
     COMPACT,
-    COMPACT_KEYS,
     SPACED,
     compile_grammar,
     dumps,
@@ -25,10 +24,9 @@ def test_dumps_writes_the_layout_of_its_separators():
     value = {"id": 7, "tags": ["a", "b"], "name": "Zoë"}
     assert dumps(value) == '{"id": 7, "tags": ["a", "b"], "name": "Zoë"}'
     assert dumps(value, COMPACT) == '{"id":7,"tags":["a","b"],"name":"Zoë"}'
-    assert dumps(value, COMPACT_KEYS) == '{"id":7, "tags":["a", "b"], "name":"Zoë"}'
 
 
-def test_items_keep_their_space_only_where_the_model_chooses_how_many_there_are():
+def test_compact_only_where_the_model_has_no_choice_of_shape():
     assert separators_for(CLOSED) == COMPACT
     nested = {**CLOSED, "properties": {**CLOSED["properties"], "c": {"$ref": "#/$defs/C"}},
               "required": ["a", "b", "c"], "$defs": {"C": CLOSED}}
@@ -39,15 +37,16 @@ def test_items_keep_their_space_only_where_the_model_chooses_how_many_there_are(
         {**CLOSED, "properties": {"a": {"type": "array", "items": {"type": "string"}}},
          "required": ["a"]},                                            # a list
         {**nested, "$defs": {"C": {**CLOSED, "required": []}}},         # deep inside
-        {"type": ["array", "null"], "items": {"type": "integer"}},
+        {**CLOSED, "properties": {"a": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                                  "b": {"type": "string"}}},                  # a nullable field
+        {"type": ["string", "null"]},
+        {"enum": ["low", "high", None]},
     ]
-    assert [separators_for(s) for s in open_ended] == [COMPACT_KEYS] * len(open_ended)
+    assert [separators_for(s) for s in open_ended] == [SPACED] * len(open_ended)
 
 
 def test_each_layout_compiles_to_its_own_grammar():
-    grammars = {compile_grammar(CLOSED, layout).grammar for layout in (SPACED, COMPACT,
-                                                                      COMPACT_KEYS)}
-    assert len(grammars) == 3
+    assert compile_grammar(CLOSED, SPACED).grammar != compile_grammar(CLOSED, COMPACT).grammar
 
 
 def outside_strings(text: str) -> str:
@@ -57,7 +56,7 @@ def outside_strings(text: str) -> str:
 @pytest.mark.embedded
 def test_the_embedded_model_writes_each_layout_it_is_asked_for(embedded):
     schema = load_schema("examples.medical_billing:MedicalBilling")
-    for layout in (SPACED, COMPACT, COMPACT_KEYS):
+    for layout in (SPACED, COMPACT):
         [c] = embedded.complete([Request(prompt="Medical billing records as JSON:\n", seed=3,
                                          json_schema=schema.decoding_schema(), max_tokens=200,
                                          separators=layout)])

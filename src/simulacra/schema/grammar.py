@@ -29,33 +29,36 @@ from simulacra.schema.dialect import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE, poin
 # (`":"` and `","` are single tokens), and every token is a pass through the model.
 SPACED = (", ", ": ")
 COMPACT = (",", ":")
-# Where the model chooses between another item and the end (a list, an optional property),
-# the item separator keeps its space: without it the 270M model ended lists sooner (Actor:
-# 3.4 films a record against 4.6, the examples having 5) and skipped optional fields more.
-# Keys lose their space either way: after a key there is no such choice.
-COMPACT_KEYS = (", ", ":")
 
 
 def separators_for(decoding: dict[str, Any] | bool) -> tuple[str, str]:
-    """The layout for records of a decoding schema: COMPACT when the grammar leaves no choice
-    of how many items or properties a record has, else COMPACT_KEYS."""
-    return COMPACT_KEYS if _open_ended(decoding) else COMPACT
+    """The layout for records of a decoding schema: COMPACT when the grammar leaves the model
+    no choice of shape (which keys, how many items, null or a value), else SPACED.
+
+    Right after a separator is where the model makes those choices, and the merged tokens of
+    the compact layout move them: measured on the 270M model, lists ended sooner (Actor: 3.4
+    films a record against 4.6, the examples having 5) and a nullable field was null in 71%
+    of product reviews against 24%, even with only the keys' spaces dropped. Where the shape
+    is fixed, the layout changes the token count and nothing else.
+    """
+    return SPACED if _open_shape(decoding) else COMPACT
 
 
-def _open_ended(node: Any) -> bool:
-    """Whether a schema anywhere has arrays, optional properties or extra keys."""
+def _open_shape(node: Any) -> bool:
+    """Whether a schema anywhere has arrays, optional or extra properties, or unions."""
     if isinstance(node, list):
-        return any(_open_ended(x) for x in node)
+        return any(_open_shape(x) for x in node)
     if not isinstance(node, dict):
         return False
-    if node.get("type") == "array" or "array" in (node.get("type") or ()) or \
-            {"items", "prefixItems", "patternProperties"} & node.keys():
+    if isinstance(node.get("type"), list) or node.get("type") in ("array", "null") or \
+            {"items", "prefixItems", "patternProperties", "anyOf", "oneOf"} & node.keys():
         return True
-    if node.get("additionalProperties", False) is not False:
+    if node.get("additionalProperties", False) is not False or \
+            (isinstance(node.get("enum"), list) and None in node["enum"]):
         return True
     if not set(node.get("properties") or {}) <= set(node.get("required") or ()):
         return True
-    return any(_open_ended(v) for v in node.values())
+    return any(_open_shape(v) for v in node.values())
 
 
 def dumps(value: Any, separators: tuple[str, str] = SPACED) -> str:

@@ -41,6 +41,8 @@ def test_compact_only_where_the_model_has_no_choice_of_shape():
                                   "b": {"type": "string"}}},                  # a nullable field
         {"type": ["string", "null"]},
         {"enum": ["low", "high", None]},
+        {**CLOSED, "properties": {"a": {"description": "anything"}, "b": {"type": "string"}}},
+        True,                                                           # any value at all
     ]
     assert [separators_for(s) for s in open_ended] == [SPACED] * len(open_ended)
 

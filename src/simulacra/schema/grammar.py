@@ -44,21 +44,29 @@ def separators_for(decoding: dict[str, Any] | bool) -> tuple[str, str]:
     return SPACED if _open_shape(decoding) else COMPACT
 
 
-def _open_shape(node: Any) -> bool:
-    """Whether a schema anywhere has arrays, optional or extra properties, or unions."""
-    if isinstance(node, list):
-        return any(_open_shape(x) for x in node)
-    if not isinstance(node, dict):
-        return False
-    if isinstance(node.get("type"), list) or node.get("type") in ("array", "null") or \
-            {"items", "prefixItems", "patternProperties", "anyOf", "oneOf"} & node.keys():
+_OPEN_KEYWORDS = {"items", "prefixItems", "patternProperties", "anyOf", "oneOf", "if",
+                  "dependentSchemas", "dependentRequired"}
+_TYPED = {"type", "const", "enum", "$ref", "allOf"}   # a schema with none of these takes any value
+
+
+def _open_shape(schema: Any) -> bool:
+    """Whether a schema, or one inside it, lets the record's shape vary: arrays, optional or
+    extra properties, unions, null, conditionals, or a value of any type."""
+    if not isinstance(schema, dict):
+        return schema is not False   # `true` takes any value
+    kind = schema.get("type")
+    if isinstance(kind, list) or kind in ("array", "null") or not _TYPED & schema.keys() or \
+            _OPEN_KEYWORDS & schema.keys():
         return True
-    if node.get("additionalProperties", False) is not False or \
-            (isinstance(node.get("enum"), list) and None in node["enum"]):
+    if schema.get("additionalProperties", False) is not False or \
+            (isinstance(schema.get("enum"), list) and None in schema["enum"]):
         return True
-    if not set(node.get("properties") or {}) <= set(node.get("required") or ()):
+    properties = schema.get("properties") or {}
+    if not set(properties) <= set(schema.get("required") or ()):
         return True
-    return any(_open_shape(v) for v in node.values())
+    inner = [*properties.values(), *(schema.get("$defs") or {}).values(),
+             *(schema.get("allOf") or [])]
+    return any(_open_shape(s) for s in inner)
 
 
 def dumps(value: Any, separators: tuple[str, str] = SPACED) -> str:

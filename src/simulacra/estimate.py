@@ -13,12 +13,12 @@ the estimate within a factor of 2; the closing summary prints the actual figures
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from simulacra.backends.base import Backend
 from simulacra.plan import Plan
+from simulacra.schema.grammar import SPACED, dumps, separators_for
 
 EMBEDDED_TOKENS_PER_S = 240.0
 ENDPOINT_TOKENS_PER_S = 40.0
@@ -44,10 +44,11 @@ class Estimate:
                 f"~{self.tokens_in:,} prompt tokens · ~{self.seconds:.0f} s{cost}")
 
 
-def typical_record(plan: Plan) -> str:
+def typical_record(plan: Plan, separators: tuple[str, str] = SPACED) -> str:
+    """The longest example (or a record of placeholders) in the layout records are written."""
     if plan.examples:
-        return max((json.dumps(e) for e in plan.examples), key=len)
-    return json.dumps({f.name: _placeholder(f.type) for f in plan.schema.fields})
+        return max((dumps(e, separators) for e in plan.examples), key=len)
+    return dumps({f.name: _placeholder(f.type) for f in plan.schema.fields}, separators)
 
 
 def _placeholder(kind: str) -> Any:
@@ -61,8 +62,11 @@ def _placeholder(kind: str) -> Any:
 def estimate(plan: Plan, backend: Backend, n: int, *, price_in: float | None = None,
              price_out: float | None = None) -> Estimate:
     """`price_in`/`price_out`: the endpoint's prices per million prompt/generated tokens."""
-    per_record = count_tokens(typical_record(plan))
-    prompt = count_tokens(plan.prompt())
+    # the embedded model writes fixed-shape records compactly (engine/run.py)
+    layout = separators_for(plan.schema.decoding_schema()) if backend.capabilities.grammar \
+        else SPACED
+    per_record = count_tokens(typical_record(plan, layout))
+    prompt = count_tokens(plan.prompt(separators=layout))
     tokens_out = round(n * per_record * EXPECTED_ATTEMPTS)
     if backend.capabilities.grammar:  # embedded: the prompt is evaluated once per batch
         tokens_in = round(prompt * max(1, n / max(1, backend.capabilities.batch)))

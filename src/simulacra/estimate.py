@@ -62,9 +62,7 @@ def _placeholder(kind: str) -> Any:
 def estimate(plan: Plan, backend: Backend, n: int, *, price_in: float | None = None,
              price_out: float | None = None) -> Estimate:
     """`price_in`/`price_out`: the endpoint's prices per million prompt/generated tokens."""
-    # the embedded model writes fixed-shape records compactly (engine/run.py)
-    layout = separators_for(plan.schema.decoding_schema()) if backend.capabilities.grammar \
-        else SPACED
+    layout = separators_for(plan.schema.decoding_schema(), backend.capabilities.grammar)
     per_record = count_tokens(typical_record(plan, layout))
     prompt = count_tokens(plan.prompt(separators=layout))
     tokens_out = round(n * per_record * EXPECTED_ATTEMPTS)

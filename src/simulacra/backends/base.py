@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from simulacra.schema.grammar import SPACED
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -63,7 +65,7 @@ class Request:
     min_chars: int = 0
     # Constrained backends: the reply's JSON layout, as json.dumps's (item, key) separators;
     # the prompt's examples should be in the same one (schema/grammar.py).
-    separators: tuple[str, str] = (", ", ": ")
+    separators: tuple[str, str] = SPACED
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -118,11 +118,8 @@ class RecordTask:
             if plan.rows and backend.capabilities.grammar and plan.examples else None
         self.rows_on = self.row is not None
         self.row_tries = self.row_implausible = 0
-        # A constrained decoder writes records (and is shown its examples) in a compact JSON
-        # layout: fewer tokens through the model (schema/grammar.py). An endpoint keeps
-        # json.dumps's: through a server the 270M model copied compact examples more often.
-        self.separators = separators_for(self.decoding) if backend.capabilities.grammar \
-            else SPACED
+        # the JSON layout of records and of the prompt's examples (schema/grammar.py)
+        self.separators = separators_for(self.decoding, backend.capabilities.grammar)
         # ...so an endpoint's prompt names the values used most instead
         self.used = UsedValues(free_text, plan.examples) \
             if diversity > 0 and not backend.capabilities.grammar else None

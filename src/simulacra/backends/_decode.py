@@ -277,6 +277,14 @@ class BatchDecoder:
         if self._pieces is None:
             self._vocab_tables()
         _ = self.tokenizer
+        if self._output is not None:
+            # llama.cpp grows its output buffer when embeddings mode first asks for hidden
+            # states, which would free the logits `_eval` reads in place; grow it now.
+            self._ll.llama_set_embeddings(self.ctx.ctx, True)
+            self._fill([(self.prefix_slot, 0, self.model.token_bos(), True)])
+            self._check(self._ll.llama_decode(self.ctx.ctx, self._batch))
+            self._ll.llama_memory_seq_rm(self.ctx.memory, self.prefix_slot, -1, -1)
+            self._ll.llama_set_embeddings(self.ctx.ctx, self._embeddings)
 
     def _vocab_tables(self) -> None:
         """Each token's bytes, and which tokens start with a number character (built once)."""
@@ -665,7 +673,10 @@ class BatchDecoder:
         if self._cells_needed(full + few):
             raise RuntimeError("the KV cache is full; lower the batch or the prompt length")
         self._eval(full)
+        base = self._logits_address()
         self._eval(few, hidden=True)
+        if few and full and self._logits_address() != base:
+            raise RuntimeError("llama.cpp moved its output buffer under the logits being read")
 
     def _eval(self, items: list[tuple[_Seq | None, int, int, bool]], slot: int = -1,
               hidden: bool = False) -> None:
@@ -673,6 +684,12 @@ class BatchDecoder:
 
         `hidden`: llama.cpp returns final hidden states, not logits, and the sequence's logits
         are computed for its `choices` only. Items without a sequence go to `slot`.
+
+        Otherwise a sequence's logits are a view of llama.cpp's output buffer (a copy of 32
+        rows of 262k logits every step made the process ~35 MB larger), valid until the next
+        llama_decode in logits mode (one in embeddings mode leaves the logits alone once the
+        buffer holds both, see `warm_up`): so every wanted item goes in the last call, after
+        the tokens before it.
         """
         if not items:
             return
@@ -680,8 +697,10 @@ class BatchDecoder:
             self._ll.llama_set_embeddings(self.ctx.ctx, hidden)
             self._embeddings = hidden
         ctx = self.ctx.ctx
-        for start in range(0, len(items), self.n_batch):
-            part = items[start:start + self.n_batch]
+        items = [x for x in items if not x[3]] + [x for x in items if x[3]]
+        first = len(items) % self.n_batch or self.n_batch   # so the last call is a full one
+        for start in [0, *range(first, len(items), self.n_batch)]:
+            part = items[start:start + (first if start == 0 else self.n_batch)]
             self._fill([(s.slot if s else slot, pos, t, want) for s, pos, t, want in part])
             self._check(self._ll.llama_decode(ctx, self._batch))
             for i, (s, _, _, want) in enumerate(part):
@@ -693,7 +712,10 @@ class BatchDecoder:
                     s.logits = self._output.logits(state, s.choices)
                 else:
                     ptr = self._ll.llama_get_logits_ith(ctx, i)
-                    s.logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
+                    s.logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def _logits_address(self) -> int | None:
+        return ctypes.cast(self._ll.llama_get_logits(self.ctx.ctx), ctypes.c_void_p).value
 
     def _cells_needed(self, items: list) -> bool:
         return False if not items else max(pos for _, pos, _, _ in items) >= self.n_ctx

@@ -148,23 +148,35 @@ class LlamaCppBackend:
 
 
 def fast_weights(path: Path) -> Path:
-    """The same model with its Q5_0 weights stored as Q8_0 (exactly; see `_gguf`), made
-    once into ~/.cache/simulacra/models; `path` itself when there is nothing to convert or
-    the copy cannot be written."""
-    from simulacra.backends._gguf import widen_q5_0
+    """The same model with its weights stored in the type this llama.cpp build multiplies
+    fastest (see `_gguf`): BF16 where the CPU has AVX512-BF16, else Q5_0 widened to Q8_0
+    (exactly). Made once into ~/.cache/simulacra/models; `path` itself when there is nothing
+    to convert or the copy cannot be written."""
+    from simulacra.backends._gguf import to_bf16, widen_q5_0
 
+    bf16 = has_bf16_kernels()
     stat = path.stat()
     home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    copy = home / "simulacra" / "models" / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}.q8.gguf"
+    suffix = "bf16" if bf16 else "q8"
+    copy = home / "simulacra" / "models" / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}.{suffix}.gguf"
     if copy.is_file():
         return copy
     try:
         copy.parent.mkdir(parents=True, exist_ok=True)
-        if not widen_q5_0(path, copy):
+        if not (to_bf16 if bf16 else widen_q5_0)(path, copy):
             return path
-        for stale in copy.parent.glob(f"{path.stem}-*.q8.gguf"):  # copies of older files
-            if stale != copy:
-                stale.unlink(missing_ok=True)
+        for kind in ("bf16", "q8"):   # copies of older files, or for another build
+            for stale in copy.parent.glob(f"{path.stem}-*.{kind}.gguf"):
+                if stale != copy:
+                    stale.unlink(missing_ok=True)
         return copy
     except OSError:
         return path
+
+
+def has_bf16_kernels() -> bool:
+    """Whether this llama.cpp build multiplies BF16 with AVX512-BF16 instructions (without
+    them BF16 weights would be the slowest choice, not the fastest)."""
+    import llama_cpp
+
+    return b"AVX512_BF16 = 1" in llama_cpp.llama_print_system_info()

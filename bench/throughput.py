@@ -11,7 +11,10 @@ baseline), free decoding (the bound), and simulacra. Same model, same threads, s
 Where simulacra writes the schema's records as compact JSON (schema/grammar.py), the baseline
 runs twice, shown the examples compact (simulacra's prompt) and spaced (json.dumps's), and
 the ratio is to the faster of the two: the compact prompt can slow llama-cpp-python's
-grammar, whose whitespace is free, and that would flatter simulacra.
+grammar, whose whitespace is free, and that would flatter simulacra. Likewise simulacra runs
+the model file it rewrote for this CPU (BF16 or Q8_0 weights, backends/_gguf.py): the
+baseline's faster prompt and the free decoding also run on that file, and the ratios are
+to the faster file. simulacra runs in a process of its own, so its peak RSS is its own.
 
 Prints records/s, valid %, unique %, peak RSS and the ratios to the baseline and to the
 free-decode bound (free tokens/s divided by tokens per record). `--busy-cores` and `--pair`
@@ -39,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from examples.medical_billing import EXAMPLES, SUBJECT, MedicalBilling  # noqa: E402
 
 from simulacra import Generator, load_schema  # noqa: E402
-from simulacra.backends.llamacpp import default_model_path  # noqa: E402
+from simulacra.backends.llamacpp import default_model_path, fast_weights  # noqa: E402
 from simulacra.cpu import default_threads  # noqa: E402
 from simulacra.plan import Plan  # noqa: E402
 from simulacra.schema.grammar import SPACED, separators_for  # noqa: E402
@@ -51,11 +54,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def baseline(prompt: str, n: int, schema) -> dict:
+def baseline(prompt: str, n: int, schema, model: Path) -> dict:
     """llama-cpp-python's own JSON-schema grammar, one record per create_completion call."""
     from llama_cpp import Llama, LlamaGrammar
 
-    llm = Llama(str(default_model_path()), n_ctx=2048, n_threads=THREADS, verbose=False, seed=1)
+    llm = Llama(str(model), n_ctx=2048, n_threads=THREADS, verbose=False, seed=1)
     grammar = LlamaGrammar.from_json_schema(json.dumps(schema.json_schema), verbose=False)
     valid, seen, tokens = 0, set(), 0
     started = time.perf_counter()
@@ -76,11 +79,11 @@ def baseline(prompt: str, n: int, schema) -> dict:
             "tokens_per_record": tokens / n, "seconds": seconds}
 
 
-def free_decode(prompt: str, tokens: int = 256) -> float:
+def free_decode(prompt: str, model: Path, tokens: int = 256) -> float:
     """Tokens/s of unconstrained decoding (one sequence), the speed a grammar slows down."""
     from llama_cpp import Llama
 
-    llm = Llama(str(default_model_path()), n_ctx=2048, n_threads=THREADS, verbose=False, seed=1)
+    llm = Llama(str(model), n_ctx=2048, n_threads=THREADS, verbose=False, seed=1)
     llm.create_completion(prompt, max_tokens=8)  # warm the prompt
     started = time.perf_counter()
     out = llm.create_completion(prompt, max_tokens=tokens, temperature=0.9, seed=2)
@@ -116,6 +119,7 @@ def simulacra_run(job: dict, n: int, batch: int, few_token_logits: bool = True,
             "unique_pct": 100 * unique / n,
             "tokens_per_record": stats.tokens_out / max(1, stats.attempts),
             "seconds": stats.seconds, "attempts": stats.attempts, "threads": threads_used,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
             "token_ms_median": round(statistics.median(token_ms), 1) if token_ms else None,
             "token_ms_worst": round(max(token_ms), 1) if token_ms else None}
 
@@ -141,14 +145,17 @@ def worker_command(args: argparse.Namespace) -> list[str]:
     return command
 
 
+def in_processes(args: argparse.Namespace, k: int) -> list[dict]:
+    """K simulacra runs at once, each in a process of its own; their results."""
+    procs = [subprocess.Popen(worker_command(args), stdout=subprocess.PIPE, text=True)
+             for _ in range(k)]
+    return [json.loads(proc.communicate()[0].splitlines()[-1]) for proc in procs]
+
+
 def pair(args: argparse.Namespace) -> dict:
     """One job alone, then two at once (separate processes, as two users' runs would be)."""
-    def results(procs: list[subprocess.Popen]) -> list[dict]:
-        return [json.loads(proc.communicate()[0].splitlines()[-1]) for proc in procs]
-
-    alone = results([subprocess.Popen(worker_command(args), stdout=subprocess.PIPE, text=True)])[0]
-    both = results([subprocess.Popen(worker_command(args), stdout=subprocess.PIPE, text=True)
-                    for _ in range(2)])
+    alone = in_processes(args, 1)[0]
+    both = in_processes(args, 2)
     combined = sum(b["rps"] for b in both)   # each over its own run; the runs overlap
     medians = [b["token_ms_median"] for b in both]
     return {"alone_rps": round(alone["rps"], 3), "pair_rps": [round(b["rps"], 3) for b in both],
@@ -203,15 +210,26 @@ def main() -> None:
         prompts = {"compact" if layout != SPACED else "spaced":
                    plan.prompt(random.Random(0), separators=layout)
                    for layout in dict.fromkeys([ours_layout, SPACED])}
-        bases = {name: baseline(prompt, args.n, schema) for name, prompt in prompts.items()}
-        result["baselines"] = {name: {"rps": round(b["rps"], 3), "valid_pct": b["valid_pct"],
-                                      "tokens_per_record": round(b["tokens_per_record"], 1)}
-                               for name, b in bases.items()}
+        shipped = default_model_path()
+        ours_file = fast_weights(shipped)
+        files = {"shipped": shipped, **({"simulacra's": ours_file} if ours_file != shipped else {})}
+        bases = {(layout, "shipped"): baseline(prompt, args.n, schema, shipped)
+                 for layout, prompt in prompts.items()}
+        layout = max(bases, key=lambda k: bases[k]["rps"])[0]   # the faster prompt, again
+        if "simulacra's" in files:                               # on simulacra's file
+            bases[layout, "simulacra's"] = baseline(prompts[layout], args.n, schema, ours_file)
+        result["baselines"] = {f"examples {layout}, {file} file": {
+            "rps": round(b["rps"], 3), "valid_pct": b["valid_pct"],
+            "tokens_per_record": round(b["tokens_per_record"], 1)}
+            for (layout, file), b in bases.items()}
         base = max(bases.values(), key=lambda b: b["rps"])
-        free_tps = free_decode(next(iter(prompts.values())))
-    ours = simulacra_run(job, args.n, args.batch)
+        frees = {name: free_decode(next(iter(prompts.values())), path)
+                 for name, path in files.items()}
+        result["free_tokens_per_s_by_file"] = {k: round(v, 1) for k, v in frees.items()}
+        free_tps = max(frees.values())
+    ours = in_processes(args, 1)[0]
     result.update({"simulacra_rps": round(ours["rps"], 3), "valid_pct": ours["valid_pct"],
-                   "unique_pct": ours["unique_pct"], "peak_rss_mb": round(peak_rss_mb(), 1),
+                   "unique_pct": ours["unique_pct"], "peak_rss_mb": ours["peak_rss_mb"],
                    "tokens_per_record": round(ours["tokens_per_record"], 1),
                    "threads": ours["threads"], "token_ms_median": ours["token_ms_median"],
                    "token_ms_worst": ours["token_ms_worst"]})
@@ -255,13 +273,14 @@ def report(r: dict) -> None:
     if "baseline_rps" in r:
         for name, b in r["baselines"].items():
             print(f"baseline (llama-cpp-python JSON-schema grammar, 1 record/call, "
-                  f"{r['baseline_threads']} threads, examples {name}): {b['rps']:.3f} rec/s, "
+                  f"{r['baseline_threads']} threads, {name}): {b['rps']:.3f} rec/s, "
                   f"{b['valid_pct']:.0f}% valid, {b['tokens_per_record']} tokens/record")
-        print(f"free decoding: {r['free_tokens_per_s']:.1f} tok/s -> bound {r['bound_rps']:.3f} "
+        print(f"free decoding, by model file: {r['free_tokens_per_s_by_file']} tok/s; the faster: "
+              f"{r['free_tokens_per_s']:.1f} tok/s -> bound {r['bound_rps']:.3f} "
               f"rec/s at {r['tokens_per_record']:.1f} tokens/record")
     print(f"simulacra on {r['schema']} (batch {r['batch']}, {r['threads']} threads): "
           f"{r['simulacra_rps']:.3f} rec/s, {r['valid_pct']:.0f}% valid, {r['unique_pct']:.0f}% "
-          f"unique, peak RSS {r['peak_rss_mb']} MB (whole process)")
+          f"unique, peak RSS {r['peak_rss_mb']} MiB (its own process)")
     if "rows_rps" in r:
         print(f"simulacra --rows: {r['rows_rps']:.3f} rec/s, {r['rows_valid_pct']:.0f}% valid, "
               f"{r['rows_unique_pct']:.0f}% unique, {r['rows_tokens_per_record']} tokens/record"

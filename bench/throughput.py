@@ -51,6 +51,11 @@ THREADS = default_threads()   # the baseline's; simulacra fits its own to the fr
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory, MiB. VmHWM, not getrusage's ru_maxrss: a child
+    started from a large process inherits the parent's ru_maxrss through exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

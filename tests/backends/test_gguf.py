@@ -76,9 +76,22 @@ def test_q5_0_and_q8_0_blocks_become_bf16_within_a_rounding():
     assert np.all(np.abs(got - want) <= np.abs(want) * 2**-8)
 
 
+def _next_token_logits(path) -> np.ndarray:
+    """llama.cpp's logits for the token after a fixed prompt, on a model file."""
+    from simulacra.backends._decode import BatchDecoder
+
+    dec = BatchDecoder(str(path), n_seq=1, n_ctx=256, n_threads=2, few_token_logits=False)
+    try:
+        tokens = dec.tokenize('Medical billing: {"patient_name": "')
+        dec._eval([(None, i, t, i == len(tokens) - 1) for i, t in enumerate(tokens)], 0)
+        ptr = dec._ll.llama_get_logits_ith(dec.ctx.ctx, len(tokens) - 1)
+        return np.ctypeslib.as_array(ptr, shape=(dec.n_vocab,)).copy()
+    finally:
+        dec.close()
+
+
 @pytest.mark.embedded
 def test_widened_model_matches_the_shipped_one(tmp_path):
-    from simulacra.backends._decode import BatchDecoder
     from simulacra.backends.llamacpp import default_model_path
 
     src = default_model_path()
@@ -90,18 +103,7 @@ def test_widened_model_matches_the_shipped_one(tmp_path):
     assert any(t.kind == Q5_0 for t in before.tensors)
     assert all(kinds[t.name] == (Q8_0 if t.kind == Q5_0 else t.kind) for t in before.tensors)
 
-    tokens = None
-    logits = []
-    for path in (src, dst):
-        dec = BatchDecoder(str(path), n_seq=1, n_ctx=256, n_threads=2, few_token_logits=False)
-        try:
-            tokens = dec.tokenize('Medical billing: {"patient_name": "')
-            dec._eval([(None, i, t, i == len(tokens) - 1) for i, t in enumerate(tokens)], 0)
-            ptr = dec._ll.llama_get_logits_ith(dec.ctx.ctx, len(tokens) - 1)
-            logits.append(np.ctypeslib.as_array(ptr, shape=(dec.n_vocab,)).copy())
-        finally:
-            dec.close()
-    shipped, widened = logits
+    shipped, widened = _next_token_logits(src), _next_token_logits(dst)
     # same weights; a different kernel may only sum in another order
     np.testing.assert_allclose(widened, shipped, atol=2e-3)
     assert np.argsort(widened)[-20:].tolist() == np.argsort(shipped)[-20:].tolist()
@@ -113,7 +115,6 @@ def test_bf16_model_predicts_what_the_shipped_one_does(tmp_path):
     activations to BF16 instead of 8-bit blocks: the next-token distribution moves a little
     (against float32 activations the BF16 file is as close as the shipped one, see
     docs/performance.md), its favourites do not."""
-    from simulacra.backends._decode import BatchDecoder
     from simulacra.backends.llamacpp import default_model_path
 
     src = default_model_path()
@@ -126,14 +127,7 @@ def test_bf16_model_predicts_what_the_shipped_one_does(tmp_path):
                for t in before.tensors)
     probs = []
     for path in (src, dst):
-        dec = BatchDecoder(str(path), n_seq=1, n_ctx=256, n_threads=2, few_token_logits=False)
-        try:
-            tokens = dec.tokenize('Medical billing: {"patient_name": "')
-            dec._eval([(None, i, t, i == len(tokens) - 1) for i, t in enumerate(tokens)], 0)
-            ptr = dec._ll.llama_get_logits_ith(dec.ctx.ctx, len(tokens) - 1)
-            logits = np.ctypeslib.as_array(ptr, shape=(dec.n_vocab,)).astype(np.float64)
-        finally:
-            dec.close()
+        logits = _next_token_logits(path).astype(np.float64)
         p = np.exp(logits - logits.max())
         probs.append(p / p.sum())
     shipped, bf16 = probs

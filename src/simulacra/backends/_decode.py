@@ -246,6 +246,7 @@ class BatchDecoder:
         if self._output is not None and self._output.arch != "gemma3":
             self._output = None
         self._embeddings = False   # llama.cpp context mode: hidden states instead of logits
+        self._outputs_grown = False   # see warm_up
         self._prefix: list[int] = []
         self._openings: dict[str, list[int]] = {}
         self._tokenizer = None
@@ -273,18 +274,22 @@ class BatchDecoder:
 
     def warm_up(self) -> None:
         """Build the per-vocabulary tables and llguidance's tokenizer now (about 1.5 s for
-        Gemma's 262k tokens) rather than inside the first batch."""
+        Gemma's 262k tokens) rather than inside the first batch, and size llama.cpp's output
+        buffer for hidden states too. Idempotent; `stream` calls it as well."""
         if self._pieces is None:
             self._vocab_tables()
         _ = self.tokenizer
-        if self._output is not None:
+        if self._output is not None and not self._outputs_grown:
             # llama.cpp grows its output buffer when embeddings mode first asks for hidden
             # states, which would free the logits `_eval` reads in place; grow it now.
+            self._ll.llama_memory_seq_rm(self.ctx.memory, self.prefix_slot, -1, -1)
+            self._prefix = []
             self._ll.llama_set_embeddings(self.ctx.ctx, True)
             self._fill([(self.prefix_slot, 0, self.model.token_bos(), True)])
             self._check(self._ll.llama_decode(self.ctx.ctx, self._batch))
             self._ll.llama_memory_seq_rm(self.ctx.memory, self.prefix_slot, -1, -1)
             self._ll.llama_set_embeddings(self.ctx.ctx, self._embeddings)
+            self._outputs_grown = True
 
     def _vocab_tables(self) -> None:
         """Each token's bytes, and which tokens start with a number character (built once)."""
@@ -334,6 +339,7 @@ class BatchDecoder:
         """
         if not requests:
             return
+        self.warm_up()   # once: tables, tokenizer, output buffer
         prompts = [self.tokenize(r.prompt) for r in requests]
         # What every sequence starts with: its prompt, then the tokens its grammar forces
         # before the first choice (`{"patient_id":`). Where those are the same for all, they

@@ -81,3 +81,27 @@ def test_looping_detection():
     assert _looping([5] * 40) and _looping([1, 2, 3] * 12)
     assert _looping([9, 1, 6, 0, 0, 11] * 6)                # `1600, ` repeated: six tokens
     assert not _looping(list(range(40))) and not _looping([7] * 10)
+
+
+def test_decoding_drops_enum_values_a_sibling_not_excludes():
+    schema = load_schema({"type": "object", "properties": {
+        "color": {"enum": ["red", "green", "blue"], "not": {"const": "red"}},
+        "size": {"enum": ["s", "m", "l"], "not": {"enum": ["s", "l"]}},
+        "kept": {"enum": ["a"], "not": {"const": "a"}}},   # nothing left: left as written
+        "required": ["color", "size", "kept"]})
+    props = schema.decoding_schema()["properties"]
+    assert props["color"]["enum"] == ["green", "blue"]
+    assert props["size"]["enum"] == ["m"]
+    assert props["kept"]["enum"] == ["a"]
+
+
+def test_decoding_turns_property_names_into_pattern_properties():
+    schema = load_schema({"type": "object", "propertyNames": {"pattern": "^[a-z]{1,8}$"},
+                          "additionalProperties": {"type": "integer"}})
+    node = schema.decoding_schema()
+    assert list(node["patternProperties"]) == ["^[a-z]{1,8}$"]
+    assert node["patternProperties"]["^[a-z]{1,8}$"]["type"] == "integer"   # bounded too
+    assert node["additionalProperties"] is False
+    named = load_schema({"type": "object", "properties": {"a": {"type": "string"}},
+                         "propertyNames": {"pattern": "^[a-z]$"}})
+    assert "patternProperties" not in named.decoding_schema()   # named properties: as is

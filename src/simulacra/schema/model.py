@@ -399,11 +399,48 @@ def _anchored(pattern: str) -> str:
     return f"^(?:{pattern})$"
 
 
+def _enum_without_excluded(node: dict[str, Any]) -> None:
+    """`enum` minus what a sibling `not: {const}` / `not: {enum}` excludes: the grammar
+    cannot enforce `not`, so otherwise the model keeps writing the excluded value and every
+    such record is rejected after decoding."""
+    excluded = node.get("not")
+    if not isinstance(node.get("enum"), list) or not isinstance(excluded, dict):
+        return
+    if set(excluded) == {"const"}:
+        banned = [excluded["const"]]
+    elif set(excluded) == {"enum"} and isinstance(excluded["enum"], list):
+        banned = excluded["enum"]
+    else:
+        return
+    kept = [v for v in node["enum"] if not any(_same_json(v, b) for b in banned)]
+    if kept:
+        node["enum"] = kept
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _property_names_as_pattern(node: dict[str, Any]) -> None:
+    """`propertyNames: {pattern}` on an object with no named properties, as the equivalent
+    `patternProperties` the grammar can enforce (it cannot enforce `propertyNames`)."""
+    names = node.get("propertyNames")
+    if (not isinstance(names, dict) or not isinstance(names.get("pattern"), str)
+            or node.get("properties") or "patternProperties" in node
+            or node.get("additionalProperties") is False):
+        return
+    values = node.get("additionalProperties", True)
+    node["patternProperties"] = {names["pattern"]: values if isinstance(values, dict) else {}}
+    node["additionalProperties"] = False
+
+
 def _bound(node: Any, open_nodes: set[int], close_objects: bool) -> None:
     if not isinstance(node, dict):
         return
     if node.get("format") in FORMAT_PATTERNS and "pattern" not in node:
         node["pattern"] = _anchored(FORMAT_PATTERNS[node.pop("format")])
+    _enum_without_excluded(node)
+    _property_names_as_pattern(node)
     if isinstance(node.get("patternProperties"), dict):
         # A key need only *contain* a match of its pattern, so the grammar lets the model
         # write a long key until one turns up; a key that *is* a match is valid and ends.

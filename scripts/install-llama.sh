@@ -13,15 +13,17 @@
 #
 # The source gets one small patch (scripts/llama-gemma3-hidden-state.patch): a Gemma 3
 # context in embeddings mode returns the final hidden states without computing the
-# 262k-token output layer, so the decoder can compute logits for only the tokens its grammar
-# allows. Nothing else changes; contexts not in embeddings mode behave as upstream.
+# 262k-token output layer, except for the last n outputs of a call (llama_set_logit_rows),
+# so the decoder computes logits itself for the tokens its grammar allows and gets
+# llama.cpp's for the rest in the same call. Contexts not in embeddings mode behave as
+# upstream.
 #
 # Usage: scripts/install-llama.sh PYTHON   (the venv's python)
 set -euo pipefail
 PY=${1:?usage: install-llama.sh PATH/TO/VENV/python}
 VERSION=0.3.36
 PATCH="$(cd "$(dirname "$0")" && pwd)/llama-gemma3-hidden-state.patch"
-PATCH_ID=hs1   # bump when the patch changes: it is part of the wheel cache key
+PATCH_ID=hs2   # bump when the patch changes: it is part of the wheel cache key
 CACHE=${SIMULACRA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simulacra/wheels}
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)

@@ -98,3 +98,54 @@ def test_hidden_state_logits_match_llama_cpp_on_the_real_model():
     np.testing.assert_allclose(ours, full[digits], atol=0.15)
     assert np.argmax(ours) == np.argmax(full[digits])
     assert np.corrcoef(ours, full[digits])[0, 1] > 0.99
+
+
+def test_one_call_a_step_gives_both_kinds_of_row_on_the_real_model():
+    """The patched build's llama_set_logit_rows: in one step, a sequence that may write any
+    token gets llama.cpp's logits and one with few choices gets logits from its hidden state,
+    the same as each would get alone; a step longer than a micro-batch is split so that a
+    sequence's earlier tokens are decoded first."""
+    from simulacra.backends._decode import N_UBATCH, BatchDecoder, _Seq
+    from simulacra.backends.base import Request
+    from simulacra.backends.llamacpp import default_model_path
+
+    dec = BatchDecoder(str(default_model_path()), n_seq=3, n_ctx=1024, n_threads=2)
+    try:
+        if dec._set_logit_rows is None:
+            pytest.fail("this llama-cpp-python build lacks llama_set_logit_rows "
+                        "(scripts/install-llama.sh applies the patch)")
+        dec.warm_up()
+        name = dec.tokenize('{"patient_name": "Ann')             # any token may follow
+        number = dec.tokenize('{"patient_id": 4')                   # a digit follows
+        long = dec.tokenize(" ".join(["word"] * (N_UBATCH + 10)) + ', "x": "')
+        digits = np.array([dec.tokenize(str(d))[1] for d in range(10)])
+
+        def seq(slot, tokens, choices):
+            s = _Seq(slot=slot, request=Request(prompt=""), matcher=None,
+                     rng=np.random.default_rng(0))
+            s.pending, s.choices = list(tokens), choices
+            return s
+
+        step = [seq(0, name, None), seq(1, number, digits), seq(2, long, None)]
+        dec._eval_step(step)
+        together = [np.array(s.logits, dtype=np.float64) for s in step]
+
+        # each alone, the way a build without the call decodes: logits mode, then the
+        # hidden state in a second call
+        dec._set_logit_rows = None
+        alone = []
+        for tokens, choices in ((name, None), (number, digits), (long, None)):
+            for slot in range(3):
+                dec._ll.llama_memory_seq_rm(dec.ctx.memory, slot, -1, -1)
+            s = seq(0, tokens, choices)
+            dec._decode([s])
+            alone.append(np.array(s.logits, dtype=np.float64))
+    finally:
+        dec.close()
+    assert together[1].shape == (10,) and together[0].shape == (dec.n_vocab,)
+    # the same up to llama.cpp's rounding of activations to BF16, which depends on how
+    # many rows a product has (a wrong row is off by 10 or more)
+    for a, b in zip(together, alone, strict=True):
+        top = np.argsort(b)[-5:]
+        np.testing.assert_allclose(a[top], b[top], atol=0.5)
+        assert np.argmax(a) == np.argmax(b)

@@ -14,12 +14,14 @@ One llama.cpp context holds `n_seq` working sequences plus one *prefix* sequence
    *forces* (keys, quotes, punctuation) are appended without sampling.
 
 Logits for a few tokens: when the mask allows at most FEW_TOKENS tokens (inside a number,
-true/false, an enum), that sequence's last token goes in a second, smaller batch in
-llama.cpp's embeddings mode, which (with scripts/llama-gemma3-hidden-state.patch) returns the
-final hidden state and skips the 262k-row output layer; the allowed tokens' logits are then
-their rows of the output matrix times that state (`OutputLayer`). They match llama.cpp's
-within its own rounding (it rounds the state to 8 bits for its product), with the same
-ranking; about 60% of a MedicalBilling record's sampled tokens go this way.
+true/false, an enum), llama.cpp returns that sequence's final hidden state instead of its
+logits (embeddings mode, with scripts/llama-gemma3-hidden-state.patch), skipping the 262k-row
+output layer; the allowed tokens' logits are their rows of the output matrix times that state
+(`OutputLayer`). They match llama.cpp's within its own rounding, with the same ranking; about
+60% of a MedicalBilling record's sampled tokens go this way. The patch's
+`llama_set_logit_rows` lets one call per micro-batch serve both kinds: the rows that need
+every token's logits go last and get them, the rest get hidden states. (A build without it
+makes two calls a step, logits mode then embeddings mode: about 10% slower.)
 
 Sampling is numpy over the allowed tokens only: temperature, then min-p, seeded per request.
 
@@ -52,8 +54,11 @@ N_BATCH = 128
 # its CPU flash attention switches to a tiled kernel that skips a 64 x 64 tile of the KV cache
 # only when no query in it may see any of it; with 32 sequences in one cache that is almost
 # never, so a 64-token micro-batch cost 3x a 32-token one (measured: 255 vs 77 ms). Below 64
-# the kernel skips each masked cell, row by row.
-N_UBATCH = 48
+# the kernel skips each masked cell, row by row. 63, the most below that: one call a step
+# (`_eval_step`) then takes a whole step of 32 sequences (~43 tokens, more after a forced
+# run) in one pass over the weights more often; 48 split a step in two often enough that
+# the merged call gained nothing (A/B, 3 rounds: 48 6.42, 63 7.32 records/s).
+N_UBATCH = 63
 RESERVE = 128         # KV cells reserved per reply at admission (see run)
 FLASH_ATTN = 1  # llama_flash_attn_type: 1 enabled, 0 disabled
 REPEAT_WINDOW = 64    # free text: tokens in the last 64 are penalized...
@@ -246,6 +251,9 @@ class BatchDecoder:
         if self._output is not None and self._output.arch != "gemma3":
             self._output = None
         self._embeddings = False   # llama.cpp context mode: hidden states instead of logits
+        # The patched build's llama_set_logit_rows (one call a step for both kinds of row);
+        # None on other builds, or when every row gets llama.cpp's logits anyway.
+        self._set_logit_rows = _logit_rows_setter(llama_cpp) if self._output is not None else None
         self._outputs_grown = False   # see warm_up
         self._prefix: list[int] = []
         self._openings: dict[str, list[int]] = {}
@@ -285,7 +293,9 @@ class BatchDecoder:
             self._ll.llama_memory_seq_rm(self.ctx.memory, self.prefix_slot, -1, -1)
             self._prefix = []
             self._ll.llama_set_embeddings(self.ctx.ctx, True)
-            self._fill([(self.prefix_slot, 0, self.model.token_bos(), True)])
+            # as many outputs as a step's call can have: every token of it, in one call a step
+            rows = N_UBATCH if self._set_logit_rows is not None else 1
+            self._fill([(self.prefix_slot, i, self.model.token_bos(), True) for i in range(rows)])
             self._check(self._ll.llama_decode(self.ctx.ctx, self._batch))
             self._ll.llama_memory_seq_rm(self.ctx.memory, self.prefix_slot, -1, -1)
             self._ll.llama_set_embeddings(self.ctx.ctx, self._embeddings)
@@ -665,9 +675,13 @@ class BatchDecoder:
     def _decode(self, seqs: list[_Seq]) -> None:
         """Feed every sequence's pending tokens; keep each one's last logits.
 
-        A sequence whose next token has few choices sends its last token in a second batch,
-        in embeddings mode, and gets the logits of just those choices.
+        A sequence whose next token has few choices gets the logits of just those choices,
+        from its hidden state: in the same call as the rest where the build can (`_eval_step`),
+        else in a second call, in embeddings mode.
         """
+        if self._set_logit_rows is not None:
+            self._eval_step(seqs)
+            return
         full, few = [], []
         for s in seqs:
             last = len(s.pending) - 1
@@ -683,6 +697,59 @@ class BatchDecoder:
         self._eval(few, hidden=True)
         if few and full and self._logits_address() != base:
             raise RuntimeError("llama.cpp moved its output buffer under the logits being read")
+
+    def _eval_step(self, seqs: list[_Seq]) -> None:
+        """A step's tokens in embeddings mode, one llama_decode per micro-batch: each
+        sequence's last token gets llama.cpp's logits if its next token may be almost any
+        (`choices` unset), else its hidden state and the logits of its few choices.
+
+        The rows that need logits go at the end of the step's tokens, as llama_set_logit_rows
+        counts them from a call's end (llama.cpp wants each sequence's positions in order,
+        and a row that needs logits is its sequence's last token). The step is cut into
+        calls from its end, so they fall in the last call where they fit: a view of the
+        output buffer is valid until the next call, and rows from an earlier call (only when
+        more than a micro-batch of sequences need them) are copied.
+        """
+        rest, few, full = [], [], []
+        for s in seqs:
+            last = len(s.pending) - 1
+            for i, t in enumerate(s.pending):
+                if i < last:
+                    rest.append((s, s.pos + i, t, 0))
+                else:
+                    (few if s.choices is not None else full).append((s, s.pos + i, t, 1))
+            s.pos += len(s.pending)
+            s.pending = []
+        items = rest + few + full
+        if self._cells_needed(items):
+            raise RuntimeError("the KV cache is full; lower the batch or the prompt length")
+        if not items:
+            return
+        if not self._embeddings:
+            self._ll.llama_set_embeddings(self.ctx.ctx, True)
+            self._embeddings = True
+        ctx, size = self.ctx.ctx, N_UBATCH
+        first = len(items) % size or size   # the last call is a full one
+        starts = [0, *range(first, len(items), size)]
+        for n, start in enumerate(starts):
+            part = items[start:start + (first if n == 0 else size)]
+            rows = sum(1 for s, _, _, want in part if want and s.choices is None)
+            self._set_logit_rows(ctx, rows)
+            self._fill([(s.slot, pos, t, True) for s, pos, t, _ in part])  # every token an output
+            self._check(self._ll.llama_decode(ctx, self._batch))
+            logits = np.ctypeslib.as_array(self._ll.llama_get_logits(ctx),
+                                           shape=(max(rows, 1), self.n_vocab))
+            for i, (s, _, _, want) in enumerate(part):
+                if not want:
+                    continue
+                if i >= len(part) - rows:   # the call's last `rows` tokens: rows of `logits`
+                    s.logits = logits[i - (len(part) - rows)]
+                    if n < len(starts) - 1:
+                        s.logits = s.logits.copy()
+                else:
+                    ptr = self._ll.llama_get_embeddings_ith(ctx, i)
+                    state = np.ctypeslib.as_array(ptr, shape=(self._output.n_embd,))
+                    s.logits = self._output.logits(state, s.choices)
 
     def _eval(self, items: list[tuple[_Seq | None, int, int, bool]], slot: int = -1,
               hidden: bool = False) -> None:
@@ -771,6 +838,17 @@ class BatchDecoder:
             self._output.close()
         self.ctx.close()
         self.model.close()
+
+
+def _logit_rows_setter(llama_cpp) -> Callable[[object, int], None] | None:
+    """llama_set_logit_rows from simulacra's patched build (scripts/install-llama.sh), or
+    None on a build without it."""
+    lib = getattr(getattr(llama_cpp, "llama_cpp", None), "_lib", None)
+    fn = getattr(lib, "llama_set_logit_rows", None) if lib is not None else None
+    if fn is None:
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_int32], None
+    return fn
 
 
 def _looping(tokens: list[int], window: int = LOOP_WINDOW, period: int = LOOP_PERIOD) -> bool:

@@ -87,12 +87,14 @@ def test_decoding_drops_enum_values_a_sibling_not_excludes():
     schema = load_schema({"type": "object", "properties": {
         "color": {"enum": ["red", "green", "blue"], "not": {"const": "red"}},
         "size": {"enum": ["s", "m", "l"], "not": {"enum": ["s", "l"]}},
-        "kept": {"enum": ["a"], "not": {"const": "a"}}},   # nothing left: left as written
-        "required": ["color", "size", "kept"]})
+        "kept": {"enum": ["a"], "not": {"const": "a"}},   # nothing left: left as written
+        "level": {"enum": [1, 2, True], "not": {"const": 1.0}}},  # 1.0 is 1; true is not
+        "required": ["color", "size", "kept", "level"]})
     props = schema.decoding_schema()["properties"]
     assert props["color"]["enum"] == ["green", "blue"]
     assert props["size"]["enum"] == ["m"]
     assert props["kept"]["enum"] == ["a"]
+    assert props["level"]["enum"] == [2, True]
 
 
 def test_decoding_turns_property_names_into_pattern_properties():

@@ -418,7 +418,17 @@ def _enum_without_excluded(node: dict[str, Any]) -> None:
 
 
 def _same_json(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    """JSON Schema's equality (as `enum` and `const` compare): numbers by value, so 1 is
+    1.0, but a boolean is never a number; objects whatever their key order."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
 
 
 def _property_names_as_pattern(node: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """Records/s on the embedded model, in one run: llama-cpp-python's JSON-schema grammar (the
 baseline), free decoding (the bound), and simulacra. Same model, same threads, same prompt.
 
-    .venv/bin/python bench/throughput.py [-n 50] [--json] [--all-logits]
+    .venv/bin/python bench/throughput.py [-n 50] [--rounds 3] [--json] [--all-logits]
         [--schema SPEC [--examples FILE] [--subject TEXT]]   # any schema (MedicalBilling default)
         [--busy-cores K]   # also run simulacra beside K spinning processes, against idle
         [--pair]           # also run two simulacra jobs at once, against one alone
@@ -15,6 +15,13 @@ grammar, whose whitespace is free, and that would flatter simulacra. Likewise si
 the model file it rewrote for this CPU (BF16 or Q8_0 weights, backends/_gguf.py): the
 baseline's faster prompt and the free decoding also run on that file, and the ratios are
 to the faster file. simulacra runs in a process of its own, so its peak RSS is its own.
+
+The machine is shared and its speed drifts by 20-40% within minutes, so the measurements
+are interleaved: `--rounds` rounds, each running every baseline variant on its share of the
+n records, the free decoding and one simulacra run of n records (in the opposite order
+every other round). Each rate is its records over its seconds summed across the rounds, so
+every method sees the same mix of fast and slow minutes; the per-round ratios are printed
+too.
 
 Prints records/s, valid %, unique %, peak RSS and the ratios to the baseline and to the
 free-decode bound (free tokens/s divided by tokens per record). `--busy-cores` and `--pair`
@@ -59,7 +66,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def baseline(prompt: str, n: int, schema, model: Path) -> dict:
+def baseline(prompt: str, n: int, schema, model: Path, first_seed: int = 0) -> dict:
     """llama-cpp-python's own JSON-schema grammar, one record per create_completion call."""
     from llama_cpp import Llama, LlamaGrammar
 
@@ -67,7 +74,7 @@ def baseline(prompt: str, n: int, schema, model: Path) -> dict:
     grammar = LlamaGrammar.from_json_schema(json.dumps(schema.json_schema), verbose=False)
     valid, seen, tokens = 0, set(), 0
     started = time.perf_counter()
-    for i in range(n):
+    for i in range(first_seed, first_seed + n):
         out = llm.create_completion(prompt, grammar=grammar, max_tokens=200, temperature=0.9,
                                     seed=i)
         text = out["choices"][0]["text"]
@@ -80,12 +87,21 @@ def baseline(prompt: str, n: int, schema, model: Path) -> dict:
             pass
     seconds = time.perf_counter() - started
     llm.close()  # unmaps the model now, so the peak RSS below is simulacra's run
-    return {"rps": valid / seconds, "valid_pct": 100 * valid / n, "unique_pct": 100 * len(seen) / n,
-            "tokens_per_record": tokens / n, "seconds": seconds}
+    return {"n": n, "valid": valid, "seen": seen, "tokens": tokens, "seconds": seconds}
 
 
-def free_decode(prompt: str, model: Path, tokens: int = 256) -> float:
-    """Tokens/s of unconstrained decoding (one sequence), the speed a grammar slows down."""
+def summed(runs: list[dict]) -> dict:
+    """Baseline runs of one variant across rounds, as one: records over seconds summed."""
+    n, valid = sum(r["n"] for r in runs), sum(r["valid"] for r in runs)
+    seconds = sum(r["seconds"] for r in runs)
+    return {"rps": valid / seconds, "valid_pct": 100 * valid / n,
+            "unique_pct": 100 * len(set().union(*(r["seen"] for r in runs))) / n,
+            "tokens_per_record": sum(r["tokens"] for r in runs) / n, "seconds": seconds}
+
+
+def free_decode(prompt: str, model: Path, tokens: int = 256) -> tuple[int, float]:
+    """Tokens and seconds of unconstrained decoding (one sequence), the speed a grammar
+    slows down."""
     from llama_cpp import Llama
 
     llm = Llama(str(model), n_ctx=2048, n_threads=THREADS, verbose=False, seed=1)
@@ -93,9 +109,9 @@ def free_decode(prompt: str, model: Path, tokens: int = 256) -> float:
     started = time.perf_counter()
     out = llm.create_completion(prompt, max_tokens=tokens, temperature=0.9, seed=2)
     made = out["usage"]["completion_tokens"]
-    rate = made / (time.perf_counter() - started)
+    seconds = time.perf_counter() - started
     llm.close()  # unmaps the model now, so the peak RSS below is simulacra's run
-    return rate
+    return made, seconds
 
 
 def simulacra_run(job: dict, n: int, batch: int, few_token_logits: bool = True,
@@ -120,13 +136,26 @@ def simulacra_run(job: dict, n: int, batch: int, few_token_logits: bool = True,
     stats = gen.stats
     gen.close()  # frees the model, so a second run does not count two in the peak RSS
     unique = len({json.dumps(job["schema"].dump(r), sort_keys=True) for r in records})
-    return {"rps": stats.valid / stats.seconds, "valid_pct": 100 * stats.valid / n,
+    return {"n": n, "valid": stats.valid,
+            "rps": stats.valid / stats.seconds, "valid_pct": 100 * stats.valid / n,
             "unique_pct": 100 * unique / n,
             "tokens_per_record": stats.tokens_out / max(1, stats.attempts),
             "seconds": stats.seconds, "attempts": stats.attempts, "threads": threads_used,
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "token_ms_median": round(statistics.median(token_ms), 1) if token_ms else None,
             "token_ms_worst": round(max(token_ms), 1) if token_ms else None}
+
+
+def combined(runs: list[dict]) -> dict:
+    """simulacra's runs across rounds, as one: records over seconds summed."""
+    n = sum(r["n"] for r in runs)
+    valid = sum(r["valid"] for r in runs)
+    seconds = sum(r["seconds"] for r in runs)
+    return {**runs[0], "rps": valid / seconds, "valid_pct": 100 * valid / n,
+            "unique_pct": sum(r["unique_pct"] * r["n"] for r in runs) / n,
+            "tokens_per_record": sum(r["tokens_per_record"] * r["n"] for r in runs) / n,
+            "seconds": seconds, "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "token_ms_worst": max(r["token_ms_worst"] or 0 for r in runs)}
 
 
 @contextlib.contextmanager
@@ -188,6 +217,8 @@ def load_job(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds (the baselines' n records are split among them)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--schema", help="schema spec (file.py:Model or a JSON Schema file)")
     parser.add_argument("--examples", help="JSONL examples for --schema")
@@ -207,7 +238,9 @@ def main() -> None:
         print(json.dumps(simulacra_run(job, args.n, args.batch)))
         return
     schema = job["schema"]
-    result = {"schema": job["name"], "n": args.n, "batch": args.batch}
+    result = {"schema": job["name"], "n": args.n, "batch": args.batch, "rounds": args.rounds}
+    variants: dict[tuple[str, str], tuple[str, Path]] = {}
+    files: dict[str, Path] = {}
     base = free_tps = None
     if not args.no_baseline:
         plan = Plan.build(schema, job["examples"], subject=job["subject"])
@@ -218,33 +251,52 @@ def main() -> None:
         shipped = default_model_path()
         ours_file = fast_weights(shipped)
         files = {"shipped": shipped, **({"simulacra's": ours_file} if ours_file != shipped else {})}
-        bases = {(layout, "shipped"): baseline(prompt, args.n, schema, shipped)
-                 for layout, prompt in prompts.items()}
-        layout = max(bases, key=lambda k: bases[k]["rps"])[0]   # the faster prompt, again
-        if "simulacra's" in files:                               # on simulacra's file
-            bases[layout, "simulacra's"] = baseline(prompts[layout], args.n, schema, ours_file)
-        result["baselines"] = {f"examples {layout}, {file} file": {
-            "rps": round(b["rps"], 3), "valid_pct": b["valid_pct"],
-            "tokens_per_record": round(b["tokens_per_record"], 1)}
-            for (layout, file), b in bases.items()}
-        base = max(bases.values(), key=lambda b: b["rps"])
-        frees = {name: free_decode(next(iter(prompts.values())), path)
-                 for name, path in files.items()}
-        result["free_tokens_per_s_by_file"] = {k: round(v, 1) for k, v in frees.items()}
-        free_tps = max(frees.values())
-    ours = in_processes(args, 1)[0]
+        variants = {(layout, name): (prompt, path) for layout, prompt in prompts.items()
+                    for name, path in files.items()}
+    shares = [args.n // args.rounds + (r < args.n % args.rounds) for r in range(args.rounds)]
+    base_runs: dict[tuple[str, str], list[dict]] = {k: [] for k in variants}
+    free_runs: dict[str, list[tuple[int, float]]] = {name: [] for name in files}
+    ours_runs: list[dict] = []
+    for r, share in enumerate(shares):
+        def baselines(r=r, share=share) -> None:
+            for key, (prompt, path) in variants.items():
+                base_runs[key].append(baseline(prompt, share, schema, path,
+                                               first_seed=sum(shares[:r])))
+            for name, path in files.items():
+                free_runs[name].append(free_decode(next(iter(variants.values()))[0], path))
+        steps = [baselines, lambda: ours_runs.append(in_processes(args, 1)[0])]
+        for step in steps if r % 2 == 0 else steps[::-1]:
+            step()
+    ours = ours_runs[0] if len(ours_runs) == 1 else combined(ours_runs)
     result.update({"simulacra_rps": round(ours["rps"], 3), "valid_pct": ours["valid_pct"],
                    "unique_pct": ours["unique_pct"], "peak_rss_mb": ours["peak_rss_mb"],
                    "tokens_per_record": round(ours["tokens_per_record"], 1),
                    "threads": ours["threads"], "token_ms_median": ours["token_ms_median"],
                    "token_ms_worst": ours["token_ms_worst"]})
-    if base is not None:
+    if variants:
+        bases = {k: summed(runs) for k, runs in base_runs.items()}
+        result["baselines"] = {f"examples {layout}, {file} file": {
+            "rps": round(b["rps"], 3), "valid_pct": b["valid_pct"],
+            "tokens_per_record": round(b["tokens_per_record"], 1)}
+            for (layout, file), b in bases.items()}
+        best = max(bases, key=lambda k: bases[k]["rps"])
+        base = bases[best]
+        frees = {name: sum(t for t, _ in runs) / sum(s for _, s in runs)
+                 for name, runs in free_runs.items()}
+        result["free_tokens_per_s_by_file"] = {k: round(v, 1) for k, v in frees.items()}
+        free_tps = max(frees.values())
         bound = free_tps / ours["tokens_per_record"]
         result.update({"baseline_rps": round(base["rps"], 3), "bound_rps": round(bound, 3),
                        "baseline_valid_pct": base["valid_pct"], "baseline_threads": THREADS,
                        "free_tokens_per_s": round(free_tps, 1),
                        "vs_baseline": round(ours["rps"] / base["rps"], 2) if base["rps"] else None,
-                       "vs_bound": round(ours["rps"] / bound, 2)})
+                       "vs_bound": round(ours["rps"] / bound, 2),
+                       "vs_baseline_by_round": [
+                           round(o["rps"] / (runs[best]["valid"] / runs[best]["seconds"]), 1)
+                           if runs[best]["valid"] else None
+                           for o, runs in zip(ours_runs, [
+                               {k: v[r] for k, v in base_runs.items()}
+                               for r in range(len(shares))], strict=True)]})
     if args.rows:
         rows = simulacra_run(job, args.n, args.batch, rows=True)
         result.update({"rows_rps": round(rows["rps"], 3), "rows_valid_pct": rows["valid_pct"],
@@ -296,7 +348,8 @@ def report(r: dict) -> None:
               f"(few-token logits: {r['simulacra_rps'] / r['all_logits_rps']:.2f}x as fast)")
     if "vs_baseline" in r:
         print(f"ratio to the faster baseline: {r['vs_baseline']}x   ratio to free-decode bound: "
-              f"{r['vs_bound']}x")
+              f"{r['vs_bound']}x   (over {r['rounds']} interleaved rounds; by round: "
+              f"{r['vs_baseline_by_round']}x)")
     if "busy_rps" in r:
         print(f"beside {r['busy_cores']} spinning process(es): {r['busy_rps']:.3f} rec/s = "
               f"{r['busy_vs_idle']:.0%} of idle on {r['busy_threads']} thread(s) (token ms median/"

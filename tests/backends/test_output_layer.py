@@ -153,31 +153,48 @@ def test_one_call_a_step_gives_both_kinds_of_row_on_the_real_model():
 
 def test_rows_that_need_logits_in_an_earlier_call_are_kept(monkeypatch):
     """More sequences needing every token's logits than a call holds: those in the earlier
-    call are copied before the next call overwrites llama.cpp's buffer."""
+    call are copied before the next call overwrites llama.cpp's buffer, so each sequence
+    keeps its own logits (the same as the two-call path gives it)."""
     import simulacra.backends._decode as decode
     from simulacra.backends.base import Request
     from simulacra.backends.llamacpp import default_model_path
 
     monkeypatch.setattr(decode, "N_UBATCH", 4)   # a call of at most 4 tokens
     dec = decode.BatchDecoder(str(default_model_path()), n_seq=5, n_ctx=512, n_threads=2)
-    try:
-        if dec._set_logit_rows is None:
-            pytest.fail("this llama-cpp-python build lacks llama_set_logit_rows")
-        dec.warm_up()
-        prompts = [dec.tokenize(text) for text in ("The capital of France is", "One, two,",
-                                                   "Monday, Tuesday,", "A, B, C,", "red, green,")]
+    prompts = [dec.tokenize(text) for text in ("One, two, three,", "Monday, Tuesday,",
+                                               "A, B, C,", "January, February,", "red, green,")]
+
+    def step(through_one_call: bool) -> list[np.ndarray]:
         seqs = []
         for slot, tokens in enumerate(prompts):
             *context, last = tokens
+            dec._ll.llama_memory_seq_rm(dec.ctx.memory, slot, -1, -1)
             dec._eval([(None, i, t, False) for i, t in enumerate(context)], slot)
             s = decode._Seq(slot=slot, request=Request(prompt=""), matcher=None,
                             rng=np.random.default_rng(0), pos=len(context))
             s.pending = [last]
             seqs.append(s)
-        dec._eval_step(seqs)             # 5 rows that need logits: 1 in a first call, 4 after
-        picks = [dec.detokenize([int(np.argmax(s.logits))]) for s in seqs]
+        if through_one_call:
+            dec._eval_step(seqs)    # 5 rows that need logits: 1 in a first call, 4 after
+            return [np.array(s.logits) for s in seqs]
+        alone = []
+        for s in seqs:
+            dec._set_logit_rows, saved = None, dec._set_logit_rows
+            dec._decode([s])
+            dec._set_logit_rows = saved
+            alone.append(np.array(s.logits))
+        return alone
+
+    try:
+        if dec._set_logit_rows is None:
+            pytest.fail("this llama-cpp-python build lacks llama_set_logit_rows")
+        dec.warm_up()
+        together, alone = step(True), step(False)
     finally:
         dec.close()
-    # the first call's row would hold another sequence's logits if it had not been copied
-    assert picks[0].strip() == "Paris"
-    assert picks[2].strip() == "Wednesday"
+    # the first call's row, if overwritten, would hold the next sequence's logits
+    assert np.argmax(alone[0]) != np.argmax(alone[1])
+    for a, b in zip(together, alone, strict=True):
+        assert np.argmax(a) == np.argmax(b)
+        top = np.argsort(b)[-5:]
+        np.testing.assert_allclose(a[top], b[top], atol=0.5)

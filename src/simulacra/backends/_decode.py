@@ -456,9 +456,7 @@ class BatchDecoder:
         tokens, slot, ctx = head + tail, 0, self.ctx.ctx
         if len(tokens) >= self.n_ctx:
             raise RuntimeError("the text to score does not fit in the context")
-        if self._embeddings:
-            self._ll.llama_set_embeddings(ctx, False)
-            self._embeddings = False
+        self._mode(hidden=False)
         self._ll.llama_memory_seq_rm(self.ctx.memory, slot, -1, -1)
         total = 0.0
         for start in range(0, len(tokens) - 1, self.n_batch):
@@ -725,14 +723,9 @@ class BatchDecoder:
             raise RuntimeError("the KV cache is full; lower the batch or the prompt length")
         if not items:
             return
-        if not self._embeddings:
-            self._ll.llama_set_embeddings(self.ctx.ctx, True)
-            self._embeddings = True
-        ctx, size = self.ctx.ctx, N_UBATCH
-        first = len(items) % size or size   # the last call is a full one
-        starts = [0, *range(first, len(items), size)]
-        for n, start in enumerate(starts):
-            part = items[start:start + (first if n == 0 else size)]
+        self._mode(hidden=True)
+        ctx, parts = self.ctx.ctx, _calls(items, N_UBATCH)
+        for n, part in enumerate(parts):
             rows = sum(1 for s, _, _, want in part if want and s.choices is None)
             self._set_logit_rows(ctx, rows)
             self._fill([(s.slot, pos, t, True) for s, pos, t, _ in part])  # every token an output
@@ -744,12 +737,10 @@ class BatchDecoder:
                     continue
                 if i >= len(part) - rows:   # the call's last `rows` tokens: rows of `logits`
                     s.logits = logits[i - (len(part) - rows)]
-                    if n < len(starts) - 1:
+                    if n < len(parts) - 1:
                         s.logits = s.logits.copy()
                 else:
-                    ptr = self._ll.llama_get_embeddings_ith(ctx, i)
-                    state = np.ctypeslib.as_array(ptr, shape=(self._output.n_embd,))
-                    s.logits = self._output.logits(state, s.choices)
+                    s.logits = self._few_logits(s, i)
 
     def _eval(self, items: list[tuple[_Seq | None, int, int, bool]], slot: int = -1,
               hidden: bool = False) -> None:
@@ -766,26 +757,32 @@ class BatchDecoder:
         """
         if not items:
             return
-        if hidden != self._embeddings:
-            self._ll.llama_set_embeddings(self.ctx.ctx, hidden)
-            self._embeddings = hidden
+        self._mode(hidden)
         ctx = self.ctx.ctx
         items = [x for x in items if not x[3]] + [x for x in items if x[3]]
-        first = len(items) % self.n_batch or self.n_batch   # so the last call is a full one
-        for start in [0, *range(first, len(items), self.n_batch)]:
-            part = items[start:start + (first if start == 0 else self.n_batch)]
+        for part in _calls(items, self.n_batch):
             self._fill([(s.slot if s else slot, pos, t, want) for s, pos, t, want in part])
             self._check(self._ll.llama_decode(ctx, self._batch))
             for i, (s, _, _, want) in enumerate(part):
                 if not want or s is None:
                     continue
                 if hidden:
-                    ptr = self._ll.llama_get_embeddings_ith(ctx, i)
-                    state = np.ctypeslib.as_array(ptr, shape=(self._output.n_embd,))
-                    s.logits = self._output.logits(state, s.choices)
+                    s.logits = self._few_logits(s, i)
                 else:
                     ptr = self._ll.llama_get_logits_ith(ctx, i)
                     s.logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def _mode(self, hidden: bool) -> None:
+        """llama.cpp's context mode: hidden states (embeddings mode) or logits."""
+        if hidden != self._embeddings:
+            self._ll.llama_set_embeddings(self.ctx.ctx, hidden)
+            self._embeddings = hidden
+
+    def _few_logits(self, s: _Seq, i: int) -> np.ndarray:
+        """The logits of `s.choices`, from the hidden state of the last call's row `i`."""
+        ptr = self._ll.llama_get_embeddings_ith(self.ctx.ctx, i)
+        state = np.ctypeslib.as_array(ptr, shape=(self._output.n_embd,))
+        return self._output.logits(state, s.choices)
 
     def _logits_address(self) -> int | None:
         return ctypes.cast(self._ll.llama_get_logits(self.ctx.ctx), ctypes.c_void_p).value
@@ -838,6 +835,13 @@ class BatchDecoder:
             self._output.close()
         self.ctx.close()
         self.model.close()
+
+
+def _calls(items: list, size: int) -> list[list]:
+    """`items` cut into llama_decode calls of at most `size`, in order, the last one full
+    (the first takes the remainder): the rows read after the last call are in it."""
+    first = len(items) % size or size
+    return [items[:first]] + [items[i:i + size] for i in range(first, len(items), size)]
 
 
 def _logit_rows_setter(llama_cpp) -> Callable[[object, int], None] | None:

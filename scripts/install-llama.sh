@@ -11,19 +11,22 @@
 # kept in a cache keyed by version and instruction set, so reusing it on
 # another machine is safe whenever that machine has the same flags.
 #
-# The source gets one small patch (scripts/llama-gemma3-hidden-state.patch): a Gemma 3
-# context in embeddings mode returns the final hidden states without computing the
-# 262k-token output layer, except for the last n outputs of a call (llama_set_logit_rows),
-# so the decoder computes logits itself for the tokens its grammar allows and gets
-# llama.cpp's for the rest in the same call. Contexts not in embeddings mode behave as
-# upstream.
+# The source gets two small patches:
+# - scripts/llama-gemma3-hidden-state.patch: a Gemma 3 context in embeddings mode returns
+#   the final hidden states without computing the 262k-token output layer, except for the
+#   last n outputs of a call (llama_set_logit_rows), so the decoder computes logits itself
+#   for the tokens its grammar allows and gets llama.cpp's for the rest in the same call.
+#   Contexts not in embeddings mode behave as upstream.
+# - scripts/llama-kv-lazy-zero.patch: the KV cache is zeroed cell by cell as attention
+#   first reaches it, not all at once, so its memory grows with the cells a run uses.
 #
 # Usage: scripts/install-llama.sh PYTHON   (the venv's python)
 set -euo pipefail
 PY=${1:?usage: install-llama.sh PATH/TO/VENV/python}
 VERSION=0.3.36
-PATCH="$(cd "$(dirname "$0")" && pwd)/llama-gemma3-hidden-state.patch"
-PATCH_ID=hs2   # bump when the patch changes: it is part of the wheel cache key
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PATCHES=("$HERE/llama-gemma3-hidden-state.patch" "$HERE/llama-kv-lazy-zero.patch")
+PATCH_ID=hs2-kz1   # bump when a patch changes: it is part of the wheel cache key
 CACHE=${SIMULACRA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simulacra/wheels}
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
@@ -59,11 +62,13 @@ if [[ -z "$wheel" ]]; then
     "llama-cpp-python==$VERSION"
   tar -xzf "$tmp"/llama_cpp_python-"$VERSION".tar.gz -C "$tmp"
   src="$tmp/llama_cpp_python-$VERSION"
-  if command -v patch >/dev/null; then
-    patch --quiet -p1 -d "$src" < "$PATCH"
-  else
-    (cd "$src" && git apply "$PATCH")
-  fi
+  for p in "${PATCHES[@]}"; do
+    if command -v patch >/dev/null; then
+      patch --quiet -p1 -d "$src" < "$p"
+    else
+      (cd "$src" && git apply "$p")
+    fi
+  done
   CMAKE_ARGS="$args" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) FORCE_CMAKE=1 \
     "$PY" -m pip wheel --quiet --no-deps --no-cache-dir -w "$tmp" "$src"
   mkdir -p "$dir"

@@ -174,16 +174,22 @@ def test_text_and_extract_commands_take_the_endpoint_flags(llama_server, tmp_pat
     assert ledger[0]["tries"][0]["route"] == "json_object+schema"
 
 
-def test_example_values_first_tokens_are_pushed_down_through_logit_bias(llama_server):
+def test_example_values_tokens_are_pushed_down_through_logit_bias(llama_server):
     from examples.medical_billing import EXAMPLES as SHOTS
     from examples.medical_billing import MedicalBilling
 
     backend = OpenAIBackend("gemma-270m", base_url=llama_server, concurrency=2)
     bias = backend._logit_bias(["John Doe", "Emily Stone", "99203", "J20.9"])
-    # one token each for the names; none for the code and the digits, whose first token is
-    # one character that every other value may start with
-    assert len(bias) == 2 and set(bias.values()) == {-5.0}
-    assert backend._server_tokens("John")[0] == int(next(iter(bias)))
+    # every token of the names, and their first word after a space; none for the code and
+    # the digits, whose first token is one character that every other value may start with
+    names = set()
+    for name in ("John Doe", "Emily Stone"):
+        names |= set(backend._server_tokens(name)) | {backend._server_tokens(" " + name)[0]}
+    assert {int(t) for t in bias} == names and set(bias.values()) == {-10.0}
+    # a value written like one of the schema's keys leaves the key's tokens alone
+    key = backend._server_tokens("patient")[0]
+    assert str(key) in backend._logit_bias(["patient"])
+    assert str(key) not in backend._logit_bias(["patient"], {"properties": {"patient": {}}})
     gen = Generator(MedicalBilling, model=backend, examples=SHOTS, subject="medical_billing",
                     seed=3, max_attempts=3)
     made = [r.patient_name for r in gen.stream(4)]

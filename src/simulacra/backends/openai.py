@@ -7,8 +7,8 @@ reply either way, and the rung that served each request is reported as its route
 summary and the ledger). Until a rung has answered, structured requests go one at a time (a
 refusal then costs one request, not one per concurrent slot), and the rung that answered is
 remembered in the cache directory per endpoint and model, so the next run starts there.
-Values a request asks to avoid (examples' values, values the run repeats) have their first
-token pushed down through `logit_bias` where the server says how it tokenizes. The
+Values a request asks to avoid (examples' values, values the run repeats) have the tokens
+that start them pushed down through `logit_bias` where the server says how it tokenizes. The
 API key is read from an environment variable and never appears in reprs, errors or anything
 stored.
 
@@ -18,6 +18,7 @@ This module only makes one request at a time; its `call_policy` asks the engine
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -33,11 +34,15 @@ SYSTEM = ("You write synthetic data records. Reply with exactly one JSON object 
 # The ladder of structured-output modes, best first. "json_object+schema" is llama.cpp
 # server's form (response_format {"type": "json_object", "schema": ...}).
 RUNGS = ("json_schema", "json_object+schema", "json_object", "tools", "prompt")
-# Logits taken from the first token of each value a request asks to avoid (its
+# Logits taken from the tokens that start each value a request asks to avoid (its
 # extra["avoid"]: the examples' values and those the run keeps repeating), on servers that
 # say how they tokenize. Measured through llama_cpp.server, MedicalBilling, 12 requests:
-# 7 useful records without it (5 copied an example's patient), 12 with it.
-AVOID_BIAS = 5.0
+# 7 useful records without it (5 copied an example's patient), 12 with 5 on the first
+# token. Over 20 records at seeds 1, 3 and 4, 5 on the first token still lost 7 of 63
+# requests (2 exact copies of an example, 4 near-copies, 1 implausible); 10 on the first
+# token lost 2 of 60 (near-copies written " Johnson Smith" and "Mrs. Johnson Smith"); 10 on
+# every token of a name-like value and on its spaced first token, 1 of 101 (seeds 1, 3-6).
+AVOID_BIAS = 10.0
 # Where local servers tokenize text: llama.cpp's server, then llama-cpp-python's.
 TOKENIZE = (("/tokenize", "content"), ("/extras/tokenize", "input"))
 
@@ -78,7 +83,8 @@ class OpenAIBackend:
         self._tokenize_probed = base_url is None   # OpenAI's own API does not say
         self._tokenize_lock = threading.Lock()   # one probe, not one per request thread
         self._lead: list[int] = []     # tokens the server puts before any text (BOS)
-        self._first_tokens: dict[str, int | None] = {}
+        self._value_tokens: dict[str, tuple[int, ...]] = {}   # see _avoid_tokens
+        self._schema_keys: dict[str, set[int]] = {}   # see _key_tokens
         self._bias_refused = False
         self._remember = cache   # with the cache on, the rung that answered is kept there too
         if check:
@@ -167,7 +173,7 @@ class OpenAIBackend:
             }
             if request.seed is not None:
                 kwargs["seed"] = request.seed
-            bias = self._logit_bias(request.extra.get("avoid", ()))
+            bias = self._logit_bias(request.extra.get("avoid", ()), request.json_schema)
             if bias:
                 kwargs["logit_bias"] = bias
             if rung == "json_schema":
@@ -213,30 +219,52 @@ class OpenAIBackend:
                 route=rung, seconds=time.perf_counter() - started,
             )
 
-    def _logit_bias(self, avoid: Sequence[str]) -> dict[str, float]:
-        """{token id: -AVOID_BIAS} for the first token of each value in `avoid`; {} when the
-        server does not say how it tokenizes. A value whose first token is a single
-        character (a digit, an initial) is left alone: pushing that token down would change
-        every number or word that starts with it."""
+    def _logit_bias(self, avoid: Sequence[str], schema: dict[str, Any] | None = None
+                    ) -> dict[str, float]:
+        """{token id: -AVOID_BIAS} for the tokens that start each value in `avoid` (see
+        `_avoid_tokens`), except those the schema's keys are written with (a reply must
+        still be able to write them); {} when the server does not say how it tokenizes."""
         bias: dict[str, float] = {}
-        if self._bias_refused:
+        if self._bias_refused or not avoid:
             return bias
+        keep = self._key_tokens(schema) if schema is not None else set()
         for value in avoid:
-            if value not in self._first_tokens:
-                self._first_tokens[value] = self._first_token(value)
-            token = self._first_tokens[value]
-            if token is not None:
-                bias[str(token)] = -AVOID_BIAS
+            if value not in self._value_tokens:
+                self._value_tokens[value] = self._avoid_tokens(value)
+            for token in self._value_tokens[value]:
+                if token not in keep:
+                    bias[str(token)] = -AVOID_BIAS
         return bias
 
-    def _first_token(self, value: str) -> int | None:
+    def _key_tokens(self, schema: dict[str, Any]) -> set[int]:
+        """The tokens of the schema's property names as a JSON object writes them."""
+        names = sorted(_property_names(schema))
+        text = json.dumps(dict.fromkeys(names, 0)) + json.dumps(dict.fromkeys(names, 0),
+                                                                 separators=(",", ":"))
+        if text not in self._schema_keys:
+            self._schema_keys[text] = set(self._server_tokens(text) or ())
+        return self._schema_keys[text]
+
+    def _avoid_tokens(self, value: str) -> tuple[int, ...]:
+        """The tokens that would start `value` again: its first token, also as it is after a
+        space (a model dodges a pushed-down "Johnson" by writing " Johnson"), and every token
+        of a short name-like value (two or three words of letters, so "Mrs. Johnson Smith"
+        is pushed down too). A value whose first token is a single character (a digit, an
+        initial) is left alone: pushing that token down would change every number or word
+        that starts with it."""
         value = value.strip()
         if not value[:1].isalpha():
-            return None
+            return ()
         tokens, first_char = self._server_tokens(value), self._server_tokens(value[0])
         if not tokens or first_char is None or first_char[:1] == tokens[:1]:
-            return None
-        return tokens[0]
+            return ()
+        words = value.split()
+        name_like = len(tokens) <= 3 and all(len(w) > 1 and w.isalpha() for w in words)
+        found = list(tokens if name_like else tokens[:1])
+        spaced, space = self._server_tokens(" " + value), self._server_tokens(" ")
+        if spaced and spaced[:1] != (space or [])[:1]:
+            found.append(spaced[0])
+        return tuple(dict.fromkeys(found))
 
     def _server_tokens(self, text: str) -> list[int] | None:
         """The server's tokens for `text` (without the BOS it may add), or None."""
@@ -362,6 +390,19 @@ def _retry_after(exc: Exception) -> float | None:
         return min(60.0, max(0.0, float(value))) if value is not None else None
     except ValueError:
         return None
+
+
+def _property_names(schema: Any) -> set[str]:
+    """Every property name anywhere in a JSON Schema (nested objects, arrays, $defs)."""
+    names: set[str] = set()
+    if isinstance(schema, dict):
+        names.update(k for k in schema.get("properties") or {} if isinstance(k, str))
+        for value in schema.values():
+            names |= _property_names(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            names |= _property_names(item)
+    return names
 
 
 @contextmanager

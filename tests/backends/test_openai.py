@@ -186,6 +186,11 @@ def test_example_values_tokens_are_pushed_down_through_logit_bias(llama_server):
     for name in ("John Doe", "Emily Stone"):
         names |= set(backend._server_tokens(name)) | {backend._server_tokens(" " + name)[0]}
     assert {int(t) for t in bias} == names and set(bias.values()) == {-10.0}
+    # a word the tokenizer cuts in pieces keeps its later pieces (other words share them)
+    pieces = backend._server_tokens("Szczepanskiewicz")
+    assert len(pieces) > 1
+    pushed = {int(t) for t in backend._logit_bias(["Szczepanskiewicz"])}
+    assert pieces[0] in pushed and not pushed & set(pieces[1:]), (pieces, pushed)
     # a value written like one of the schema's keys leaves the key's tokens alone
     key = backend._server_tokens("patient")[0]
     assert str(key) in backend._logit_bias(["patient"])

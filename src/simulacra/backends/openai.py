@@ -41,7 +41,8 @@ RUNGS = ("json_schema", "json_object+schema", "json_object", "tools", "prompt")
 # token. Over 20 records at seeds 1, 3 and 4, 5 on the first token still lost 7 of 63
 # requests (2 exact copies of an example, 4 near-copies, 1 implausible); 10 on the first
 # token lost 2 of 60 (near-copies written " Johnson Smith" and "Mrs. Johnson Smith"); 10 on
-# every token of a name-like value and on its spaced first token, 1 of 101 (seeds 1, 3-6).
+# every token of a name-like value (words of one token each) and on its spaced first token,
+# 1 of 101 (seeds 1, 3-6).
 AVOID_BIAS = 10.0
 # Where local servers tokenize text: llama.cpp's server, then llama-cpp-python's.
 TOKENIZE = (("/tokenize", "content"), ("/extras/tokenize", "input"))
@@ -248,8 +249,9 @@ class OpenAIBackend:
     def _avoid_tokens(self, value: str) -> tuple[int, ...]:
         """The tokens that would start `value` again: its first token, also as it is after a
         space (a model dodges a pushed-down "Johnson" by writing " Johnson"), and every token
-        of a short name-like value (two or three words of letters, so "Mrs. Johnson Smith"
-        is pushed down too). A value whose first token is a single character (a digit, an
+        of a short name-like value (up to three words of letters, each one token, so "Mrs.
+        Johnson Smith" is pushed down too; a word cut into pieces keeps its pieces, which
+        other words share). A value whose first token is a single character (a digit, an
         initial) is left alone: pushing that token down would change every number or word
         that starts with it."""
         value = value.strip()
@@ -259,7 +261,8 @@ class OpenAIBackend:
         if not tokens or first_char is None or first_char[:1] == tokens[:1]:
             return ()
         words = value.split()
-        name_like = len(tokens) <= 3 and all(len(w) > 1 and w.isalpha() for w in words)
+        name_like = len(tokens) == len(words) <= 3 and all(len(w) > 1 and w.isalpha()
+                                                            for w in words)
         found = list(tokens if name_like else tokens[:1])
         spaced, space = self._server_tokens(" " + value), self._server_tokens(" ")
         if spaced and spaced[:1] != (space or [])[:1]:

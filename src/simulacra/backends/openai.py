@@ -84,6 +84,7 @@ class OpenAIBackend:
         self._tokenize_probed = base_url is None   # OpenAI's own API does not say
         self._tokenize_lock = threading.Lock()   # one probe, not one per request thread
         self._lead: list[int] = []     # tokens the server puts before any text (BOS)
+        self._tokens_of: dict[str, list[int] | None] = {}   # the server's, per text
         self._value_tokens: dict[str, tuple[int, ...]] = {}   # see _avoid_tokens
         self._schema_keys: dict[str, set[int]] = {}   # see _key_tokens
         self._bias_refused = False
@@ -285,10 +286,12 @@ class OpenAIBackend:
                     self._tokenize = None
         if self._tokenize is None:
             return None
-        tokens = self._server_tokens_at(httpx, text)
-        if tokens is None:
-            return None
-        return tokens[len(self._lead):] if tokens[:len(self._lead)] == self._lead else tokens
+        if text not in self._tokens_of:   # " " and first letters recur for every value
+            tokens = self._server_tokens_at(httpx, text)
+            if tokens is not None and tokens[:len(self._lead)] == self._lead:
+                tokens = tokens[len(self._lead):]
+            self._tokens_of[text] = tokens
+        return self._tokens_of[text]
 
     def _server_tokens_at(self, httpx: Any, text: str) -> list[int] | None:
         url, field = self._tokenize   # type: ignore[misc]

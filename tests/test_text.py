@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from simulacra.backends._decode import _Grounding
 from simulacra.backends.fake import ScriptedBackend
 from simulacra.errors import UsageError
-from simulacra.text import TextWriter, field_values, min_length, missing_values
+from simulacra.text import TextWriter, field_labels, field_values, min_length, missing_values
 
 TUTORIAL_CHAIN_INPUTS = [
     {"fields": ["blue", "yellow"], "preferences": {}},
@@ -29,6 +32,42 @@ def test_field_values_flatten_lists_dicts_and_numbers():
     assert field_values(TUTORIAL_CHAIN_INPUTS[3]["fields"]) == [
         "Tom Hanks", "Forrest Gump", "Green Mile", "Mads Mikkelsen", "Hannibal", "Another round"]
     assert field_values({"total": 500.0, "rate": 0.5, "ok": True, "none": None}) == ["500", "0.5"]
+
+
+def test_field_labels_name_each_value_by_its_key_spaced():
+    fields = {"patient_id": 7, "fullName": "Ann Lee", "films": ["A", "B"], "none": None,
+              "visit": {"total-charge": 5.0}}
+    assert field_values(fields) == ["7", "Ann Lee", "A", "B", "5"]
+    assert field_labels(fields) == ["patient id", "full name", "films", "", "total charge"]
+    assert field_labels(["blue", "yellow"]) == ["", ""]
+
+
+def _write(grounding: _Grounding, pieces: list[str]) -> str:
+    """Feed the model's pieces one by one, inserting what the grounding asks for (as the
+    decoder does), and return the text."""
+    for piece in pieces:
+        grounding.feed(piece)
+        if insert := grounding.due():
+            grounding.feed(insert)
+    return grounding.text
+
+
+def test_a_named_field_gets_its_own_value_and_an_inserted_value_its_name():
+    g = _Grounding(["575002", "Carolyn", "250"], 0, ["patient id", "patient name", "total charge"])
+    g.feed(g.due())   # the first value opens the text, bare
+    text = _write(g, [" was seen", " for a cough; Procedure code:", " 99", " and", " the patient",
+                      " name", " ", "X. Then", " total_charge:", " whatever", " and more", ","])
+    assert text.startswith(" 575002 was seen")
+    assert "Procedure code: 99" in text          # another field's name: its value is not put there
+    assert "patient name Carolyn" in text        # the model named the field: its value follows
+    assert "total_charge: 250" in text           # the key as written works too, after grounding
+    assert g.satisfied
+    g = _Grounding(["575002", "250"], 0, ["patient id", "total charge"])
+    g.feed(g.due())
+    text = _write(g, [" was seen for a cough in the winter of the year before the last one", " "])
+    assert text.endswith("one total charge 250")   # inserted mid-text, it says which field it is
+    g = _Grounding(["Paris"], 0, ["city"])       # one word names a field only before ":" or "="
+    assert _write(g, ["Paris", " is a city", " "]) == "Paris is a city "
 
 
 def test_grounding_ignores_case_quotes_and_spacing_but_not_missing_words():
@@ -77,6 +116,22 @@ def test_tutorial_chain_inputs_give_grounded_texts(embedded):
         assert result.grounded, (item, result.text, result.missing)
         assert not missing_values(result.text, field_values(item["fields"]))
         assert len(result.text) >= min_length(item["preferences"])
+
+
+@pytest.mark.embedded
+def test_each_field_named_in_a_text_is_followed_by_its_own_value(embedded):
+    bills = [{"patient_id": 575002, "patient_name": "Carolyn Reyes", "diagnosis_code": "H21.3",
+              "procedure_code": "99213", "total_charge": 250.0, "insurance_claim_amount": 410.0},
+             {"patient_id": 284832, "patient_name": "Jonah Smith", "diagnosis_code": "W14.0",
+              "procedure_code": "10096", "total_charge": 60.0, "insurance_claim_amount": 80.0}]
+    named = 0
+    for bill, result in zip(bills, TextWriter(embedded, seed=4).write_many(bills), strict=True):
+        assert result.grounded, result.text
+        for key, label, value in zip(bill, field_labels(bill), field_values(bill), strict=True):
+            for said in re.finditer(rf"(?i)(?<![a-z_])(?:{key}|{label})\s*:\s*", result.text):
+                named += 1
+                assert result.text[said.end():].startswith(value), (key, result.text)
+    assert named, "the model named no field in these texts; pick records or a seed where it does"
 
 
 @pytest.mark.embedded

@@ -6,7 +6,8 @@
 
 A text is *grounded* when every field value (each list item too) appears in it, ignoring case,
 quote style and spacing. On the embedded model grounding is enforced while decoding (the
-values are inserted if the model does not write them); on other models a text that misses a
+values are inserted, each after its field's name, if the model does not write them, and a
+field the model names is followed by its own value); on other models a text that misses a
 value or is too short is written again, up to `max_attempts`, and what still fails is
 reported in `TextResult.missing`, never hidden.
 """
@@ -60,6 +61,24 @@ def field_values(fields: Any) -> list[str]:
         return [str(int(fields))]
     text = str(fields).strip()
     return [text] if text else []
+
+
+def field_labels(fields: Any, label: str = "") -> list[str]:
+    """For each of `field_values(fields)`, the words that name it: its key spaced out
+    ("total_charge", "totalCharge" -> "total charge"); a list's items after the first, and
+    values that are not under a key, get ""."""
+    if isinstance(fields, dict):
+        return [lab for key, value in fields.items()
+                for lab in field_labels(value, _spaced_key(str(key)))]
+    if isinstance(fields, list | tuple):
+        labels = [lab for value in fields for lab in field_labels(value, label)]
+        return labels[:1] + [""] * (len(labels) - 1)
+    return [label] * len(field_values(fields))
+
+
+def _spaced_key(key: str) -> str:
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).replace("_", " ").replace("-", " ")
+    return " ".join(words.lower().split())
 
 
 def normalize(text: str) -> str:
@@ -140,7 +159,8 @@ class TextTask:
             values = field_values(self.items[t.index])
             requests.append(Request(
                 prompt=build_prompt(self.items[t.index], self.preferences), stop=("\n",),
-                must_include=tuple(values), min_chars=self.minimum,
+                must_include=tuple(values), include_labels=tuple(field_labels(self.items[t.index])),
+                min_chars=self.minimum,
                 max_tokens=(self.minimum + sum(len(v) for v in values)) // 3 + 160,
                 temperature=self.temperature, seed=t.seed))
         return requests

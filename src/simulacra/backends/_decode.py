@@ -28,7 +28,9 @@ Sampling is numpy over the allowed tokens only: temperature, then min-p, seeded 
 Free text can be *grounded*: a request's `must_include` values must all appear, in order, and
 the text must reach `min_chars`. Until then end-of-text and newlines are masked out; when the
 model has written a gap's worth of text without the next value, the value's tokens are
-appended at the next word boundary, and the model writes on around it.
+appended at the next word boundary, and the model writes on around it. With the fields'
+names (`include_labels`), an inserted value comes with its name, and a field the model names
+("procedure code:") gets its own value next (`_Grounding`).
 
 JSON numbers have no length bound a schema can state, and the small model happily writes
 `0.000000...` until the token limit. A tiny lexer follows each sequence's output; once a
@@ -39,6 +41,7 @@ extend it are masked out, so the grammar has to close it.
 from __future__ import annotations
 
 import ctypes
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -118,12 +121,22 @@ class _Seq:
 
 
 class _Grounding:
-    """Tracks a grounded text: which required values it has, and when to insert the next."""
+    """Tracks a grounded text: which required values it has, and when to insert the next.
+
+    With labels (the words naming each value's field), the text also keeps each field with
+    its own value: when the model names a field ("procedure code:", "total charge "), that
+    field's value is written next, not whatever the model would put there; and a value
+    inserted mid-text comes with its label ("total charge 550"). A small model otherwise
+    drops the patient's name after "Procedure code:", and a bare 550 reads as any amount."""
 
     BOUNDARY = (" ", ",", ";", ":", "(", "-")
 
-    def __init__(self, values: Sequence[str], min_chars: int) -> None:
-        self.values = [v for v in values if v.strip()]
+    def __init__(self, values: Sequence[str], min_chars: int, labels: Sequence[str] = ()) -> None:
+        named = [(v, labels[i] if i < len(labels) else "") for i, v in enumerate(values)
+                 if v.strip()]
+        self.values = [v for v, _ in named]
+        self.labels = [label for _, label in named]
+        self.naming = [_naming(label) for label in self.labels]
         self.min_chars = min_chars
         self.gap = max(40, min_chars // (len(self.values) + 1))
         self.next = 0
@@ -146,7 +159,12 @@ class _Grounding:
             self.next += 1
 
     def due(self) -> str | None:
-        """The text to insert now, if the gap since the last value is used up at a word boundary."""
+        """The text to insert now: the value of a field the text has just named, or the next
+        value once the gap since the last one is used up at a word boundary."""
+        tail = self.text[-80:].lower()
+        for value, naming in zip(self.values, self.naming, strict=True):
+            if naming is not None and naming.search(tail):
+                return value if self.text.endswith(" ") else " " + value
         if self.next >= len(self.values):
             return None
         # The first value opens the text (it anchors what the text is about); later ones wait
@@ -154,8 +172,23 @@ class _Grounding:
         waiting = len(self.text) - self.searched < self.gap or not self.text.endswith(self.BOUNDARY)
         if self.next > 0 and waiting:
             return None
-        value = self.values[self.next]
+        value, label = self.values[self.next], self.labels[self.next]
+        if self.next > 0 and label:
+            if self.text.rstrip().endswith(":"):
+                return None   # the model just named some other field: its own value goes there
+            value = f"{label} {value}"
         return value if self.text.endswith(" ") else " " + value
+
+
+def _naming(label: str) -> re.Pattern[str] | None:
+    """What a text ending in a field's name looks like: its words spaced, joined by "_" or
+    run together, then ":" or "=" (or, for a name of several words, a space)."""
+    words = label.lower().split()
+    if not words:
+        return None
+    name = r"[ _]?".join(map(re.escape, words))
+    after = r"\s*[:=]\s*" if len(words) == 1 else r"(?:\s*[:=]\s*|\s+)"
+    return re.compile(rf"(?<![a-z0-9_]){name}{after}$")
 
 
 class _JsonLexer:
@@ -435,7 +468,8 @@ class BatchDecoder:
         if steer is not None and matcher is not None:
             seq.cursor = JsonCursor(steer, tuple(request.extra.get("row", ())))
         if request.must_include or request.min_chars:
-            seq.grounding = _Grounding(request.must_include, request.min_chars)
+            seq.grounding = _Grounding(request.must_include, request.min_chars,
+                                          request.include_labels)
             self._ground(seq, None)
         if matcher is not None:
             self._force(seq)

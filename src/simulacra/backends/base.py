@@ -62,6 +62,9 @@ class Request:
     # Free text only: values the text must contain (in this order) and its minimum length.
     # The embedded backend guarantees both while decoding; others are checked afterwards.
     must_include: tuple[str, ...] = ()
+    # For each value, the words that name it (its field): a backend that inserts a value the
+    # model did not write puts them before it, so the text says which field the value is.
+    include_labels: tuple[str, ...] = ()
     min_chars: int = 0
     # Constrained backends: the reply's JSON layout, as json.dumps's (item, key) separators;
     # the prompt's examples should be in the same one (schema/grammar.py).

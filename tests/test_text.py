@@ -66,6 +66,11 @@ def test_a_named_field_gets_its_own_value_and_an_inserted_value_its_name():
     g.feed(g.due())
     text = _write(g, [" was seen for a cough in the winter of the year before the last one", " "])
     assert text.endswith("one total charge 250")   # inserted mid-text, it says which field it is
+    g = _Grounding(["575002", "250"], 0, ["patient id", "total charge"])
+    g.feed(g.due())
+    text = _write(g, [" was seen for a cough; code H11.", "3 in the winter of the year before.", " It"])
+    assert "code H11.3 in" in text                # not inside a code,
+    assert "before. Total charge 250 It" in text  # but after a sentence
     g = _Grounding(["Paris"], 0, ["city"])       # one word names a field only before ":" or "="
     assert _write(g, ["Paris", " is a city", " "]) == "Paris is a city "
 

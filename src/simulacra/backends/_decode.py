@@ -169,15 +169,20 @@ class _Grounding:
             return None
         # The first value opens the text (it anchors what the text is about); later ones wait
         # for a gap's worth of the model's own words and a word boundary.
-        waiting = len(self.text) - self.searched < self.gap or not self.text.endswith(self.BOUNDARY)
+        waiting = len(self.text) - self.searched < self.gap or not self._at_boundary()
         if self.next > 0 and waiting:
             return None
         value, label = self.values[self.next], self.labels[self.next]
         if self.next > 0 and label:
             if self.text.rstrip().endswith(":"):
                 return None   # the model just named some other field: its own value goes there
-            value = f"{label} {value}"
+            value = f"{label.capitalize() if self.text.endswith('.') else label} {value}"
         return value if self.text.endswith(" ") else " " + value
+
+    def _at_boundary(self) -> bool:
+        """Whether a value may go right after the text: after a space or a separator, or after a
+        sentence's full stop (a word of letters before it, so not inside "H11.3" or "Dr.")."""
+        return self.text.endswith(self.BOUNDARY) or re.search(r"[a-z]{3}[.!?]$", self.text) is not None
 
 
 def _naming(label: str) -> re.Pattern[str] | None:
@@ -596,6 +601,8 @@ class BatchDecoder:
             elif s.request.stop and any(stop in self.detokenize(s.out[-8:])
                                         for stop in s.request.stop):
                 s.done = True
+            elif s.grounding is not None:
+                self._ground(s, token)   # every value is in; a field named still gets its own
             if len(s.out) >= s.request.max_tokens and not s.done:
                 s.done, s.finish = True, "length"
 

@@ -71,6 +71,8 @@ def test_a_named_field_gets_its_own_value_and_an_inserted_value_its_name():
     text = _write(g, [" was seen for a cough; code H11.", "3 in the winter of the year before.", " It"])
     assert "code H11.3 in" in text                # not inside a code,
     assert "before. Total charge 250 It" in text  # but after a sentence
+    g = _Grounding(["7", "see note:"], 0, ["id", "note"])   # a value ending in its own name
+    assert _write(g, ["7", " and the note:", " "]) == "7 and the note: see note: "
     g = _Grounding(["Paris"], 0, ["city"])       # one word names a field only before ":" or "="
     assert _write(g, ["Paris", " is a city", " "]) == "Paris is a city "
 

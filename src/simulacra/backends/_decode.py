@@ -163,7 +163,10 @@ class _Grounding:
         value once the gap since the last one is used up at a word boundary."""
         tail = self.text[-80:].lower()
         for value, naming in zip(self.values, self.naming, strict=True):
-            if naming is not None and naming.search(tail):
+            # (not when the text ends with the value itself: one ending in its own field's
+            # name, "see note:", would be written again and again)
+            if naming is not None and naming.search(tail) and \
+                    not tail.rstrip().endswith(value.lower().rstrip()):
                 return value if self.text.endswith(" ") else " " + value
         if self.next >= len(self.values):
             return None

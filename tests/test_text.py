@@ -40,6 +40,12 @@ def test_field_labels_name_each_value_by_its_key_spaced():
     assert field_values(fields) == ["7", "Ann Lee", "A", "B", "5"]
     assert field_labels(fields) == ["patient id", "full name", "films", "", "total charge"]
     assert field_labels(["blue", "yellow"]) == ["", ""]
+    actors = TUTORIAL_CHAIN_INPUTS[3]["fields"]   # a list of records: each record's keys
+    assert field_labels(actors) == ["actor", "movies", "", "actor", "movies", ""]
+    assert field_labels({"films": []}) == [] and field_labels({"tags": [None, "a"]}) == ["tags"]
+    for item in [*TUTORIAL_CHAIN_INPUTS, *ACTORS, fields]:   # one label for every value
+        item = item.get("fields", item) if isinstance(item, dict) else item
+        assert len(field_labels(item)) == len(field_values(item))
 
 
 def _write(grounding: _Grounding, pieces: list[str]) -> str:

@@ -65,14 +65,16 @@ def field_values(fields: Any) -> list[str]:
 
 def field_labels(fields: Any, label: str = "") -> list[str]:
     """For each of `field_values(fields)`, the words that name it: its key spaced out
-    ("total_charge", "totalCharge" -> "total charge"); a list's items after the first, and
-    values that are not under a key, get ""."""
+    ("total_charge", "totalCharge" -> "total charge"). A list of plain values is named once,
+    at its first item ("films Alien, Heat"); values not under a key get ""."""
     if isinstance(fields, dict):
         return [lab for key, value in fields.items()
                 for lab in field_labels(value, _spaced_key(str(key)))]
     if isinstance(fields, list | tuple):
-        labels = [lab for value in fields for lab in field_labels(value, label)]
-        return labels[:1] + [""] * (len(labels) - 1)
+        if any(isinstance(value, dict | list | tuple) for value in fields):
+            return [lab for value in fields for lab in field_labels(value, label)]
+        count = len(field_values(fields))
+        return [label][:count] + [""] * (count - 1)
     return [label] * len(field_values(fields))
 
 

@@ -79,6 +79,8 @@ def test_a_named_field_gets_its_own_value_and_an_inserted_value_its_name():
     assert "before. Total charge 250 It" in text  # but after a sentence
     g = _Grounding(["7", "see note:"], 0, ["id", "note"])   # a value ending in its own name
     assert _write(g, ["7", " and the note:", " "]) == "7 and the note: see note: "
+    g = _Grounding(["7", "250"], 0, ["id", "total charge"])   # after a currency sign, no space
+    assert _write(g, ["7", " cost total charge: $", "."]) == "7 cost total charge: $250."
     g = _Grounding(["Paris"], 0, ["city"])       # one word names a field only before ":" or "="
     assert _write(g, ["Paris", " is a city", " "]) == "Paris is a city "
 
@@ -142,7 +144,8 @@ def test_each_field_named_in_a_text_is_followed_by_its_own_value(embedded):
     named = 0
     for bill, result in zip(bills, TextWriter(embedded, seed=4).write_many(bills), strict=True):
         for key, label, value in zip(bill, field_labels(bill), field_values(bill), strict=True):
-            for said in re.finditer(rf"(?i)(?<![a-z_])(?:{key}|{label})\s*:\s*", result.text):
+            for said in re.finditer(rf"(?i)(?<![a-z_])(?:{key}|{label})\s*:\s*[$\"'(]?",
+                                    result.text):
                 named += 1
                 assert result.text[said.end():].startswith(value), (key, result.text)
     assert named, "the model named no field in these texts; pick records or a seed where it does"

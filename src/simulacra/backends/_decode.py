@@ -130,6 +130,7 @@ class _Grounding:
     drops the patient's name after "Procedure code:", and a bare 550 reads as any amount."""
 
     BOUNDARY = (" ", ",", ";", ":", "(", "-")
+    OPENERS = (" ", "$", '"', "'", "(")   # what a named field's value may follow directly
 
     def __init__(self, values: Sequence[str], min_chars: int, labels: Sequence[str] = ()) -> None:
         named = [(v, labels[i] if i < len(labels) else "") for i, v in enumerate(values)
@@ -167,7 +168,7 @@ class _Grounding:
             # name, "see note:", would be written again and again)
             if naming is not None and naming.search(tail) and \
                     not tail.rstrip().endswith(value.lower().rstrip()):
-                return value if self.text.endswith(" ") else " " + value
+                return value if self.text.endswith(self.OPENERS) else " " + value
         if self.next >= len(self.values):
             return None
         # The first value opens the text (it anchors what the text is about); later ones wait
@@ -196,7 +197,7 @@ def _naming(label: str) -> re.Pattern[str] | None:
         return None
     name = r"[ _]?".join(map(re.escape, words))
     after = r"\s*[:=]\s*" if len(words) == 1 else r"(?:\s*[:=]\s*|\s+)"
-    return re.compile(rf"(?<![a-z0-9_]){name}{after}$")
+    return re.compile(rf"(?<![a-z0-9_]){name}{after}[$\"'(]?$")   # "total charge: $" too
 
 
 class _JsonLexer:

@@ -180,7 +180,8 @@ class _Grounding:
         if self.next > 0 and label:
             if self.text.rstrip().endswith(":"):
                 return None   # the model just named some other field: its own value goes there
-            value = f"{label.capitalize() if self.text.endswith('.') else label} {value}"
+            after_sentence = self.text.endswith((".", "!", "?"))   # as _at_boundary allows
+            value = f"{label.capitalize() if after_sentence else label} {value}"
         return value if self.text.endswith(" ") else " " + value
 
     def _at_boundary(self) -> bool:

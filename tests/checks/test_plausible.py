@@ -66,3 +66,5 @@ def test_what_the_schema_states_or_a_camel_case_name_says_is_plausible():
               "statementTerminator": ";", "listenPort": "8", "commentPrefix": "//", "about": "Sorts imports"}
     assert gate.reason(record) is None
     assert gate.reason({**record, "about": ""}) == "implausible short: about is ''"
+    assert gate.reason({**record, "listenPort": ""}) == "implausible short: listenPort is ''"
+    assert gate.reason({**record, "commentPrefix": ""}) is None

@@ -11,6 +11,7 @@ from examples.medical_billing import MedicalBilling
 from simulacra import Generator
 from simulacra.checks.rules import parse_rules
 from simulacra.engine.diversity import (
+    COMPLETION_WEIGHT,
     DEFAULT_DIVERSITY,
     EXAMPLE_WEIGHT,
     MAX_PREFIX,
@@ -60,7 +61,19 @@ def test_a_start_many_different_values_share_costs_little():
     for code in ["99203", "99213", "99214", "99215", "99212", "10021"]:
         counts.add(code.encode())
     assert counts.pressure(b"", b"99") == 1 / 7
-    assert counts.pressure(b"9921", b"3") == 1 / 5
+    assert counts.pressure(b"9921", b"4") == 1 / 5 + COMPLETION_WEIGHT   # spells out "99214"
+
+
+def test_spelling_out_a_value_already_made_costs_before_its_closing_quote():
+    counts = FieldCounts()
+    for name in ["Robert", "Mary", "Robert Smith", "Roberta"]:
+        counts.add(name.encode())
+    # "Robert" is the whole of one of the three values through it: a third of the penalty
+    assert counts.pressure(b"", b"Robert") == pytest.approx(1 / 5 + COMPLETION_WEIGHT / 3)
+    assert counts.pressure(b"", b"Mary") == pytest.approx(1 / 5 + COMPLETION_WEIGHT)
+    assert counts.pressure(b"", b"Ma") == 1 / 5           # not a whole value yet
+    assert counts.pressure(b"Mary", b'"') == 1 / 2        # the closing quote: its share only
+    assert counts.pressure(b"", b"Mark") == 0             # a new name costs nothing
 
 
 def test_long_values_are_known_by_their_opening():

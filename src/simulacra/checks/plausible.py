@@ -5,7 +5,7 @@ again as its title. Those records are valid, and useless. The gate rejects them 
 retries the record) and names the reason, counted in the summary and the ledger:
 
 - `implausible short`: an empty or one-character value in a free-text field (unless its name
-  says one character is usual: an initial, a grade, a size, a code);
+  says one character is usual: an initial, a grade, a size, a code; a code is never empty);
 - `implausible punctuation`: JSON punctuation inside a value (`":{"`, `"}, {"`), or a value
   with no letter or digit at all;
 - `implausible placeholder`: "N/A", "unknown", "test", "lorem ipsum", an identifier
@@ -79,7 +79,9 @@ class PlausibilityGate:
             text = value.strip()
             name = _snake(path[-1])
             if len(text) <= 1:
-                if not (_SHORT_NAME.search(name) or _CODE_NAME.search(path[-1])):
+                # a code may be one character ("7", "B"), never none at all; a separator or
+                # a prefix may be empty
+                if not (_SHORT_NAME.search(name) or (text and _CODE_NAME.search(path[-1]))):
                     yield "short", path
             elif (_JSON_BITS.search(text) or not _WORDISH.search(text)) and \
                     not _SHORT_NAME.search(name):   # a prefix or separator may be "//"

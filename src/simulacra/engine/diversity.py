@@ -15,7 +15,11 @@ a value is decoded with prefix P, a candidate token that would make it P+t is pe
 logits, where repeats(P+t) is how often the most repeated value starting with P+t occurs:
 the share of the values so far that this continuation would repeat, plus a term that grows
 with the repeats themselves (at N = 500 a name made 17 times is only 3% of the run, but 17
-times too many). A path to one favourite
+times too many). When P+t spells out a whole value already made, `strength *
+COMPLETION_WEIGHT` more (times the share of the values through P+t that ended there): a run
+that writes first names only reaches "Robert" in one token, and by the time the closing
+quote is due, the model's preference for ending there is stronger than any share; the
+penalty has to come while other names are still open. A path to one favourite
 ("John Doe" 28 times) costs about `strength` times its share; a popular start that many
 different values share ("John " before many surnames, "99" before many procedure codes)
 costs little, so the values keep their shape (the examples' style) and vary in content. It is
@@ -41,6 +45,7 @@ from typing import Any
 DEFAULT_DIVERSITY = 0.5
 MAX_STRENGTH = 20.0      # logits of penalty at diversity 1 for a continuation to the only value so far
 REPEAT_WEIGHT = 0.1      # and this much more per e-fold of the repeats it leads to
+COMPLETION_WEIGHT = 0.2  # and this much more for spelling out a whole value already made
 EXAMPLE_WEIGHT = 4       # an example's value counts as this many records' (style, not content)
 MAX_PREFIX = 48          # bytes of a value whose prefixes are counted; past that, no steer
 MAX_VALUES = 50_000      # values remembered per field (memory stays bounded on huge runs)
@@ -81,9 +86,11 @@ class FieldCounts:
     def most_pressure(self, prefix: bytes) -> float:
         """The most `pressure(prefix, t)` can be for any continuation t: the values a
         continuation leads to are among those under `prefix`, so their repeats are at most
-        `repeats[prefix]`, which is what an empty continuation reads. 0 for a prefix no value
-        has: nothing there to lean away from."""
-        return self.pressure(prefix, b"")
+        `repeats[prefix]`, which is what an empty continuation reads, and the completion
+        term is at most COMPLETION_WEIGHT. 0 for a prefix no value has: nothing there to
+        lean away from."""
+        shared = self.pressure(prefix, b"")
+        return shared + COMPLETION_WEIGHT if shared else 0.0
 
     def pressure(self, prefix: bytes, continued: bytes) -> float:
         """How strongly continuing `prefix` with `continued` leads to a value already made:
@@ -92,13 +99,24 @@ class FieldCounts:
         start shared by many different values ("John " before many surnames, "99" before
         many codes) costs little; a path to one favourite ("John Doe") costs its share, and
         more the more often it was taken, so on a long run a favourite cannot hide behind a
-        small share."""
+        small share.
+
+        Plus, when the continuation spells out a whole value already made ("Robert", before
+        its closing quote), COMPLETION_WEIGHT x the share of the values through it that
+        ended there: the value is about to be repeated unless the model goes on, so the
+        penalty comes while other values are still open."""
         if len(prefix) >= MAX_PREFIX:   # past what is counted: the value is new enough
             return 0.0
-        repeats = self.repeats.get((prefix + continued)[:MAX_PREFIX], 0)
+        key = (prefix + continued)[:MAX_PREFIX]
+        repeats = self.repeats.get(key, 0)
         if not repeats:
             return 0.0
-        return repeats / (self.count(prefix) + 1) + REPEAT_WEIGHT * math.log(repeats)
+        pressure = repeats / (self.count(prefix) + 1) + REPEAT_WEIGHT * math.log(repeats)
+        if continued and not key.endswith(END):
+            ended = self.whole.get(key + END, 0)   # values that are exactly `key`
+            if ended:
+                pressure += COMPLETION_WEIGHT * ended / self.count(key)
+        return pressure
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,11 @@ GOOD = {"product": "Trail running shoes", "title": "Comfortable from day one",
     ({"title": "Unknown"}, "implausible placeholder"),
     ({"reviewer": "Reviewer"}, "implausible placeholder"),
     ({"product": "product_name"}, "implausible placeholder"),
+    ({"reviewer": "{firstname}"}, "implausible placeholder"),
+    ({"reviewer": "{{ reviewer_name }}"}, "implausible placeholder"),
+    ({"product": "(the product's name),"}, "implausible placeholder"),
+    ({"reviewer": "[username](https://www.example.com/username)"}, "implausible placeholder"),
+    ({"reviewer": "<reviewer>"}, "implausible placeholder"),
     ({"title": "Product Titles"}, "implausible placeholder"),
     ({"product": "38507203405"}, "implausible no letters"),
     ({"title": "Review (Review) records"}, "implausible echo"),
@@ -38,6 +43,8 @@ def test_each_reason_is_named(change, reason):
 def test_real_looking_records_and_pinned_fields_pass():
     gate = PlausibilityGate(REVIEW)
     assert gate.reason(GOOD) is None
+    for text in ["Kettle (1.7 l)", "(555) 010-9999 hotline", "Sarah [admin]", "{x} and {{y}}", "(a) or (b)"]:
+        assert gate.reason({**GOOD, "product": text}) is None, text
     assert gate.reason({**GOOD, "reviewer": None}) is None
     assert gate.reason({**GOOD, "sku": "X", "grade": "B"}) is None   # the schema pins them
 

@@ -9,7 +9,9 @@ retries the record) and names the reason, counted in the summary and the ledger:
 - `implausible punctuation`: JSON punctuation inside a value (`":{"`, `"}, {"`), or a value
   with no letter or digit at all;
 - `implausible placeholder`: "N/A", "unknown", "test", "lorem ipsum", an identifier
-  (`product_name`), or only words of the schema's own field names ("Product Reviews");
+  (`product_name`), only words of the schema's own field names ("Product Reviews"), or a
+  whole value in brackets: a template's slot ("{firstname}"), a description of the field
+  ("(the customer's full name)"), a markdown link;
 - `implausible repeat`: one value in two different text fields of the record, or a word
   twice in a row within a value ("Doe Doe");
 - `implausible no letters`: a number where text is due ("38507203405" as a product), in a
@@ -47,6 +49,9 @@ _CODE_NAME = re.compile(r"(^|_)(id|ids|code|codes|number|no|num|zip|postcode|pos
                         r"hash|checksum|uuid|hex|ip)$|"
                         r"(?-i:Id|Code|Number|Date|Time|Port|Version)$", re.IGNORECASE)   # camelCase: orderId
 _WORDISH = re.compile(r"\w", re.UNICODE)
+# a whole value in brackets: a template's slot ("{firstname}", "{{ city }}", "<name>"), a
+# description of the field ("(the customer's full name)"), a link ("[name](https://...)")
+_SLOT = re.compile(r"^(\{\{?[^{}]*\}\}?|\([^()]*\)|\[[^\[\]]*\](\([^()]*\))?|<[^<>]*>)[,.;:]?$")
 
 
 class PlausibilityGate:
@@ -99,7 +104,8 @@ class PlausibilityGate:
             seen.setdefault(folded, path)
 
     def _placeholder(self, text: str) -> bool:
-        if text.lower().strip(" .!?") in PLACEHOLDERS or _IDENTIFIER.match(text):
+        if text.lower().strip(" .!?") in PLACEHOLDERS or _IDENTIFIER.match(text) \
+                or _SLOT.match(text):
             return True
         words = _words(text).split()
         return bool(words) and all(_stem(w) in self._names for w in words)

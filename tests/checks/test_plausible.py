@@ -75,3 +75,5 @@ def test_what_the_schema_states_or_a_camel_case_name_says_is_plausible():
     assert gate.reason({**record, "about": ""}) == "implausible short: about is ''"
     assert gate.reason({**record, "listenPort": ""}) == "implausible short: listenPort is ''"
     assert gate.reason({**record, "commentPrefix": ""}) is None
+    assert gate.reason({**record, "statementTerminator": "<br>"}) is None
+    assert gate.reason({**record, "about": "<br>"}) == "implausible placeholder: about is '<br>'"

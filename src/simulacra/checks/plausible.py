@@ -91,8 +91,8 @@ class PlausibilityGate:
             elif (_JSON_BITS.search(text) or not _WORDISH.search(text)) and \
                     not _SHORT_NAME.search(name):   # a prefix or separator may be "//"
                 yield "punctuation", path
-            elif self._placeholder(text):
-                yield "placeholder", path
+            elif self._placeholder(text) or (_SLOT.match(text) and not _SHORT_NAME.search(name)):
+                yield "placeholder", path   # a separator may be "<br>" or "()"
             elif not _LETTER.search(text) and not (_CODE_NAME.search(path[-1])
                                                    or _SHORT_NAME.search(name)):
                 yield "no letters", path
@@ -104,8 +104,7 @@ class PlausibilityGate:
             seen.setdefault(folded, path)
 
     def _placeholder(self, text: str) -> bool:
-        if text.lower().strip(" .!?") in PLACEHOLDERS or _IDENTIFIER.match(text) \
-                or _SLOT.match(text):
+        if text.lower().strip(" .!?") in PLACEHOLDERS or _IDENTIFIER.match(text):
             return True
         words = _words(text).split()
         return bool(words) and all(_stem(w) in self._names for w in words)

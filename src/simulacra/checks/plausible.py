@@ -82,19 +82,18 @@ class PlausibilityGate:
             if not isinstance(value, str):
                 continue
             text = value.strip()
-            name = _snake(path[-1])
+            short_named = bool(_SHORT_NAME.search(_snake(path[-1])))   # a separator, a grade
+            code_named = bool(_CODE_NAME.search(path[-1]))
             if len(text) <= 1:
                 # a code may be one character ("7", "B"), never none at all; a separator or
                 # a prefix may be empty
-                if not (_SHORT_NAME.search(name) or (text and _CODE_NAME.search(path[-1]))):
+                if not (short_named or (text and code_named)):
                     yield "short", path
-            elif (_JSON_BITS.search(text) or not _WORDISH.search(text)) and \
-                    not _SHORT_NAME.search(name):   # a prefix or separator may be "//"
-                yield "punctuation", path
-            elif self._placeholder(text) or (_SLOT.match(text) and not _SHORT_NAME.search(name)):
+            elif (_JSON_BITS.search(text) or not _WORDISH.search(text)) and not short_named:
+                yield "punctuation", path   # a prefix or separator may be "//"
+            elif self._placeholder(text) or (_SLOT.match(text) and not short_named):
                 yield "placeholder", path   # a separator may be "<br>" or "()"
-            elif not _LETTER.search(text) and not (_CODE_NAME.search(path[-1])
-                                                   or _SHORT_NAME.search(name)):
+            elif not _LETTER.search(text) and not (code_named or short_named):
                 yield "no letters", path
             elif self._echo and self._echo in text:
                 yield "echo", path

@@ -4,6 +4,7 @@ how candidates are penalized, and that a numeric bound holds whatever the model 
 import math
 
 import numpy as np
+import pytest
 
 from simulacra.backends._steer import JsonCursor, steer_logits
 from simulacra.checks.rules import parse_rules
@@ -104,6 +105,31 @@ def test_ending_on_a_value_already_made_is_penalized():
     out = steered_after(b'{"name": "John"}', b'{"name": "John', np.zeros(2, np.float32),
                         [7, 6], PIECES)
     assert out[0] < 0 and out[1] == 0          # '"}' repeats "John"; ' Doe' makes a new name
+
+
+REVIEWER = {"reviewer": {"anyOf": [{"type": "string"}, {"type": "null"}]}}
+
+
+def test_a_null_costs_its_share_above_the_examples_share():
+    steer = build_steer({"type": "object", "properties": REVIEWER}, 1.0,
+                        examples=[{"reviewer": "Marta"}, {"reviewer": None}])
+    pieces = [b"null", b'"Ann', b'"Marta']
+    logits = np.zeros(3, np.float32)
+
+    def steered():
+        cursor = JsonCursor(steer)
+        cursor.feed(b'{"reviewer": ')
+        return steer_logits(cursor, logits, np.arange(3), pieces, window=3.0)
+
+    out = steered()
+    assert out[0] == 0 and out[1] == 0 and out[2] < 0   # at the examples' rate a null is free
+    for _ in range(6):
+        JsonCursor(steer).feed(b'{"reviewer": null}')   # the cursor counts each null once
+    counts = steer.fields[("reviewer",)]
+    assert counts.nulls == 4 + 6
+    out = steered()
+    assert out[0] == pytest.approx(-steer.strength * (10 / 14 - 1 / 2))
+    assert out[1] == 0
 
 
 DIGITS = [str(d).encode() for d in range(10)] + [b"12", b"50", b"99", b"999", b".", b",", b"}",

@@ -113,6 +113,31 @@ def test_examples_count_with_their_weight():
     assert steer.fields[("name",)].count(b'Ann"') == EXAMPLE_WEIGHT
 
 
+def test_nulls_cost_only_their_share_above_the_examples_share():
+    schema = {"type": "object", "properties": {
+        "reviewer": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}
+    examples = [{"reviewer": "Marta"}, {"reviewer": None}, {"reviewer": "Kwame"}]
+    steer = build_steer(schema, 0.5, examples=examples)
+    counts = steer.fields[("reviewer",)]
+    assert (counts.shown, counts.shown_nulls) == (3, 1)
+    assert counts.null_pressure() == 0            # the run starts at the examples' rate
+    for _ in range(12):
+        steer.add_null(("reviewer",))
+    share = (EXAMPLE_WEIGHT + 12) / (3 * EXAMPLE_WEIGHT + 12)
+    assert counts.null_pressure() == pytest.approx(share - 1 / 3)
+    assert counts.most_pressure(b"") >= counts.null_pressure()
+    for i in range(30):
+        counts.add(f"reviewer {i}".encode())
+    assert counts.null_pressure() == 0            # back below the examples' share
+
+
+def test_nulls_are_free_when_no_example_has_the_field():
+    counts = FieldCounts()
+    counts.add(b"Ann")
+    counts.add_null()
+    assert counts.null_pressure() == 0
+
+
 def test_no_steer_at_diversity_zero_without_bounds():
     schema = {"type": "object", "properties": {"name": {"type": "string"}}}
     assert build_steer(schema, 0.0) is None

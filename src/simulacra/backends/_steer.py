@@ -74,6 +74,8 @@ class JsonCursor:
         if byte in _SPACE:
             return
         top = self.stack[-1] if self.stack else None
+        if byte == 0x6E and self.at_value and top is not None:   # 'n' of a null
+            self.steer.add_null(self.path())
         self.at_value = False
         if byte == 0x22:
             self.in_string, self.buf = True, bytearray()
@@ -120,13 +122,16 @@ class JsonCursor:
 
 
 def _continuation(piece: bytes, kind: str) -> tuple[bytes, str] | None:
-    """What `piece` adds to the current value, with END if it ends it, and the value's kind."""
+    """What `piece` adds to the current value, with END if it ends it, and the value's kind
+    ("null" for a null, which adds nothing)."""
     if kind == "open":
         piece = piece.lstrip(b" \t\r\n")
         if piece[:1] == b'"':
             piece, kind = piece[1:], "string"
         elif piece[:1] and piece[0] in _NUMBER:
             kind = "number"
+        elif piece[:1] == b"n":
+            return b"", "null"
         else:
             return None
     if kind == "string":
@@ -208,7 +213,9 @@ class _Value:
                                                                           self.prefix + added):
                     logits[j] = -math.inf
                     continue
-                if self.strength and added:
+                if self.strength and kind == "null":
+                    logits[j] -= self.strength * self.counts.null_pressure()
+                elif self.strength and added:
                     logits[j] -= self.strength * self.counts.pressure(self.prefix, added)
             best_kept = max(best_kept, logits[j])
         return best_kept

@@ -27,6 +27,12 @@ a penalty, not a ban: a field whose model distribution is sharp (a sex, a countr
 favourites when nothing else is plausible, and a field with many good values spreads over
 them.
 
+A null is one value that every empty record repeats, but a null at the examples' rate is the
+data's style (a review without a reviewer), not a favourite. So a nullable field's null costs
+`strength` times the share of nulls the run has above the examples' share, and nothing at or
+below it: without the examples' own rate as its anchor, a run that drifts into nulls (73% of
+one run's reviewers, against one example in three) would repeat "no value" unchecked.
+
 Cross-field orderings (`insurance_claim_amount <= total_charge`) become `NumericBound`s: when
 the first field of the pair is already written, the decoder keeps the second one's digits on
 the right side (see backends/_steer.py), so the rule holds by construction instead of by
@@ -66,6 +72,8 @@ class FieldCounts:
         self.repeats: dict[bytes, int] = {}
         self.whole: Counter[bytes] = Counter()
         self.values = 0
+        self.nulls = 0                        # nulls in the field (weighted like values)
+        self.shown = self.shown_nulls = 0     # examples that have the field, and their nulls
 
     def add(self, raw: bytes, weight: int = 1) -> None:
         if self.values >= MAX_VALUES:
@@ -80,17 +88,31 @@ class FieldCounts:
             if self.repeats.get(prefix, 0) < repeats:
                 self.repeats[prefix] = repeats
 
+    def add_null(self, weight: int = 1) -> None:
+        if self.values < MAX_VALUES:
+            self.nulls += weight
+
     def count(self, prefix: bytes) -> int:
         return self.prefixes.get(prefix, 0)
+
+    def null_pressure(self) -> float:
+        """The share of nulls in the field above the examples' share (0 at or below it, and
+        when no example has the field: then there is no rate to hold the run to)."""
+        if not self.shown:
+            return 0.0
+        share = self.nulls / max(1, self.nulls + self.values)
+        return max(0.0, share - self.shown_nulls / self.shown)
 
     def most_pressure(self, prefix: bytes) -> float:
         """The most `pressure(prefix, t)` can be for any continuation t: the values a
         continuation leads to are among those under `prefix`, so their repeats are at most
         `repeats[prefix]`, which is what an empty continuation reads, and the completion
-        term is at most COMPLETION_WEIGHT. 0 for a prefix no value has: nothing there to
-        lean away from."""
+        term is at most COMPLETION_WEIGHT. Where a value opens, a null may cost
+        `null_pressure` instead. 0 for a prefix no value has: nothing there to lean away
+        from."""
         shared = self.pressure(prefix, b"")
-        return shared + COMPLETION_WEIGHT if shared else 0.0
+        most = shared + COMPLETION_WEIGHT if shared else 0.0
+        return max(most, self.null_pressure()) if not prefix else most
 
     def pressure(self, prefix: bytes, continued: bytes) -> float:
         """How strongly continuing `prefix` with `continued` leads to a value already made:
@@ -153,12 +175,25 @@ class Steer:
         if counts is not None:
             counts.add(raw, weight)
 
-    def add_record(self, record: Any, weight: int = 1) -> None:
-        """Count a whole record's values (examples, and records kept by an earlier run)."""
+    def add_null(self, path: Path, weight: int = 1) -> None:
+        counts = self.fields.get(path)
+        if counts is not None:
+            counts.add_null(weight)
+
+    def add_record(self, record: Any, weight: int = 1, *, example: bool = False) -> None:
+        """Count a whole record's values (examples, and records kept by an earlier run); an
+        example's fields also set the rate of nulls the run is held to."""
         for path, value in _leaves(record, ()):
-            raw = raw_value(value)
-            if raw is not None:
-                self.add_value(path, raw, weight)
+            counts = self.fields.get(path)
+            if counts is None:
+                continue
+            if value is None:
+                counts.add_null(weight)
+            elif (raw := raw_value(value)) is not None:
+                counts.add(raw, weight)
+            if example:
+                counts.shown += 1
+                counts.shown_nulls += value is None
 
     def bounds_for(self, path: Path) -> list[NumericBound]:
         return [b for b in self.bounds if b.field == path]
@@ -174,7 +209,7 @@ def build_steer(decoding: Any, diversity: float, *, examples: list[dict[str, Any
     steer = Steer(strength=MAX_STRENGTH * diversity, bounds=bounds,
                   fields={path: FieldCounts() for path in fields})
     for example in examples:
-        steer.add_record(example, EXAMPLE_WEIGHT)
+        steer.add_record(example, EXAMPLE_WEIGHT, example=True)
     return steer
 
 

@@ -132,6 +132,32 @@ def test_a_null_costs_its_share_above_the_examples_share():
     assert out[1] == 0
 
 
+def test_leaving_a_field_out_is_a_null_and_costs_like_one():
+    properties = {"title": {"type": "string"}, **REVIEWER}
+    steer = build_steer({"type": "object", "properties": properties}, 1.0,
+                        examples=[{"title": "Fine", "reviewer": "Marta"}, {"title": "Bad"}])
+    counts = steer.fields[("reviewer",)]
+    assert (counts.shown, counts.shown_nulls, counts.nulls) == (2, 1, 4)   # left out: null
+    pieces = [b'"}', b'",', b'"', b"}", b","]
+    cursor = JsonCursor(steer)
+    cursor.feed(b'{"title": "Go')
+    assert cursor.closing_cost() == 0        # at the examples' rate
+    for title in [b"A", b"B", b"C", b"D"]:
+        JsonCursor(steer).feed(b'{"title": "' + title + b'"}')
+    assert counts.nulls == 8
+    cost = steer.strength * (8 / 12 - 1 / 2)
+    assert cursor.closing_cost() == pytest.approx(cost)
+    out = steer_logits(cursor, np.zeros(3, np.float32), np.arange(3), pieces, window=3.0)
+    assert out[0] == pytest.approx(-cost) and out[1] == 0 and out[2] == 0
+    cursor.feed(b'"')                        # the title is done: a bare '}' costs the same
+    out = steer_logits(cursor, np.zeros(2, np.float32), np.array([3, 4]), pieces, window=3.0)
+    assert out[0] == pytest.approx(-cost) and out[1] == 0
+    cursor.feed(b', "reviewer": "Kwame"')
+    assert cursor.closing_cost() == 0        # written: closing leaves nothing out
+    cursor.feed(b"}")
+    assert counts.nulls == 8
+
+
 DIGITS = [str(d).encode() for d in range(10)] + [b"12", b"50", b"99", b"999", b".", b",", b"}",
                                                  b"7}"]
 

@@ -5,7 +5,9 @@ next token goes, and what each candidate token would make of the value being wri
 the value being written and its bytes so far; when a value ends it is handed to the steer, so
 the next record, in this batch or a later one, already counts it. `steer_logits` then
 penalizes each candidate token by its continuation's share (FieldCounts.pressure) and removes
-the candidates that would break a numeric bound.
+the candidates that would break a numeric bound. A null, written or left out (a token that
+closes the object before a steered field is written), costs its share above the examples'
+(FieldCounts.null_pressure).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ _SPACE = frozenset(b" \t\r\n")
 
 
 class _Frame:
-    __slots__ = ("array", "key", "expect_key", "index")
+    __slots__ = ("array", "key", "expect_key", "index", "path", "seen")
 
-    def __init__(self, array: bool) -> None:
+    def __init__(self, array: bool, path: Path) -> None:
         self.array, self.key, self.expect_key, self.index = array, "", not array, 0
+        self.path = path            # where this object or array sits in the record
+        self.seen: set[str] = set()   # an object's keys written so far
 
 
 class JsonCursor:
@@ -59,7 +63,8 @@ class JsonCursor:
             elif byte == 0x22:
                 self.in_string = False
                 if self.is_key:
-                    self.stack[-1].key = self.buf.decode("utf-8", "replace")
+                    key = self.stack[-1].key = self.buf.decode("utf-8", "replace")
+                    self.stack[-1].seen.add(key)
                 else:
                     self._finish()
                 return
@@ -83,9 +88,13 @@ class JsonCursor:
         elif byte in _NUMBER:
             self.in_number, self.buf = True, bytearray([byte])
         elif byte in b"{[":
-            self.stack.append(_Frame(array=byte == 0x5B))
+            self.stack.append(_Frame(array=byte == 0x5B, path=self.path()))
             self.at_value = byte == 0x5B          # an array's first item comes next
         elif byte in b"}]":
+            if top is not None and not top.array:   # a field left out is a null
+                for name, counts in self.steer.under(top.path):
+                    if name not in top.seen:
+                        counts.add_null()
             if self.stack:
                 self.stack.pop()
         elif byte == 0x3A and top is not None:    # ':' a value comes next
@@ -102,12 +111,23 @@ class JsonCursor:
     def margin(self) -> float:
         """How far below the best token the steer may reach: the most it can penalize a
         continuation of the value being written (0 outside steered values, and once the
-        value's prefix is new), so the decoder gathers only candidates it could sample."""
+        value's prefix is new), plus what closing the object costs, so the decoder gathers
+        only candidates it could sample."""
         state = self.value_state()
         counts = self.steer.fields.get(state[0]) if state is not None else None
-        if counts is None:
+        value = self.steer.strength * counts.most_pressure(state[1]) if counts else 0.0
+        return value + self.closing_cost()
+
+    def closing_cost(self) -> float:
+        """What closing the object being written costs now: its steered fields not written
+        yet would be left out, which counts as null, so the most any of them would pay for a
+        null (FieldCounts.null_pressure). 0 in an array, and when no null is over its share."""
+        top = self.stack[-1] if self.stack else None
+        if top is None or top.array:
             return 0.0
-        return self.steer.strength * counts.most_pressure(state[1])
+        most = max((counts.null_pressure() for name, counts in self.steer.under(top.path)
+                    if name not in top.seen), default=0.0)
+        return self.steer.strength * most
 
     def value_state(self) -> tuple[Path, bytes, str] | None:
         """(path, bytes so far, "string" | "number" | "open") of the value the next token
@@ -150,6 +170,30 @@ def _continuation(piece: bytes, kind: str) -> tuple[bytes, str] | None:
     return piece, kind
 
 
+def _closes(piece: bytes, kind: str | None) -> bool:
+    """Whether `piece`, continuing a value of `kind` ("string", "number", "open"; None: a
+    value has just ended), ends that value and then closes the object around it."""
+    start = 0
+    if kind == "open":
+        return False
+    if kind == "string":
+        escape = False
+        for i, byte in enumerate(piece):
+            if escape:
+                escape = False
+            elif byte == 0x5C:
+                escape = True
+            elif byte == 0x22:
+                start = i + 1
+                break
+        else:
+            return False
+    elif kind == "number":
+        while start < len(piece) and piece[start] in _NUMBER:
+            start += 1
+    return piece[start:].lstrip(b" \t\r\n")[:1] == b"}"
+
+
 def _number(raw: bytes) -> float | None:
     try:
         return float(raw.rstrip(b".eE+-"))
@@ -163,14 +207,15 @@ def steer_logits(cursor: JsonCursor, logits: np.ndarray, ids: np.ndarray, pieces
     break a numeric bound get -inf. Only candidates within `window` (plus the penalty) of the
     best are scored: the rest cannot be sampled anyway."""
     state = cursor.value_state()
-    if state is None:
+    closing = cursor.closing_cost()
+    if state is None and not closing:
         return logits
-    value = _Value.at(cursor, *state)
+    value = _Value.at(cursor, *(state or ((), b"", None)), closing)
     if value is None:
         return logits
     logits = logits.copy()
-    reach = window + (value.strength * value.counts.most_pressure(value.prefix)
-                      if value.strength else 0.0)
+    reach = window + closing + (value.strength * value.counts.most_pressure(value.prefix)
+                                if value.strength else 0.0)
     finite = np.flatnonzero(np.isfinite(logits))
     if not finite.size:
         return logits
@@ -181,21 +226,25 @@ def steer_logits(cursor: JsonCursor, logits: np.ndarray, ids: np.ndarray, pieces
 
 
 class _Value:
-    """The value being written: its field's counts, the bounds that apply, its bytes so far."""
+    """The value being written: its field's counts, the bounds that apply, its bytes so far
+    (kind None: a value has just ended), and what closing the object around it costs."""
 
-    def __init__(self, counts, bounds, prefix: bytes, kind: str, strength: float) -> None:
+    def __init__(self, counts, bounds, prefix: bytes, kind: str | None, strength: float,
+                 closing: float) -> None:
         self.counts, self.bounds, self.prefix, self.kind = counts, bounds, prefix, kind
         self.strength = strength if counts is not None and counts.values else 0.0
+        self.closing = closing
 
     @classmethod
-    def at(cls, cursor: JsonCursor, path: Path, prefix: bytes, kind: str) -> _Value | None:
-        counts = cursor.steer.fields.get(path)
+    def at(cls, cursor: JsonCursor, path: Path, prefix: bytes, kind: str | None,
+           closing: float = 0.0) -> _Value | None:
+        counts = cursor.steer.fields.get(path) if kind is not None else None
         bounds = [(b, _number(cursor.done[b.other])) for b in cursor.steer.bounds_for(path)
-                  if b.other in cursor.done]
+                  if b.other in cursor.done] if kind is not None else []
         bounds = [(b, other) for b, other in bounds if other is not None]
-        if counts is None and not bounds:
+        if counts is None and not bounds and not closing:
             return None
-        return cls(counts, bounds, prefix, kind, cursor.steer.strength)
+        return cls(counts, bounds, prefix, kind, cursor.steer.strength, closing)
 
     def score(self, logits: np.ndarray, ids: np.ndarray, pieces: list[bytes],
               candidates: np.ndarray, window: float) -> float:
@@ -206,7 +255,10 @@ class _Value:
         for j in _best_first(logits, candidates):
             if logits[j] < best_kept - window:
                 break
-            cont = _continuation(pieces[int(ids[j])], self.kind)
+            piece = pieces[int(ids[j])]
+            if self.closing and _closes(piece, self.kind):
+                logits[j] -= self.closing
+            cont = _continuation(piece, self.kind) if self.kind is not None else None
             if cont is not None:
                 added, kind = cont
                 if self.bounds and kind == "number" and not _bounds_allow(self.bounds,

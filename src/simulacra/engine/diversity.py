@@ -31,7 +31,9 @@ A null is one value that every empty record repeats, but a null at the examples'
 data's style (a review without a reviewer), not a favourite. So a nullable field's null costs
 `strength` times the share of nulls the run has above the examples' share, and nothing at or
 below it: without the examples' own rate as its anchor, a run that drifts into nulls (73% of
-one run's reviewers, against one example in three) would repeat "no value" unchecked.
+one run's reviewers, against one example in three) would repeat "no value" unchecked. An
+optional field left out of its object is a null too, so closing an object before such a
+field is written costs the same (backends/_steer.py).
 
 Cross-field orderings (`insurance_claim_amount <= total_charge`) become `NumericBound`s: when
 the first field of the pair is already written, the decoder keeps the second one's digits on
@@ -169,6 +171,17 @@ class Steer:
     strength: float
     fields: dict[Path, FieldCounts] = field(default_factory=dict)
     bounds: list[NumericBound] = field(default_factory=list)
+    children: dict[Path, list[tuple[str, FieldCounts]]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.children = {}
+        for path, counts in self.fields.items():
+            if path and path[-1] != "[]":
+                self.children.setdefault(path[:-1], []).append((path[-1], counts))
+
+    def under(self, path: Path) -> list[tuple[str, FieldCounts]]:
+        """(name, counts) of the steered fields of the object at `path`."""
+        return self.children.get(path, [])
 
     def add_value(self, path: Path, raw: bytes, weight: int = 1) -> None:
         counts = self.fields.get(path)
@@ -182,8 +195,13 @@ class Steer:
 
     def add_record(self, record: Any, weight: int = 1, *, example: bool = False) -> None:
         """Count a whole record's values (examples, and records kept by an earlier run); an
-        example's fields also set the rate of nulls the run is held to."""
-        for path, value in _leaves(record, ()):
+        example's fields also set the rate of nulls the run is held to. A field left out
+        of an object counts as null, as it does while decoding."""
+        leaves = list(_leaves(record, ()))
+        for parent, value in _objects(record, ()):
+            leaves += [((*parent, name), None) for name, _ in self.under(parent)
+                       if name not in value]
+        for path, value in leaves:
             counts = self.fields.get(path)
             if counts is None:
                 continue
@@ -279,6 +297,17 @@ def _leaves(value: Any, path: Path):
             yield from _leaves(item, (*path, "[]"))
     else:
         yield path, value
+
+
+def _objects(value: Any, path: Path):
+    """(path, object) of every object in a record, itself included."""
+    if isinstance(value, dict):
+        yield path, value
+        for key, item in value.items():
+            yield from _objects(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _objects(item, (*path, "[]"))
 
 
 def steered_fields(decoding: Any) -> list[Path]:

@@ -100,7 +100,7 @@ class FieldCounts:
     def null_pressure(self) -> float:
         """The share of nulls in the field above the examples' share (0 at or below it, and
         when no example has the field: then there is no rate to hold the run to)."""
-        if not self.shown:
+        if not self.nulls or not self.shown:
             return 0.0
         share = self.nulls / max(1, self.nulls + self.values)
         return max(0.0, share - self.shown_nulls / self.shown)

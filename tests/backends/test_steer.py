@@ -198,3 +198,13 @@ def test_candidates_come_best_first_whether_or_not_the_tail_is_sorted_late():
         order = list(_best_first(logits, candidates))
         assert sorted(order) == sorted(candidates)
         assert np.all(np.diff(logits[order]) <= 0)
+
+
+def test_a_token_closes_the_object_only_after_the_value_it_continues_ends():
+    from simulacra.backends._steer import _closes
+
+    assert _closes(b'"}', "string") and _closes(b'" }', "string") and _closes(b"}", None)
+    assert _closes(b"5}", "number") and _closes(b"}", "number")
+    assert not _closes(b'\\"}', "string")    # an escaped quote: the string goes on
+    assert not _closes(b"}", "string") and not _closes(b'",', "string")
+    assert not _closes(b"}", "open")

@@ -154,6 +154,13 @@ def _continuation(piece: bytes, kind: str) -> tuple[bytes, str] | None:
             return b"", "null"
         else:
             return None
+    end = _value_end(piece, kind)
+    return (piece, kind) if end is None else (piece[:end] + END, kind)
+
+
+def _value_end(piece: bytes, kind: str) -> int | None:
+    """Where in `piece` a string (its closing quote) or a number (the first byte that is
+    not part of it) being written ends; None if it goes on past the piece."""
     if kind == "string":
         escape = False
         for i, byte in enumerate(piece):
@@ -162,35 +169,25 @@ def _continuation(piece: bytes, kind: str) -> tuple[bytes, str] | None:
             elif byte == 0x5C:
                 escape = True
             elif byte == 0x22:
-                return piece[:i] + END, kind
-        return piece, kind
+                return i
+        return None
     for i, byte in enumerate(piece):
         if byte not in _NUMBER:
-            return piece[:i] + END, kind
-    return piece, kind
+            return i
+    return None
 
 
 def _closes(piece: bytes, kind: str | None) -> bool:
     """Whether `piece`, continuing a value of `kind` ("string", "number", "open"; None: a
     value has just ended), ends that value and then closes the object around it."""
-    start = 0
     if kind == "open":
         return False
-    if kind == "string":
-        escape = False
-        for i, byte in enumerate(piece):
-            if escape:
-                escape = False
-            elif byte == 0x5C:
-                escape = True
-            elif byte == 0x22:
-                start = i + 1
-                break
-        else:
+    start = 0
+    if kind is not None:
+        end = _value_end(piece, kind)
+        if end is None:
             return False
-    elif kind == "number":
-        while start < len(piece) and piece[start] in _NUMBER:
-            start += 1
+        start = end + (kind == "string")
     return piece[start:].lstrip(b" \t\r\n")[:1] == b"}"
 
 

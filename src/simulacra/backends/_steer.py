@@ -235,9 +235,12 @@ class _Value:
     @classmethod
     def at(cls, cursor: JsonCursor, path: Path, prefix: bytes, kind: str | None,
            closing: float = 0.0) -> _Value | None:
-        counts = cursor.steer.fields.get(path) if kind is not None else None
+        if kind is None:   # a value has just ended: only closing the object can cost
+            return cls(None, [], prefix, None, cursor.steer.strength, closing) \
+                if closing else None
+        counts = cursor.steer.fields.get(path)
         bounds = [(b, _number(cursor.done[b.other])) for b in cursor.steer.bounds_for(path)
-                  if b.other in cursor.done] if kind is not None else []
+                  if b.other in cursor.done]
         bounds = [(b, other) for b, other in bounds if other is not None]
         if counts is None and not bounds and not closing:
             return None

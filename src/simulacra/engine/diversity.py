@@ -102,7 +102,7 @@ class FieldCounts:
         when no example has the field: then there is no rate to hold the run to)."""
         if not self.nulls or not self.shown:
             return 0.0
-        share = self.nulls / max(1, self.nulls + self.values)
+        share = self.nulls / (self.nulls + self.values)
         return max(0.0, share - self.shown_nulls / self.shown)
 
     def most_pressure(self, prefix: bytes) -> float:

@@ -16,6 +16,7 @@ from simulacra.engine.drafts import (
     NEUTRAL,
     drafts_for,
     field_fit,
+    short_share,
     with_drafted_examples,
 )
 from simulacra.plan import Plan
@@ -78,6 +79,52 @@ def test_the_blandest_drafts_do_not_win_on_likelihood_alone():
     plan = Plan.build(load_schema(Person), subject="customers")
     chosen, _ = with_drafted_examples(fake, plan, 16, seed=1, temperature=0.8, diversity=0.5)
     assert [e["full_name"] for e in chosen.examples][:2] == ["Ines Varga", "Tobias Lindqvist"]
+
+
+def test_drafts_with_values_too_short_to_vary_rank_last_whatever_the_model_reads():
+    class Billing(BaseModel):
+        patient_name: str
+        diagnosis_code: str
+
+    drafted = [("Anna Berg", "7"), ("Tom Hale", "0"), ("Mira Ost", "K52.9"),
+               ("Jon Pike", "1"), ("Ines Varga", "E11.65")]
+    fake = ScriptedBackend(capabilities=Capabilities(grammar=True, batch=5)).enqueue(
+        *(json.dumps({"patient_name": n, "diagnosis_code": c}) for n, c in drafted))
+
+    def logprob_per_char(prompt, text):   # a lone digit after a code's name reads best
+        if prompt.endswith("diagnosis code: ") and text.isdigit():
+            return 4.0
+        return -1.0
+
+    fake.logprob_per_char = logprob_per_char
+    plan = Plan.build(load_schema(Billing), subject="medical billing records")
+    chosen, drafted_n = with_drafted_examples(fake, plan, 20, seed=1, temperature=0.8,
+                                              diversity=0.5)
+    assert drafted_n == 5
+    codes = [e["diagnosis_code"] for e in chosen.examples]
+    assert codes[:2] == ["K52.9", "E11.65"] or codes[:2] == ["E11.65", "K52.9"]
+    assert codes[2] in ("7", "0", "1")   # only then the short ones, ranked as before
+    assert short_share(PlausibilityGate(plan.schema.decoding_schema(), []),
+                        {"patient_name": "Al", "diagnosis_code": " 7 "}) == 1.0
+
+
+def test_the_last_example_shows_a_field_the_others_leave_null():
+    class Rated(BaseModel):
+        product: str
+        reviewer: str | None = None
+
+    drafted = [("Walnut desk lamp", None), ("Garden hose, 25 m", None),
+               ("Travel mug", None), ("Cast iron skillet", "Kwame O.")]
+    fake = ScriptedBackend(capabilities=Capabilities(grammar=True, batch=4)).enqueue(
+        *(json.dumps({"product": p, "reviewer": r}) for p, r in drafted))
+
+    def logprob_per_char(prompt, text):   # the skillet's draft reads worst of the four
+        return -3.0 if text in ("Cast iron skillet", "Kwame O.") else -1.0
+
+    fake.logprob_per_char = logprob_per_char
+    plan = Plan.build(load_schema(Rated), subject="product reviews")
+    chosen, _ = with_drafted_examples(fake, plan, 16, seed=1, temperature=0.8, diversity=0.5)
+    assert [e["reviewer"] for e in chosen.examples] == [None, None, "Kwame O."]
 
 
 def test_an_endpoint_never_drafts():

@@ -20,6 +20,14 @@ neutral cue, "Stainless steel french press" and "Apple Watch SE" fit "product" b
 "Sarah Lindqvist" fits "full name" better than "Sarah". Digit runs, which the model finds
 likelier after any field name than alone, are left to the shape score. A backend that
 cannot score text (an endpoint) ranks by the shape alone.
+
+Before either score, a draft is ranked by the share of its free-text values shorter than
+MIN_CHARS: a value of one or two characters cannot vary over a run, and a run imitates its
+examples' lengths (a run of 200 billing records whose drafted examples had the diagnosis
+codes "8", "0" and "1" wrote single digits and made 139 distinct codes; one whose examples
+had codes of 6 to 13 digits made 200). The model's reading would choose them otherwise: one
+character's log-probability is one token's luck, from -15 to +4 nats across one run's drafts,
+and digits after a code's name come out on top.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ DRAFTS = 12      # records drafted to choose them from
 MIN_RUN = 15     # records a run needs before drafting pays
 DRAFT_SEED = 0x5EED_D4AF
 MODEL_WEIGHT = 1.0   # a nat per character of the model's reading, against the shape score
+MIN_CHARS = 3        # a free-text value shorter than this cannot vary over a run
 _DIGIT_RUN = re.compile(r"\d{5,}")
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
@@ -72,10 +81,10 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
 
     # a draft the gate flags (a record's last try may keep an implausible value) is never
     # kept: as an example it would make that value exempt for the whole run
-    scored = [(score(record), record) for record in drafts]
-    ranked = [record for value, record in sorted(scored, key=lambda pair: -pair[0])
-              if value >= 0]
-    chosen = ranked[:WANTED - len(plan.examples)]
+    scored = [((short_share(gate, record), -score(record)), record) for record in drafts]
+    ranked = [record for key, record in sorted(scored, key=lambda pair: pair[0])
+              if key[1] <= 0]
+    chosen = choose(gate, ranked, plan.examples, WANTED - len(plan.examples))
     return replace(plan, examples=plan.examples + chosen), len(drafts)
 
 
@@ -96,6 +105,34 @@ def field_fit(reader: Callable[[str, str], float], intro: str, gate: Plausibilit
             label = ".".join(path).replace("_", " ")
             fits.append(reader(f"{intro}{label}: ", value) - reader(NEUTRAL, value))
     return sum(fits) / len(fits) if fits else 0.0
+
+
+def short_share(gate: PlausibilityGate, record: dict[str, Any]) -> float:
+    """The share of the record's free-text values that are shorter than MIN_CHARS (of those
+    it has: a null is neither short nor long, so a draft gains nothing by leaving one out)."""
+    texts = [v for v in (value_at(record, path) for path in gate.fields) if isinstance(v, str)]
+    return sum(len(text.strip()) < MIN_CHARS for text in texts) / len(texts) if texts else 0.0
+
+
+def choose(gate: PlausibilityGate, ranked: list[dict[str, Any]], given: list[Any],
+           wanted: int) -> list[dict[str, Any]]:
+    """The first `wanted` of `ranked`, except that the last place goes to the best draft that
+    gives a value to a free-text field no other example has, if one does: examples that all
+    leave a field null teach the run to leave it null (a run of 200 reviews whose drafted
+    examples had no reviewer wrote none), and the null steer holds a run to its examples'
+    share of nulls."""
+    chosen: list[dict[str, Any]] = []
+    for place in range(min(wanted, len(ranked))):
+        pool = [record for record in ranked if record not in chosen]
+        if place == wanted - 1:
+            shown = [*given, *chosen]
+            unshown = [path for path in gate.fields
+                       if all(value_at(example, path) is None for example in shown)]
+            covering = [record for record in pool
+                        if any(value_at(record, path) is not None for path in unshown)]
+            pool = covering or pool
+        chosen.append(pool[0])
+    return chosen
 
 
 def plausibility(gate: PlausibilityGate, record: dict[str, Any]) -> float:

@@ -50,8 +50,10 @@ _CODE_NAME = re.compile(r"(^|_)(id|ids|code|codes|number|no|num|zip|postcode|pos
                         r"(?-i:Id|Code|Number|Date|Time|Port|Version)$", re.IGNORECASE)   # camelCase: orderId
 _WORDISH = re.compile(r"\w", re.UNICODE)
 # a whole value in brackets: a template's slot ("{firstname}", "{{ city }}", "<name>"), a
-# description of the field ("(the customer's full name)"), a link ("[name](https://...)")
-_SLOT = re.compile(r"^(\{\{?[^{}]*\}\}?|\([^()]*\)|\[[^\[\]]*\](\([^()]*\))?|<[^<>]*>)[,.;:]?$")
+# description of the field ("(the customer's full name)"), a link ("[name](https://...)"),
+# or only such slots side by side ("{{value}} {{user.username}}")
+_ONE_SLOT = r"(\{\{?[^{}]*\}\}?|\([^()]*\)|\[[^\[\]]*\](\([^()]*\))?|<[^<>]*>)"
+_SLOT = re.compile(rf"^{_ONE_SLOT}([\s,;]*{_ONE_SLOT})*[,.;:]?$")
 
 
 class PlausibilityGate:

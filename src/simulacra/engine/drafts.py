@@ -117,10 +117,9 @@ def short_share(gate: PlausibilityGate, record: dict[str, Any]) -> float:
 def choose(gate: PlausibilityGate, ranked: list[dict[str, Any]], given: list[Any],
            wanted: int) -> list[dict[str, Any]]:
     """The first `wanted` of `ranked`, except that the last place goes to the best draft that
-    gives a value to a free-text field no other example has, if one does: examples that all
-    leave a field null teach the run to leave it null (a run of 200 reviews whose drafted
-    examples had no reviewer wrote none), and the null steer holds a run to its examples'
-    share of nulls."""
+    gives a value to a free-text field no other example has, if one does. Examples that all
+    leave a field null show no value to imitate, and the null steer lets a run have its
+    examples' share of nulls, which would then be all of them."""
     chosen: list[dict[str, Any]] = []
     for place in range(min(wanted, len(ranked))):
         pool = [record for record in ranked if record not in chosen]

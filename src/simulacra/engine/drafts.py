@@ -81,9 +81,10 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
 
     # a draft the gate flags (a record's last try may keep an implausible value) is never
     # kept: as an example it would make that value exempt for the whole run
-    scored = [((short_share(gate, record), -score(record)), record) for record in drafts]
-    ranked = [record for key, record in sorted(scored, key=lambda pair: pair[0])
-              if key[1] <= 0]
+    scored = [(score(record), record) for record in drafts]
+    ranked = [record for value, record in sorted(
+        (pair for pair in scored if pair[0] >= 0),
+        key=lambda pair: (short_share(gate, pair[1]), -pair[0]))]
     chosen = choose(gate, ranked, plan.examples, WANTED - len(plan.examples))
     return replace(plan, examples=plan.examples + chosen), len(drafts)
 
@@ -110,7 +111,7 @@ def field_fit(reader: Callable[[str, str], float], intro: str, gate: Plausibilit
 def short_share(gate: PlausibilityGate, record: dict[str, Any]) -> float:
     """The share of the record's free-text values that are shorter than MIN_CHARS (of those
     it has: a null is neither short nor long, so a draft gains nothing by leaving one out)."""
-    texts = [v for v in (value_at(record, path) for path in gate.fields) if isinstance(v, str)]
+    texts = free_texts(gate, record)
     return sum(len(text.strip()) < MIN_CHARS for text in texts) / len(texts) if texts else 0.0
 
 
@@ -120,25 +121,27 @@ def choose(gate: PlausibilityGate, ranked: list[dict[str, Any]], given: list[Any
     gives a value to a free-text field no other example has, if one does. Examples that all
     leave a field null show no value to imitate, and the null steer lets a run have its
     examples' share of nulls, which would then be all of them."""
-    chosen: list[dict[str, Any]] = []
-    for place in range(min(wanted, len(ranked))):
-        pool = [record for record in ranked if record not in chosen]
-        if place == wanted - 1:
-            shown = [*given, *chosen]
-            unshown = [path for path in gate.fields
-                       if all(value_at(example, path) is None for example in shown)]
-            covering = [record for record in pool
-                        if any(value_at(record, path) is not None for path in unshown)]
-            pool = covering or pool
-        chosen.append(pool[0])
-    return chosen
+    chosen, rest = ranked[:wanted - 1], ranked[wanted - 1:]
+    if not rest:
+        return chosen
+    shown = [*given, *chosen]
+    unshown = [path for path in gate.fields
+               if all(value_at(example, path) is None for example in shown)]
+    covering = [record for record in rest
+                if any(value_at(record, path) is not None for path in unshown)]
+    return [*chosen, (covering or rest)[0]]
+
+
+def free_texts(gate: PlausibilityGate, record: dict[str, Any]) -> list[str]:
+    """The record's values in the gate's free-text fields that are strings (not null)."""
+    return [v for v in (value_at(record, path) for path in gate.fields) if isinstance(v, str)]
 
 
 def plausibility(gate: PlausibilityGate, record: dict[str, Any]) -> float:
     """Higher for records whose free-text values read like text (see the module doc)."""
     if gate.reason(record):
         return -1.0
-    texts = [v for v in (value_at(record, path) for path in gate.fields) if isinstance(v, str)]
+    texts = free_texts(gate, record)
     if not texts:
         return 0.0
     score = 0.0

@@ -30,30 +30,6 @@ def test_batch_of_constrained_requests_all_parse(embedded):
         schema.validate(c.text)
 
 
-def test_requests_appended_while_streaming_join_the_batch(embedded):
-    """The engine appends a retry to the list it is streaming: the decoder admits it in the
-    same stream, from the part of the shared prefix its prompt has (here less than all)."""
-    schema = load_schema("examples.medical_billing:MedicalBilling")
-    prompt = "Medical billing records as JSON:\n"
-
-    def request(seed: int, text: str = prompt) -> Request:
-        return Request(prompt=text, json_schema=schema.decoding_schema(), max_tokens=200,
-                       seed=seed, temperature=1.0)
-
-    requests = [request(s) for s in range(3)]
-    answered = {}
-    for position, completion in embedded.stream(requests):
-        answered[position] = completion
-        if len(requests) < 5:   # two late ones: the same prompt, and one that shares less
-            requests.append(request(10 + position, prompt if len(requests) == 3 else
-                                    "Medical billing records, one per line:\n"))
-    assert sorted(answered) == [0, 1, 2, 3, 4]
-    for completion in answered.values():
-        assert completion.finish_reason == "stop"
-        schema.validate(completion.text)
-    assert len({c.text for c in answered.values()}) == 5
-
-
 def test_rich_pydantic_schema_every_record_validates(embedded):
     from tests.data.rich_models import Customer
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, Field, model_validator
 
 from simulacra import Generator
-from simulacra.backends.base import Capabilities, Completion
+from simulacra.backends.base import Completion
 from simulacra.backends.fake import ScriptedBackend, ScriptExhausted
 from simulacra.errors import GenerationError, UsageError
 
@@ -45,45 +45,6 @@ def test_invalid_truncated_duplicate_and_leaked_replies_are_retried_and_counted(
     assert [r.name for r in records] == ["Ada", "Cy", "Di"]
     assert gen.stats.rejected == {"parse": 1, "invalid": 1, "truncated": 1, "duplicate": 1, "leak": 1}
     assert gen.stats.attempts == 8 and gen.stats.valid == 3 and fake.remaining == 0
-
-
-class FeedingBackend(ScriptedBackend):
-    """A scripted backend that streams like the embedded one: requests appended to the list
-    while it streams are answered in the same call."""
-
-    def __init__(self, *replies) -> None:
-        super().__init__(replies, capabilities=Capabilities(grammar=True, batch=4, feeds=True))
-        self.streams = 0
-
-    def stream(self, requests):
-        self.streams += 1
-        i = 0
-        while i < len(requests):   # the list may grow while this runs
-            yield i, self.complete([requests[i]])[0]
-            i += 1
-
-
-def test_a_retry_joins_the_running_batch_with_its_prompt():
-    fake = FeedingBackend(rec("Ada"), "not json at all", rec("Cy"), rec("Bo"))
-    examples = [{"name": n, "total": 10, "claim": 5} for n in ("Ex", "Ey", "Ez")]
-    records = Generator(Bill, model=fake, examples=examples, seed=1).generate(3)
-    assert sorted(r.name for r in records) == ["Ada", "Bo", "Cy"]
-    # one stream: the retry of the second record did not wait for a batch of its own...
-    assert fake.streams == 1 and len(fake.history) == 4
-    first, retry = fake.history[0], fake.history[3]
-    # ...and it has its batch's prompt (the examples in the batch's order), its own seed
-    assert retry.feedback.startswith("parse") and retry.seed != fake.history[1].seed
-    assert retry.prompt == first.prompt
-
-
-def test_without_feeding_a_retry_waits_for_the_next_batch():
-    fake = ScriptedBackend([rec("Ada"), "not json at all", rec("Cy"), rec("Bo")],
-                           capabilities=Capabilities(grammar=True, batch=4))
-    calls = []
-    original = fake.complete
-    fake.complete = lambda requests: calls.append(len(requests)) or original(requests)
-    Generator(Bill, model=fake, seed=1).generate(3)
-    assert calls == [3, 1]
 
 
 def test_validation_error_is_fed_back_on_the_next_attempt():

@@ -96,7 +96,6 @@ class _Seq:
     rng: np.random.Generator
     index: int = 0                                     # position in the caller's requests
     pos: int = 0
-    base: int = 0      # positions below this are the shared prefix's cells, not its own
     pending: list[int] = field(default_factory=list)   # tokens to feed at the next decode
     out: list[int] = field(default_factory=list)       # generated tokens (sampled + forced)
     sampled: int = 0
@@ -383,31 +382,26 @@ class BatchDecoder:
         return self.model.detokenize(tokens).decode("utf-8", errors="replace")
 
     # -- one batch of requests -----------------------------------------------------------
-    def stream(self, requests: Sequence[Request], grammar: Callable[[Request], str | None]
+    def stream(self, requests: Sequence[Request], grammars: Sequence[str | None]
                ) -> Iterator[tuple[int, Completion]]:
         """Complete every request with at most `n_seq` decoding at once, yielding
-        (position, completion) as each finishes. `grammar` gives a request's llguidance
-        grammar (None: free text).
+        (position, completion) as each finishes.
 
         Continuous batching: when a sequence finishes, the next waiting request takes its slot
         at the following step, so slots do not idle while the batch's longest record finishes.
-        Requests appended to `requests` while the stream runs (the engine's retries) are
-        admitted before those still waiting, so a retry does not wait for a batch of its own.
         """
         if not requests:
             return
         self.warm_up()   # once: tables, tokenizer, output buffer
-        grammars = [grammar(r) for r in requests]
         prompts = [self.tokenize(r.prompt) for r in requests]
         # What every sequence starts with: its prompt, then the tokens its grammar forces
         # before the first choice (`{"patient_id":`). Where those are the same for all, they
         # join the shared prefix too, evaluated once instead of once per sequence.
-        heads = [self._head(p, g, r) for p, g, r in zip(prompts, grammars, requests, strict=True)]
+        heads = [p + self._opening(g) if g and not (r.must_include or r.min_chars) else p
+                 for p, g, r in zip(prompts, grammars, requests, strict=True)]
         shared = _common_prefix(heads)
         shared = shared[:min(len(h) for h in heads) - 1]  # each sequence evaluates >= 1 token
         self._load_prefix(shared)
-        # how much of the shared prefix each request starts from (a late one may share less)
-        keep = [len(shared)] * len(requests)
         waiting = list(range(len(requests)))[::-1]
         live: list[_Seq] = []
         free = list(range(self.n_seq))[::-1]
@@ -415,30 +409,19 @@ class BatchDecoder:
         # tokens or its usual size, at most its budget) fit beside the shared prefix. A reply that grows
         # past its reservation uses the slack; if the cache would still overflow, the longest
         # reply is cut as "length" (a looping record; the engine rejects and retries it).
-        need: list[int] = []
+        need = [len(h) - len(shared) + min(r.max_tokens, max(RESERVE, r.close_after or 0)) + 8
+                for h, r in zip(heads, requests, strict=True)]
+        budget = [len(h) - len(shared) + r.max_tokens + 8 for h, r in zip(heads, requests, strict=True)]
         room = self.n_ctx - len(shared)
-        admitted = 0
+        if max(budget) > room:
+            raise RuntimeError(f"a request needs {max(budget)} KV cells but the context has {room}; "
+                               "shorten the prompt or the token budget")
         while True:
-            for i in range(admitted, len(requests)):   # the first call's, then any appended
-                if i >= len(prompts):
-                    r = requests[i]
-                    grammars.append(grammar(r))
-                    prompts.append(self.tokenize(r.prompt))
-                    heads.append(self._head(prompts[i], grammars[i], r))
-                    keep.append(min(len(_common_prefix([shared, heads[i]])), len(heads[i]) - 1))
-                    waiting.append(i)
-                r, own = requests[i], len(heads[i]) - keep[i]
-                need.append(own + min(r.max_tokens, max(RESERVE, r.close_after or 0)) + 8)
-                if own + r.max_tokens + 8 > self.n_ctx - len(shared):
-                    raise RuntimeError(f"a request needs {own + r.max_tokens + 8} KV cells but the "
-                                       f"context has {self.n_ctx - len(shared)}; shorten the "
-                                       "prompt or the token budget")
-            admitted = len(requests)
             while free and waiting and need[waiting[-1]] <= room:
                 i = waiting.pop()
                 room -= need[i]
                 live.append(self._start(free.pop(), i, requests[i], grammars[i], prompts[i],
-                                        keep[i]))
+                                        len(shared)))
             if not live:
                 break
             self._make_room(live, len(shared))
@@ -460,13 +443,6 @@ class BatchDecoder:
                 room += need[s.index]
                 yield s.index, completion
 
-    def _head(self, prompt: list[int], grammar: str | None, request: Request) -> list[int]:
-        """A sequence's tokens before its first choice: the prompt, then what the grammar
-        forces first (not for grounded text, whose opening the grounding writes)."""
-        if grammar and not (request.must_include or request.min_chars):
-            return prompt + self._opening(grammar)
-        return prompt
-
     def set_threads(self, n: int) -> None:
         """Run llama.cpp's next graphs on `n` threads (takes effect at the next decode)."""
         if n != self.n_threads:
@@ -475,29 +451,27 @@ class BatchDecoder:
 
     def _make_room(self, live: list[_Seq], shared: int) -> None:
         """Cut the longest replies while the next decode would overflow the KV cache."""
-        used = shared + sum(s.pos - s.base + len(s.pending) for s in live if not s.done)
+        used = shared + sum(s.pos - shared + len(s.pending) for s in live if not s.done)
         while used > self.n_ctx - 16:
             longest = max((s for s in live if not s.done), key=lambda s: len(s.out))
             longest.done, longest.finish = True, "length"
-            used -= longest.pos - longest.base + len(longest.pending)
+            used -= longest.pos - shared + len(longest.pending)
             self._ll.llama_memory_seq_rm(self.ctx.memory, longest.slot, -1, -1)
 
     def _start(self, slot: int, index: int, request: Request, grammar: str | None,
                prompt: list[int], shared: int) -> _Seq:
-        """Put a request in a free slot: the first `shared` tokens of the shared prefix from
-        the KV cache, then its tail."""
+        """Put a request in a free slot: the shared prefix from the KV cache, then its tail."""
         import llguidance
 
         mem = self.ctx.memory
         self._ll.llama_memory_seq_rm(mem, slot, -1, -1)
         if shared:
-            end = -1 if shared == len(self._prefix) else shared   # cells at positions < end
-            self._ll.llama_memory_seq_cp(mem, self.prefix_slot, slot, 0 if end > 0 else -1, end)
+            self._ll.llama_memory_seq_cp(mem, self.prefix_slot, slot, -1, -1)
         matcher = llguidance.LLMatcher(self.tokenizer, grammar) if grammar else None
         if self._pieces is None:
             self._vocab_tables()
         seq = _Seq(slot=slot, request=request, matcher=matcher, index=index,
-                   rng=np.random.default_rng(request.seed), pos=shared, base=shared,
+                   rng=np.random.default_rng(request.seed), pos=shared,
                    tokens_in=len(prompt), started=time.perf_counter())
         seq.null_bias = float(request.extra.get("null_bias", 0.0))
         steer = request.extra.get("steer")

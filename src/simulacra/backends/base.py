@@ -24,9 +24,6 @@ class Capabilities:
     json_schema: bool = False    # accepts a JSON Schema as an API response format
     batch: int = 1               # requests it decodes together in one `complete` call
     chat: bool = False           # prefers instructions + question over raw continuation
-    # `stream(requests)` also takes requests appended to the list while it runs (a retry
-    # joins the running batch instead of waiting for the next one)
-    feeds: bool = False
 
 
 @dataclass(frozen=True)

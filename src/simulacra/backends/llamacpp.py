@@ -69,7 +69,7 @@ class LlamaCppBackend:
         self.model_id = "gemma-270m" if model_path is None else path.name
         # The engine hands over QUEUE_DEPTH x batch requests at a time; `batch` of them decode
         # together and a finished one's slot goes to the next (continuous batching).
-        self.capabilities = Capabilities(grammar=True, batch=batch * QUEUE_DEPTH, feeds=True)
+        self.capabilities = Capabilities(grammar=True, batch=batch * QUEUE_DEPTH)
         self._lock = threading.Lock()
         self._holder: int | None = None   # the thread inside a batch (see _exclusive)
         from simulacra.backends._decode import BatchDecoder
@@ -106,15 +106,13 @@ class LlamaCppBackend:
 
     def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, Completion]]:
         """(position, completion) as each sequence of the batch finishes, so the engine
-        judges and writes a record at once, not when the batch's longest one is done. A
-        request appended to `requests` while the stream runs (a retry) joins it. The
+        judges and writes a record at once, not when the batch's longest one is done. The
         context stays this caller's until the batch is over (or the iterator is closed)."""
         with self._exclusive():
-            def grammar(r: Request) -> str | None:
-                return self.grammar(r.json_schema, r.separators) if r.json_schema is not None else None
-
+            grammars = [self.grammar(r.json_schema, r.separators) if r.json_schema is not None else None
+                        for r in requests]
             try:
-                yield from self._decoder.stream(requests, grammar)
+                yield from self._decoder.stream(requests, grammars)
             except RuntimeError as exc:
                 raise BackendError(f"llama.cpp failed: {exc}", backend=self.name) from None
 

@@ -20,7 +20,7 @@ import hashlib
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from simulacra.backends.base import Backend, Completion, Request
@@ -41,10 +41,6 @@ class Try:
     attempt: int          # 1-based
     seed: int
     feedback: str = ""    # why the previous attempt was rejected ("" on the first)
-    # the seed of the batch a retry joins while it runs: a task that varies its prompt by
-    # batch (RecordTask's example order) gives the retry that batch's prompt, so it shares
-    # the batch's prefix in the KV cache
-    batch_seed: int | None = None
 
 
 @dataclass
@@ -143,10 +139,6 @@ def run(backend: Backend, task: Task, indices: Iterable[int], *, seed: int,
     stats.requested += len(pending)
     tries: dict[int, list[dict[str, Any]]] = {}
     batch_size = max(1, backend.capabilities.batch)
-    # a backend that takes requests while it streams (continuous batching) gets each retry
-    # at once, in the running batch: otherwise a retry waits for the batch to drain and
-    # then decodes nearly alone
-    feeds = backend.capabilities.feeds
     try:
         while pending:
             batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
@@ -174,16 +166,8 @@ def run(backend: Backend, task: Task, indices: Iterable[int], *, seed: int,
                 stats.rejected[kind] += 1
                 if attempt.attempt < max_attempts:
                     nxt = attempt.attempt + 1
-                    retry = Try(attempt.index, nxt, derive_seed(seed, attempt.index, nxt),
-                                verdict.reason)
-                    if feeds:
-                        first = batch[0]
-                        retry = replace(retry, batch_seed=first.seed if first.batch_seed is None
-                                        else first.batch_seed)
-                        batch.append(retry)
-                        requests.extend(task.requests([retry]))
-                    else:
-                        pending.appendleft(retry)
+                    pending.appendleft(Try(attempt.index, nxt, derive_seed(seed, attempt.index, nxt),
+                                           verdict.reason))
                     continue
                 stats.failed.append((attempt.index, verdict.reason))
                 stats.last_failed_output = completion.text

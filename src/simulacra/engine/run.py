@@ -137,9 +137,7 @@ class RecordTask:
     def requests(self, tries: list[Try]) -> list[Request]:
         row = self.row if self.rows_on else None
         separators = SPACED if row is not None else self.separators
-        first = tries[0]   # the batch's example order; a retry joining a batch gets its order
-        order = first.batch_seed if first.batch_seed is not None else first.seed
-        prompt = self.plan.prompt(random.Random(order), row=row, separators=separators)
+        prompt = self.plan.prompt(random.Random(tries[0].seed), row=row, separators=separators)
         extra = {**self._extra, "row": row.names} if row is not None else self._extra
         if self.used is not None:
             prompt += self.used.note()

@@ -190,8 +190,8 @@ def test_the_embedded_model_writes_each_record_under_its_context(embedded, tmp_p
               {"name": "Adaeze Okafor", "city": "Enugu", "country": "Nigeria"}]
     countries = {f"a person who lives in {c}": c for c in ("Japan", "Brazil", "Canada", "India")}
     # 16 records: how many follow their context swings with the seed and with what the
-    # shared model decoded before (seed 3 in a fresh process: 4 of 16, in the suite's order
-    # 1 of 8), so one run of 8 is too few to tell a context from chance
+    # shared model decoded before (seed 3: 2 of 8 alone, and 4 of 16; in the suite's order
+    # as few as 1 of 8), so one run of 8 is too few to tell a context from chance
     gen = Generator(Person, model=embedded, examples=people, subject="customers", seed=4,
                     context=list(countries))
     gen.write(tmp_path / "people.jsonl", 16)

@@ -14,6 +14,7 @@ from simulacra.engine.drafts import (
     DRAFTS,
     MIN_RUN,
     NEUTRAL,
+    choose,
     drafts_for,
     field_fit,
     short_share,
@@ -125,6 +126,14 @@ def test_the_last_example_shows_a_field_the_others_leave_null():
     plan = Plan.build(load_schema(Rated), subject="product reviews")
     chosen, _ = with_drafted_examples(fake, plan, 16, seed=1, temperature=0.8, diversity=0.5)
     assert [e["reviewer"] for e in chosen.examples] == [None, None, "Kwame O."]
+
+
+def test_choose_takes_at_most_the_places_wanted():
+    gate = PlausibilityGate(load_schema(Review).decoding_schema(), [])
+    ranked = [{"product": p, "title": t} for p, t in DRAFTED]
+    assert choose(gate, ranked, [], 0) == []
+    assert choose(gate, ranked, [], 2) == ranked[:2]
+    assert choose(gate, ranked[:1], [], 3) == ranked[:1]
 
 
 def test_an_endpoint_never_drafts():

@@ -121,6 +121,8 @@ def choose(gate: PlausibilityGate, ranked: list[dict[str, Any]], given: list[Any
     gives a value to a free-text field no other example has, if one does. Examples that all
     leave a field null show no value to imitate, and the null steer lets a run have its
     examples' share of nulls, which would then be all of them."""
+    if wanted < 1:   # (the slices below would take all but the last)
+        return []
     chosen, rest = ranked[:wanted - 1], ranked[wanted - 1:]
     if not rest:
         return chosen

@@ -17,6 +17,7 @@ from simulacra.engine.drafts import (
     choose,
     drafts_for,
     field_fit,
+    null_share,
     short_share,
     with_drafted_examples,
 )
@@ -109,23 +110,41 @@ def test_drafts_with_values_too_short_to_vary_rank_last_whatever_the_model_reads
                         {"patient_name": "Al", "diagnosis_code": " 7 "}) == 1.0
 
 
-def test_the_last_example_shows_a_field_the_others_leave_null():
-    class Rated(BaseModel):
-        product: str
-        reviewer: str | None = None
+class Rated(BaseModel):
+    product: str
+    reviewer: str | None = None
 
+
+def test_drafts_that_fill_a_field_rank_before_those_that_leave_it_null():
     drafted = [("Walnut desk lamp", None), ("Garden hose, 25 m", None),
-               ("Travel mug", None), ("Cast iron skillet", "Kwame O.")]
+               ("Travel mug", "Ana R."), ("Cast iron skillet", "Kwame O.")]
     fake = ScriptedBackend(capabilities=Capabilities(grammar=True, batch=4)).enqueue(
         *(json.dumps({"product": p, "reviewer": r}) for p, r in drafted))
 
-    def logprob_per_char(prompt, text):   # the skillet's draft reads worst of the four
-        return -3.0 if text in ("Cast iron skillet", "Kwame O.") else -1.0
+    def logprob_per_char(prompt, text):   # the drafts with a reviewer read worst of the four
+        return -3.0 if text in ("Travel mug", "Ana R.", "Cast iron skillet", "Kwame O.") \
+            else -1.0
 
     fake.logprob_per_char = logprob_per_char
     plan = Plan.build(load_schema(Rated), subject="product reviews")
     chosen, _ = with_drafted_examples(fake, plan, 16, seed=1, temperature=0.8, diversity=0.5)
-    assert [e["reviewer"] for e in chosen.examples] == [None, None, "Kwame O."]
+    assert sorted(e["reviewer"] or "" for e in chosen.examples) == ["", "Ana R.", "Kwame O."]
+    gate = PlausibilityGate(plan.schema.decoding_schema(), [])
+    assert null_share(gate, {"product": "Travel mug", "reviewer": None}) == 0.5
+    assert null_share(gate, {"product": "Travel mug"}) == 0.5   # left out counts as null
+    assert null_share(gate, {"product": "Travel mug", "reviewer": "Ana R."}) == 0.0
+
+
+def test_the_last_example_shows_a_field_the_others_leave_null():
+    gate = PlausibilityGate(load_schema(Rated).decoding_schema(), [])
+    ranked = [{"product": "Walnut desk lamp", "reviewer": None},
+              {"product": "Garden hose, 25 m", "reviewer": None},
+              {"product": "Travel mug", "reviewer": None},
+              {"product": "Cast iron skillet", "reviewer": "Kwame O."}]
+    assert [e["reviewer"] for e in choose(gate, ranked, [], 3)] == [None, None, "Kwame O."]
+    # an example the user gave that shows the field already covers it
+    given = [{"product": "Tea kettle", "reviewer": "Li"}]
+    assert choose(gate, ranked, given, 2) == ranked[:2]
 
 
 def test_choose_takes_at_most_the_places_wanted():

@@ -134,6 +134,13 @@ def test_drafts_that_fill_a_field_rank_before_those_that_leave_it_null():
     assert null_share(gate, {"product": "Travel mug"}) == 0.5   # left out counts as null
     assert null_share(gate, {"product": "Travel mug", "reviewer": "Ana R."}) == 0.0
 
+    class Listed(BaseModel):   # a list's items are not fields a draft leaves null
+        product: str
+        tags: list[str]
+
+    listed = PlausibilityGate(load_schema(Listed).decoding_schema(), [])
+    assert null_share(listed, {"product": "Travel mug", "tags": []}) == 0.0
+
 
 def test_the_last_example_shows_a_field_the_others_leave_null():
     gate = PlausibilityGate(load_schema(Rated).decoding_schema(), [])

@@ -125,10 +125,10 @@ def short_share(gate: PlausibilityGate, record: dict[str, Any]) -> float:
 
 
 def null_share(gate: PlausibilityGate, record: dict[str, Any]) -> float:
-    """The share of the gate's free-text fields that the record leaves null or out."""
-    if not gate.fields:
-        return 0.0
-    return sum(value_at(record, path) is None for path in gate.fields) / len(gate.fields)
+    """The share of the gate's free-text fields that the record leaves null or out (fields
+    inside lists are not counted: `value_at` does not reach into them)."""
+    paths = [path for path in gate.fields if "[]" not in path]
+    return sum(value_at(record, path) is None for path in paths) / len(paths) if paths else 0.0
 
 
 def choose(gate: PlausibilityGate, ranked: list[dict[str, Any]], given: list[Any],

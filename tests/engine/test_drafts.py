@@ -11,6 +11,7 @@ from simulacra.backends.base import Capabilities
 from simulacra.backends.fake import ScriptedBackend
 from simulacra.checks.plausible import PlausibilityGate
 from simulacra.engine.drafts import (
+    DRAFT_ROUNDS,
     DRAFTS,
     MIN_RUN,
     NEUTRAL,
@@ -18,7 +19,8 @@ from simulacra.engine.drafts import (
     drafts_for,
     field_fit,
     null_share,
-    short_share,
+    templated,
+    weak_share,
     with_drafted_examples,
 )
 from simulacra.plan import Plan
@@ -89,7 +91,11 @@ def test_drafts_with_values_too_short_to_vary_rank_last_whatever_the_model_reads
         diagnosis_code: str
 
     drafted = [("Anna Berg", "7"), ("Tom Hale", "0"), ("Mira Ost", "K52.9"),
-               ("Jon Pike", "1"), ("Ines Varga", "E11.65")]
+               ("Jon Pike", "1"), ("Ines Varga", "E11.65"),
+               # two clean drafts of five: two more rounds, whose drafts are all short
+               ("Lea Moss", "3"), ("Ben Ode", "4"), ("Kai Rau", "5"), ("Uma Lind", "6"),
+               ("Noor Haq", "8"), ("Ivo Sand", "9"), ("Eli Voss", "2"), ("Ada Kern", "Q"),
+               ("Sam Ruiz", "X"), ("Lin Bo", "Z")]
     fake = ScriptedBackend(capabilities=Capabilities(grammar=True, batch=5)).enqueue(
         *(json.dumps({"patient_name": n, "diagnosis_code": c}) for n, c in drafted))
 
@@ -102,12 +108,67 @@ def test_drafts_with_values_too_short_to_vary_rank_last_whatever_the_model_reads
     plan = Plan.build(load_schema(Billing), subject="medical billing records")
     chosen, drafted_n = with_drafted_examples(fake, plan, 20, seed=1, temperature=0.8,
                                               diversity=0.5)
-    assert drafted_n == 5
+    assert drafted_n == 5 * DRAFT_ROUNDS   # and no more, though still too few are clean
     codes = [e["diagnosis_code"] for e in chosen.examples]
     assert codes[:2] == ["K52.9", "E11.65"] or codes[:2] == ["E11.65", "K52.9"]
-    assert codes[2] in ("7", "0", "1")   # only then the short ones, ranked as before
-    assert short_share(PlausibilityGate(plan.schema.decoding_schema(), []),
+    assert len(codes[2]) == 1   # only then the short ones, ranked as before
+    assert weak_share(PlausibilityGate(plan.schema.decoding_schema(), []),
                         {"patient_name": "Al", "diagnosis_code": " 7 "}) == 1.0
+
+
+def test_drafts_that_read_as_templates_or_addresses_rank_after_those_that_read_as_data():
+    drafted = [("Item Name 1", "Item Title 1"), ("amazon.com", "Great seller"),
+               ("{{price}} off", "Best buy"), ("Walnut desk lamp", "Warm light"),
+               ("Travel mug", "Leaks a little"), ("Garden hose", "Too short for me")]
+    fake = ScriptedBackend(capabilities=Capabilities(grammar=True, batch=6)).enqueue(
+        *(json.dumps({"product": p, "title": t}) for p, t in drafted))
+
+    def logprob_per_char(prompt, text):
+        # the model reads the templates best of all, and the real products worse after their
+        # field's name than after the neutral cue: their scores fall below zero
+        if text in ("Item Name 1", "amazon.com", "{{price}} off"):
+            return -0.5
+        return -1.0 if prompt == NEUTRAL else -4.0
+
+    fake.logprob_per_char = logprob_per_char
+    plan = Plan.build(load_schema(Review), subject="product reviews")
+    chosen, drafted_n = with_drafted_examples(fake, plan, 24, seed=1, temperature=0.8,
+                                              diversity=0.5)
+    assert drafted_n == 6
+    assert sorted(e["product"] for e in chosen.examples) == \
+        ["Garden hose", "Travel mug", "Walnut desk lamp"]
+
+
+def test_a_run_drafts_again_while_too_few_drafts_are_clean():
+    first = [("Item Name 1", "Item Title 1"), ("amazon.com", "Great seller"),
+             ("Walnut desk lamp", "Warm light"), ("Travel mug", "ok")]
+    second = [("Garden hose", "Too short for me"), ("Cast iron skillet", "Heavy, worth it"),
+              ("Tea kettle", "Whistles loudly"), ("Desk fan", "Quiet enough")]
+    fake = ScriptedBackend(capabilities=Capabilities(grammar=True, batch=4)).enqueue(
+        *(json.dumps({"product": p, "title": t}) for p, t in first + second))
+    plan = Plan.build(load_schema(Review), subject="product reviews")
+    chosen, drafted_n = with_drafted_examples(fake, plan, 16, seed=1, temperature=0.8,
+                                              diversity=0.5)
+    assert drafted_n == 8   # one clean draft of four, then four more: enough, so no third round
+    products = {e["product"] for e in chosen.examples}
+    assert "Walnut desk lamp" in products and len(products & {p for p, _ in second}) == 2
+
+
+def test_templated_knows_slots_code_addresses_and_numbered_field_names():
+    class Shop(BaseModel):
+        product: str
+        website: str
+
+    gate = PlausibilityGate(load_schema(Shop).decoding_schema(), [])
+    for text in ("{{ price }}", "${name}", "this.product.name", "com.apple.iphone",
+                 "https://example.org/p/1", "www.shop.example", "amazon.com",
+                 "page_4.html", "Item Name 1", "Product A", "my product", "Test product",
+                 "Name (string or null, optional)"):
+        assert templated(gate, ("product",), text), text
+    for text in ("iPhone X", "U.S.A. road atlas", "Walnut desk lamp, 40 cm", "Model 3",
+                 "Product of Italy: olive oil"):
+        assert not templated(gate, ("product",), text), text
+    assert not templated(gate, ("website",), "amazon.com")   # the field calls for an address
 
 
 class Rated(BaseModel):

@@ -59,10 +59,12 @@ _SLOT = re.compile(rf"^{_ONE_SLOT}([\s,;]*{_ONE_SLOT})*[,.;:]?$")
 class PlausibilityGate:
     def __init__(self, decoding: Any, examples: list[dict[str, Any]] = ()) -> None:
         self.fields = free_text_fields(decoding)
-        self._names = {_stem(w) for path in self.fields for key in path
+        # the stemmed words of the schema's field names and title: a value made only of
+        # them names a field rather than filling it ("Product Reviews")
+        self.field_words = {_stem(w) for path in self.fields for key in path
                        for w in _words(key).split()}
         title = str(decoding.get("title", "")) if isinstance(decoding, dict) else ""
-        self._names |= {_stem(w) for w in _words(title).split()}
+        self.field_words |= {_stem(w) for w in _words(title).split()}
         self._echo = title if len(title) >= 4 else None
         self._exempt: set[tuple[str, Path]] = set()
         for example in [*examples, *_schema_values(decoding, self.fields)]:
@@ -107,8 +109,13 @@ class PlausibilityGate:
     def _placeholder(self, text: str) -> bool:
         if text.lower().strip(" .!?") in PLACEHOLDERS or _IDENTIFIER.match(text):
             return True
+        return self.only_field_words(text)
+
+    def only_field_words(self, text: str, also: frozenset[str] = frozenset()) -> bool:
+        """Whether `text` has words and all are words of the schema's field names or title
+        (or of `also`), compared stemmed and lower-case."""
         words = _words(text).split()
-        return bool(words) and all(_stem(w) in self._names for w in words)
+        return bool(words) and all(_stem(w) in self.field_words or w in also for w in words)
 
 
 def _schema_values(decoding: Any, fields: list[Path]) -> list[dict[str, Any]]:

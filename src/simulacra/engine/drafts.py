@@ -8,6 +8,10 @@ records (the gate already applies), scores them, and keeps the best as its own e
 they shape the prompt and, like any example, are never copied into the output. Drafts cost
 what records cost, so a short run drafts fewer (about a quarter of its size) and a run of
 fewer than MIN_RUN records none: two records of a large schema are not worth twelve drafts.
+Most drafts of a run without examples can be poor (one run of product reviews had three of
+twelve pass the gate, and two of those were templates), so while fewer than WANTED drafts
+are `clean`, the run drafts as many again, at most DRAFT_ROUNDS times in all, each round
+told the drafts before it so that it does not repeat them.
 
 The score has two parts. A reading of each value's shape (checks/plausible.py's fields):
 letters rather than digits, words of a usual length, no digit runs, no value much longer
@@ -29,6 +33,13 @@ had codes of 6 to 13 digits made 200). The model's reading would choose them oth
 character's log-probability is one token's luck, from -15 to +4 nats across one run's drafts,
 and digits after a code's name come out on top.
 
+A value a template, a program or a web page would hold counts with the short ones: "{{ price
+}}", "this.product.name", "https://www...", "amazon.com", or a field's name with a number
+("Item Name 1", "Product A"). The gate lets them through (a record may name a site), but as
+an example each is a pattern the run copies: a run of 200 product reviews whose drafts kept
+"Item Name 1" wrote "Item Name 2" as 6% of its products, and one that kept "amazon.com"
+wrote it as 3.5%.
+
 Next, a draft is ranked by the share of its free-text fields it leaves null. The grammar
 lets an optional field be skipped, and the small model mostly skips it; a run imitates its
 examples' nulls, and the null steer holds it to their share of them (engine/diversity.py).
@@ -47,18 +58,32 @@ from dataclasses import replace
 from typing import Any
 
 from simulacra.backends.base import Backend
-from simulacra.checks.plausible import PlausibilityGate, value_at
+from simulacra.checks.plausible import PLACEHOLDERS, PlausibilityGate, value_at
+from simulacra.engine.diversity import Path
 from simulacra.engine.loop import RunStats
 from simulacra.plan import Plan
 
 WANTED = 3       # examples a run should have
 DRAFTS = 12      # records drafted to choose them from
+DRAFT_ROUNDS = 3  # at most this many times DRAFTS, while fewer than WANTED drafts are clean
 MIN_RUN = 15     # records a run needs before drafting pays
 DRAFT_SEED = 0x5EED_D4AF
 MODEL_WEIGHT = 1.0   # a nat per character of the model's reading, against the shape score
 MIN_CHARS = 3        # a free-text value shorter than this cannot vary over a run
 _DIGIT_RUN = re.compile(r"\d{5,}")
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+# a template's slot ("{{ price }}", "${name}", "<b>"), a program's name ("this.product.name",
+# "com.apple.iphone"), a web address ("https://...", "www.", "amazon.com", "page_4.html"), a
+# schema's type read back ("User's Name (string or null, optional)")
+_MARKUP = re.compile(r"[{}<>]|\$\{|\bthis\.\w|^\w+(\.\w{2,}){2,}$|https?:|\bwww\.|"
+                     r"\w\.(com|net|org|html?|php|io)\b|"
+                     r"\((string|integer|number|boolean|null|optional)\b", re.IGNORECASE)
+# fields where code or an address is data, not a sign of a template
+_MARKUP_NAME = re.compile(r"url|uri|link|site|web|domain|mail|href|host|path|file|html|"
+                          r"template|code|pattern|regex|query|command|script|handle", re.IGNORECASE)
+# with the schema's field names, the words of a numbered placeholder ("Item Name 1", "my product")
+_FILLER = PLACEHOLDERS | {"item", "name", "new", "my", "your", "the", "a", "an", "dummy"}
+_INDEX = re.compile(r"\b(\d+|[^\W\d_])\b", re.UNICODE)   # "1", "A": a placeholder's number
 
 
 def drafts_for(n: int) -> int:
@@ -75,10 +100,16 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
         return plan, 0
     from simulacra.engine.run import run_records
 
-    drafts = [o.data for o in run_records(backend, plan, drafts_for(n), seed=seed ^ DRAFT_SEED,
-                                          temperature=temperature, max_attempts=2,
-                                          stats=RunStats(), diversity=diversity)]
     gate = PlausibilityGate(plan.schema.decoding_schema(), plan.examples)
+    wanted = WANTED - len(plan.examples)
+    drafts: list[dict[str, Any]] = []
+    for _ in range(DRAFT_ROUNDS):   # another round while too few drafts are clean
+        drafts += [o.data for o in run_records(
+            backend, plan, drafts_for(n), seed=seed ^ DRAFT_SEED, start=len(drafts),
+            prior=list(drafts),
+            temperature=temperature, max_attempts=2, stats=RunStats(), diversity=diversity)]
+        if sum(clean(gate, record) for record in drafts) >= wanted:
+            break
     reader = getattr(backend, "logprob_per_char", None)
     intro = plan.header().splitlines()[0] + READING   # the subject line only: kept short
 
@@ -90,12 +121,19 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
 
     # a draft the gate flags (a record's last try may keep an implausible value) is never
     # kept: as an example it would make that value exempt for the whole run
-    scored = [(score(record), record) for record in drafts]
+    # (a score can be below zero for a draft the gate passes: the model's reading is a
+    # difference of log-probabilities)
+    scored = [(score(record), record) for record in drafts if gate.reason(record) is None]
     ranked = [record for value, record in sorted(
-        (pair for pair in scored if pair[0] >= 0),
-        key=lambda pair: (short_share(gate, pair[1]), null_share(gate, pair[1]), -pair[0]))]
-    chosen = choose(gate, ranked, plan.examples, WANTED - len(plan.examples))
+        scored,
+        key=lambda pair: (weak_share(gate, pair[1]), null_share(gate, pair[1]), -pair[0]))]
+    chosen = choose(gate, ranked, plan.examples, wanted)
     return replace(plan, examples=plan.examples + chosen), len(drafts)
+
+
+def clean(gate: PlausibilityGate, record: dict[str, Any]) -> bool:
+    """Whether a draft passes the gate and has no `weak_share`: an example worth keeping."""
+    return gate.reason(record) is None and not weak_share(gate, record)
 
 
 READING = "\n\nOne of these records, described in words:\n"
@@ -117,11 +155,23 @@ def field_fit(reader: Callable[[str, str], float], intro: str, gate: Plausibilit
     return sum(fits) / len(fits) if fits else 0.0
 
 
-def short_share(gate: PlausibilityGate, record: dict[str, Any]) -> float:
-    """The share of the record's free-text values that are shorter than MIN_CHARS (of those
-    it has: a null is neither short nor long, so a draft gains nothing by leaving one out)."""
-    texts = free_texts(gate, record)
-    return sum(len(text.strip()) < MIN_CHARS for text in texts) / len(texts) if texts else 0.0
+def weak_share(gate: PlausibilityGate, record: dict[str, Any]) -> float:
+    """The share of the record's free-text values a run should not imitate: shorter than
+    MIN_CHARS, or `templated` (of the values it has: a null is neither, so a draft gains
+    nothing by leaving one out)."""
+    values = [(path, value) for path in gate.fields
+              if isinstance(value := value_at(record, path), str)]
+    weak = [len(text.strip()) < MIN_CHARS or templated(gate, path, text) for path, text in values]
+    return sum(weak) / len(weak) if weak else 0.0
+
+
+def templated(gate: PlausibilityGate, path: Path, text: str) -> bool:
+    """Whether a value reads as a template's, a program's or a web page's text rather than
+    data (in a field whose name does not call for code or an address), or as a field's name
+    with a number: "{{ price }}", "this.product.name", "amazon.com", "Item Name 1"."""
+    if _MARKUP.search(text) and not _MARKUP_NAME.search(".".join(path)):
+        return True
+    return gate.only_field_words(_INDEX.sub(" ", text), also=_FILLER)
 
 
 def null_share(gate: PlausibilityGate, record: dict[str, Any]) -> float:
@@ -134,9 +184,10 @@ def null_share(gate: PlausibilityGate, record: dict[str, Any]) -> float:
 def choose(gate: PlausibilityGate, ranked: list[dict[str, Any]], given: list[Any],
            wanted: int) -> list[dict[str, Any]]:
     """The first `wanted` of `ranked`, except that the last place goes to the best draft that
-    gives a value to a free-text field no other example has, if one does. Examples that all
-    leave a field null show no value to imitate, and the null steer lets a run have its
-    examples' share of nulls, which would then be all of them."""
+    gives a value to a free-text field no other example has, if one does and is no weaker
+    (`weak_share`) than the next in rank. Examples that all leave a field null show no value
+    to imitate, and the null steer lets a run have its examples' share of nulls, which would
+    then be all of them."""
     if wanted < 1:   # (the slices below would take all but the last)
         return []
     chosen, rest = ranked[:wanted - 1], ranked[wanted - 1:]
@@ -145,8 +196,9 @@ def choose(gate: PlausibilityGate, ranked: list[dict[str, Any]], given: list[Any
     shown = [*given, *chosen]
     unshown = [path for path in gate.fields
                if all(value_at(example, path) is None for example in shown)]
-    covering = [record for record in rest
-                if any(value_at(record, path) is not None for path in unshown)]
+    weakest = weak_share(gate, rest[0])   # a covering draft may not be weaker than the next
+    covering = [record for record in rest if weak_share(gate, record) <= weakest
+                and any(value_at(record, path) is not None for path in unshown)]
     return [*chosen, (covering or rest)[0]]
 
 

@@ -116,17 +116,28 @@ def test_drafts_with_values_too_short_to_vary_rank_last_whatever_the_model_reads
                         {"patient_name": "Al", "diagnosis_code": " 7 "}) == 1.0
 
 
+TITLES = ["Warm light", "Leaks a little", "Too short for me", "Keeps coffee hot", "Worth it",
+          "Broke in a week", "Heavier than it looks", "Gift for my dad", "Smells of plastic",
+          "Quiet and quick", "Arrived late", "Better than the old one", "Too loud at night",
+          "Sturdy lid", "Colour as shown", "Cheap and cheerful", "Hard to clean",
+          "Does the job"]
+
+
 def test_drafts_that_read_as_templates_or_addresses_rank_after_those_that_read_as_data():
-    drafted = [("Item Name 1", "Item Title 1"), ("amazon.com", "Great seller"),
-               ("{{price}} off", "Best buy"), ("Walnut desk lamp", "Warm light"),
-               ("Travel mug", "Leaks a little"), ("Garden hose", "Too short for me")]
+    real = ["Walnut desk lamp", "Travel mug", "Garden hose"]
+    templates = ["Item Name 1", "amazon.com", "{{price}} off", "Item Name 2", "www.shop.example",
+                 "this.product.name", "Product A", "Product B", "https://example.org/x",
+                 "Item Name 3", "ebay.com", "{{price}} on", "Product C", "shop.example.net",
+                 "item.name.value"]
+    drafted = [*templates[:3], *real, *templates[3:]]   # three rounds of six
     fake = ScriptedBackend(capabilities=Capabilities(grammar=True, batch=6)).enqueue(
-        *(json.dumps({"product": p, "title": t}) for p, t in drafted))
+        *(json.dumps({"product": p, "title": t}) for p, t in zip(drafted, TITLES, strict=True)))
 
     def logprob_per_char(prompt, text):
         # the model reads the templates best of all, and the real products worse after their
-        # field's name than after the neutral cue: their scores fall below zero
-        if text in ("Item Name 1", "amazon.com", "{{price}} off"):
+        # field's name than after the neutral cue: their scores fall below zero, so no draft
+        # is clean and the run drafts three rounds
+        if text in templates:
             return -0.5
         return -1.0 if prompt == NEUTRAL else -4.0
 
@@ -134,9 +145,8 @@ def test_drafts_that_read_as_templates_or_addresses_rank_after_those_that_read_a
     plan = Plan.build(load_schema(Review), subject="product reviews")
     chosen, drafted_n = with_drafted_examples(fake, plan, 24, seed=1, temperature=0.8,
                                               diversity=0.5)
-    assert drafted_n == 6
-    assert sorted(e["product"] for e in chosen.examples) == \
-        ["Garden hose", "Travel mug", "Walnut desk lamp"]
+    assert drafted_n == 6 * DRAFT_ROUNDS
+    assert sorted(e["product"] for e in chosen.examples) == sorted(real)
 
 
 def test_a_run_drafts_again_while_too_few_drafts_are_clean():

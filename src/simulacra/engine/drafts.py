@@ -10,8 +10,9 @@ what records cost, so a short run drafts fewer (about a quarter of its size) and
 fewer than MIN_RUN records none: two records of a large schema are not worth twelve drafts.
 Most drafts of a run without examples can be poor (one run of product reviews had three of
 twelve pass the gate, and two of those were templates), so while fewer than WANTED drafts
-are `clean`, the run drafts as many again, at most DRAFT_ROUNDS times in all, each round
-told the drafts before it so that it does not repeat them.
+pass the gate with no weak value (below) and a score of at least zero, the run drafts as
+many again, at most DRAFT_ROUNDS times in all, each round told the drafts before it so that
+it does not repeat them.
 
 The score has two parts. A reading of each value's shape (checks/plausible.py's fields):
 letters rather than digits, words of a usual length, no digit runs, no value much longer
@@ -40,7 +41,10 @@ an example each is a pattern the run copies: a run of 200 product reviews whose 
 "Item Name 1" wrote "Item Name 2" as 6% of its products, and one that kept "amazon.com"
 wrote it as 3.5%.
 
-Next, a draft is ranked by the share of its free-text fields it leaves null. The grammar
+Next come the drafts whose score is at least zero, then those the model reads so much
+worse after their fields' names than after the neutral cue that the score falls below it.
+
+Then a draft is ranked by the share of its free-text fields it leaves null. The grammar
 lets an optional field be skipped, and the small model mostly skips it; a run imitates its
 examples' nulls, and the null steer holds it to their share of them (engine/diversity.py).
 So examples drafted from that habit would fix it for the run: product reviews whose drafted
@@ -101,15 +105,6 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
     from simulacra.engine.run import run_records
 
     gate = PlausibilityGate(plan.schema.decoding_schema(), plan.examples)
-    wanted = WANTED - len(plan.examples)
-    drafts: list[dict[str, Any]] = []
-    for _ in range(DRAFT_ROUNDS):   # another round while too few drafts are clean
-        drafts += [o.data for o in run_records(
-            backend, plan, drafts_for(n), seed=seed ^ DRAFT_SEED, start=len(drafts),
-            prior=list(drafts),
-            temperature=temperature, max_attempts=2, stats=RunStats(), diversity=diversity)]
-        if sum(clean(gate, record) for record in drafts) >= wanted:
-            break
     reader = getattr(backend, "logprob_per_char", None)
     intro = plan.header().splitlines()[0] + READING   # the subject line only: kept short
 
@@ -119,21 +114,27 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
             return shape
         return shape + MODEL_WEIGHT * field_fit(reader, intro, gate, record)
 
+    def rank(pair: tuple[float, dict[str, Any]]) -> tuple[float, bool, float, float]:
+        value, record = pair
+        return weak_share(gate, record), value < 0, null_share(gate, record), -value
+
     # a draft the gate flags (a record's last try may keep an implausible value) is never
     # kept: as an example it would make that value exempt for the whole run
-    # (a score can be below zero for a draft the gate passes: the model's reading is a
-    # difference of log-probabilities)
-    scored = [(score(record), record) for record in drafts if gate.reason(record) is None]
-    ranked = [record for value, record in sorted(
-        scored,
-        key=lambda pair: (weak_share(gate, pair[1]), null_share(gate, pair[1]), -pair[0]))]
+    wanted = WANTED - len(plan.examples)
+    drafted: list[dict[str, Any]] = []
+    scored: list[tuple[float, dict[str, Any]]] = []
+    for _ in range(DRAFT_ROUNDS):   # another round while too few drafts are clean
+        new = [o.data for o in run_records(
+            backend, plan, drafts_for(n), seed=seed ^ DRAFT_SEED, start=len(drafted),
+            prior=list(drafted), temperature=temperature, max_attempts=2, stats=RunStats(),
+            diversity=diversity)]
+        drafted += new
+        scored += [(score(record), record) for record in new if gate.reason(record) is None]
+        if sum(rank(pair)[:2] == (0, False) for pair in scored) >= wanted:
+            break
+    ranked = [record for _, record in sorted(scored, key=rank)]
     chosen = choose(gate, ranked, plan.examples, wanted)
-    return replace(plan, examples=plan.examples + chosen), len(drafts)
-
-
-def clean(gate: PlausibilityGate, record: dict[str, Any]) -> bool:
-    """Whether a draft passes the gate and has no `weak_share`: an example worth keeping."""
-    return gate.reason(record) is None and not weak_share(gate, record)
+    return replace(plan, examples=plan.examples + chosen), len(drafted)
 
 
 READING = "\n\nOne of these records, described in words:\n"

@@ -62,7 +62,7 @@ class PlausibilityGate:
         # the stemmed words of the schema's field names and title: a value made only of
         # them names a field rather than filling it ("Product Reviews")
         self.field_words = {_stem(w) for path in self.fields for key in path
-                       for w in _words(key).split()}
+                            for w in _words(key).split()}
         title = str(decoding.get("title", "")) if isinstance(decoding, dict) else ""
         self.field_words |= {_stem(w) for w in _words(title).split()}
         self._echo = title if len(title) >= 4 else None

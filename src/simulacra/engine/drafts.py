@@ -130,7 +130,9 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
             diversity=diversity)]
         drafted += new
         scored += [(score(record), record) for record in new if gate.reason(record) is None]
-        if sum(rank(pair)[:2] == (0, False) for pair in scored) >= wanted:
+        clean = [record for value, record in scored
+                 if value >= 0 and not weak_share(gate, record)]
+        if len(clean) >= wanted:
             break
     ranked = [record for _, record in sorted(scored, key=rank)]
     chosen = choose(gate, ranked, plan.examples, wanted)

@@ -118,8 +118,6 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
         value, record = pair
         return weak_share(gate, record), value < 0, null_share(gate, record), -value
 
-    # a draft the gate flags (a record's last try may keep an implausible value) is never
-    # kept: as an example it would make that value exempt for the whole run
     wanted = WANTED - len(plan.examples)
     drafted: list[dict[str, Any]] = []
     scored: list[tuple[float, dict[str, Any]]] = []
@@ -129,6 +127,8 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
             prior=list(drafted), temperature=temperature, max_attempts=2, stats=RunStats(),
             diversity=diversity)]
         drafted += new
+        # a draft the gate flags (a record's last try may keep an implausible value) is never
+        # kept: as an example it would make that value exempt for the whole run
         scored += [(score(record), record) for record in new if gate.reason(record) is None]
         clean = [record for value, record in scored
                  if value >= 0 and not weak_share(gate, record)]

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulacra.backends._output_layer import OutputLayer
+from simulacra.backends._screen import Screen
 from simulacra.backends._steer import JsonCursor, steer_logits
 from simulacra.backends.base import Completion, Request
 
@@ -118,6 +119,7 @@ class _Seq:
     # each sampled token
     probs: list[tuple[int, float]] = field(default_factory=list)
     null_bias: float = 0.0   # extra["null_bias"]: added to the tokens that start `null`
+    hidden: np.ndarray | None = None   # set when `logits` are the coarse screen's (_screen.py)
 
 
 class _Grounding:
@@ -249,7 +251,7 @@ class _JsonLexer:
 
 class BatchDecoder:
     def __init__(self, model_path: str, *, n_seq: int, n_ctx: int, n_threads: int,
-                 few_token_logits: bool = True) -> None:
+                 few_token_logits: bool = True, screen: bool = True) -> None:
         import llama_cpp
         from llama_cpp import _internals, _logger
         from llama_cpp._utils import suppress_stdout_stderr
@@ -296,7 +298,20 @@ class BatchDecoder:
         self._embeddings = False   # llama.cpp context mode: hidden states instead of logits
         # The patched build's llama_set_logit_rows (one call a step for both kinds of row);
         # None on other builds, or when every row gets llama.cpp's logits anyway.
-        self._set_logit_rows = _logit_rows_setter(llama_cpp) if self._output is not None else None
+        self._set_logit_rows = _patched(
+            llama_cpp, "llama_set_logit_rows", [ctypes.c_void_p, ctypes.c_int32]) \
+            if self._output is not None else None
+        # With a model copy that has a coarse output layer (and a build that can use it), the
+        # rows that need every token's logit come from it and are made exact where sampling
+        # can reach (`_screen.py`); otherwise they are llama.cpp's exact logits.
+        self._screen: Screen | None = None
+        self._set_screen = _patched(
+            llama_cpp, "llama_set_logit_screen", [ctypes.c_void_p, ctypes.c_bool]) \
+            if self._set_logit_rows is not None and not self._output.softcap else None
+        if self._set_screen is not None and screen:
+            self._screen = Screen.load(model_path, _tensor_data(
+                llama_cpp, self.model.model, "token_embd.weight"))
+        self._screening = False   # the context's llama_set_logit_screen state
         self._outputs_grown = False   # see warm_up
         self._prefix: list[int] = []
         self._openings: dict[str, list[int]] = {}
@@ -542,6 +557,8 @@ class BatchDecoder:
             logits, choices = s.logits, s.choices
             closing = self._closing_push(s)
             closers = self._closing_string if s.lexer.in_string else self._closing_structure
+            if s.hidden is not None:   # the screen's coarse logits: refined to choices
+                logits, choices = self._screened(s, closing)
             if choices is not None:
                 for token, bias in s.bias:
                     logits[choices == token] += bias
@@ -610,6 +627,17 @@ class BatchDecoder:
                 self._ground(s, token)   # every value is in; a field named still gets its own
             if len(s.out) >= s.request.max_tokens and not s.done:
                 s.done, s.finish = True, "length"
+
+    def _screened(self, s: _Seq, closing: float) -> tuple[np.ndarray, np.ndarray]:
+        """Exact logits and ids of the allowed tokens that sampling could pick, from a row
+        of the screen's coarse logits (see _screen.py). The window is min-p's, widened by
+        the diversity steer's margin (it lowers the best tokens) and by any bias that
+        lifts tokens (the push to close, a positive null bias)."""
+        lift = max(closing, 0.0) + max(s.null_bias, 0.0) + max(
+            [bias for _, bias in s.bias if bias > 0], default=0.0)
+        margin = s.cursor.margin() if s.cursor is not None else 0.0
+        window = s.request.temperature * -np.log(MIN_P) + margin + lift
+        return self._screen.refine(s.logits, s.mask, s.hidden, window)
 
     def _chosen_probability(self, s: _Seq, logits: np.ndarray | None, picked: int,
                             token: int) -> float:
@@ -771,6 +799,13 @@ class BatchDecoder:
             return
         self._mode(hidden=True)
         ctx, parts = self.ctx.ctx, _calls(items, N_UBATCH)
+        # The screen serves rows that are sampled under a grammar; free text and rows whose
+        # probability is reported (extract's confidence) get llama.cpp's exact logits.
+        screen = self._screen is not None and all(
+            s.matcher is not None and not s.request.extra.get("confidence") for s, *_ in full)
+        if full and screen != self._screening:
+            self._set_screen(ctx, screen)
+            self._screening = screen
         for n, part in enumerate(parts):
             rows = sum(1 for s, _, _, want in part if want and s.choices is None)
             self._set_logit_rows(ctx, rows)
@@ -781,10 +816,13 @@ class BatchDecoder:
             for i, (s, _, _, want) in enumerate(part):
                 if not want:
                     continue
+                s.hidden = None
                 if i >= len(part) - rows:   # the call's last `rows` tokens: rows of `logits`
                     s.logits = logits[i - (len(part) - rows)]
                     if n < len(parts) - 1:
                         s.logits = s.logits.copy()
+                    if self._screening:
+                        s.hidden = self._hidden(i).copy()
                 else:
                     s.logits = self._few_logits(s, i)
 
@@ -826,9 +864,13 @@ class BatchDecoder:
 
     def _few_logits(self, s: _Seq, i: int) -> np.ndarray:
         """The logits of `s.choices`, from the hidden state of the last call's row `i`."""
+        return self._output.logits(self._hidden(i), s.choices)
+
+    def _hidden(self, i: int) -> np.ndarray:
+        """The final hidden state of the last call's row `i` (a view, valid until the next
+        call)."""
         ptr = self._ll.llama_get_embeddings_ith(self.ctx.ctx, i)
-        state = np.ctypeslib.as_array(ptr, shape=(self._output.n_embd,))
-        return self._output.logits(state, s.choices)
+        return np.ctypeslib.as_array(ptr, shape=(self._output.n_embd,))
 
     def _logits_address(self) -> int | None:
         return ctypes.cast(self._ll.llama_get_logits(self.ctx.ctx), ctypes.c_void_p).value
@@ -890,15 +932,22 @@ def _calls(items: list, size: int) -> list[list]:
     return [items[:first]] + [items[i:i + size] for i in range(first, len(items), size)]
 
 
-def _logit_rows_setter(llama_cpp) -> Callable[[object, int], None] | None:
-    """llama_set_logit_rows from simulacra's patched build (scripts/install-llama.sh), or
-    None on a build without it."""
+def _patched(llama_cpp, name: str, argtypes: list, restype: object = None) -> Callable | None:
+    """A function of simulacra's patched build (scripts/install-llama.sh), or None on a
+    build without it."""
     lib = getattr(getattr(llama_cpp, "llama_cpp", None), "_lib", None)
-    fn = getattr(lib, "llama_set_logit_rows", None) if lib is not None else None
+    fn = getattr(lib, name, None) if lib is not None else None
     if fn is None:
         return None
-    fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_int32], None
+    fn.argtypes, fn.restype = argtypes, restype
     return fn
+
+
+def _tensor_data(llama_cpp, model: object, name: str) -> int | None:
+    """The address of a model tensor's data in llama.cpp's memory, or None."""
+    fn = _patched(llama_cpp, "llama_model_tensor_data", [ctypes.c_void_p, ctypes.c_char_p],
+                  ctypes.c_void_p)
+    return fn(model, name.encode()) if fn is not None else None
 
 
 def _looping(tokens: list[int], window: int = LOOP_WINDOW, period: int = LOOP_PERIOD) -> bool:

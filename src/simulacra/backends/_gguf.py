@@ -12,6 +12,10 @@ Q5_0, for which llama.cpp's CPU backend has only a row-by-row kernel. Two rewrit
   the records/s of the Q8_0 file (docs/performance.md). Not exact: a BF16 number keeps 8
   significant bits, so a weight moves by at most 1/16 of its Q5_0 quantization step (1/2 of
   a Q8_0 step); llama.cpp then rounds activations to BF16 instead of to 8-bit blocks.
+  With `screen=True` the copy also gets an `output.weight` in Q4_0: a coarse copy of the tied
+  output layer, a quarter of the BF16 one's bytes, which the patched llama.cpp reads for the
+  rows that need every token's logit when asked to (`llama_set_logit_screen`); the decoder
+  then recomputes exactly the tokens that could be sampled (`_screen.py`).
 
 Only what these uses need is parsed: metadata values are read or skipped, tensor infos are
 read, and the rest of the file is copied as it is.
@@ -33,8 +37,9 @@ _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: 
             12: "d"}
 _STRING, _ARRAY = 8, 9
 # ggml tensor types
-F32, F16, Q5_0, Q8_0, BF16 = 0, 1, 6, 8, 30
-BLOCK = 32                       # values per Q5_0 / Q8_0 block
+F32, F16, Q4_0, Q5_0, Q8_0, BF16 = 0, 1, 2, 6, 8, 30
+BLOCK = 32                       # values per Q4_0 / Q5_0 / Q8_0 block
+Q4_0_BYTES = 2 + BLOCK // 2      # float16 scale, 32 nibbles
 Q5_0_BYTES = 2 + 4 + BLOCK // 2  # float16 scale, 32 high bits, 32 low nibbles
 Q8_0_BYTES = 2 + BLOCK           # float16 scale, 32 int8
 
@@ -96,7 +101,7 @@ def nbytes(tensor: Tensor) -> int | None:
     """Size in bytes of a tensor of a type this module knows, else None."""
     n = int(np.prod(tensor.dims))
     per = {F32: 4 * n, F16: 2 * n, BF16: 2 * n, Q8_0: n // BLOCK * Q8_0_BYTES,
-           Q5_0: n // BLOCK * Q5_0_BYTES}
+           Q5_0: n // BLOCK * Q5_0_BYTES, Q4_0: n // BLOCK * Q4_0_BYTES}
     return per.get(tensor.kind)
 
 
@@ -130,9 +135,14 @@ def to_bfloat16(values: np.ndarray) -> np.ndarray:
     return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
 
 
-def blocks_to_bf16(raw: np.ndarray, kind: int) -> Iterator[np.ndarray]:
-    """Q5_0 or Q8_0 blocks as BF16 values (uint8 bytes), a chunk of blocks at a time so that
-    the float32 values of a 262k-row output layer never sit in memory all at once."""
+def dequantized(raw: np.ndarray, kind: int) -> Iterator[np.ndarray]:
+    """Q5_0, Q8_0 or BF16 data as float32 values, a chunk at a time so that the float32
+    values of a 262k-row output layer never sit in memory all at once."""
+    if kind == BF16:
+        for start in range(0, raw.size, 2 * BLOCK * 65536):
+            bits = raw[start:start + 2 * BLOCK * 65536].view(np.uint16).astype(np.uint32)
+            yield (bits << 16).view(np.float32)
+        return
     size = Q5_0_BYTES if kind == Q5_0 else Q8_0_BYTES
     for start in range(0, raw.size, size * 65536):
         chunk = raw[start:start + size * 65536]
@@ -141,7 +151,28 @@ def blocks_to_bf16(raw: np.ndarray, kind: int) -> Iterator[np.ndarray]:
         else:
             blocks = chunk.reshape(-1, Q8_0_BYTES)
             scales, ints = blocks[:, :2].copy().view(np.float16), blocks[:, 2:].view(np.int8)
-        yield to_bfloat16(scales.astype(np.float32) * ints).view(np.uint8).reshape(-1)
+        yield (scales.astype(np.float32) * ints).reshape(-1)
+
+
+def blocks_to_bf16(raw: np.ndarray, kind: int) -> Iterator[np.ndarray]:
+    """Q5_0 or Q8_0 blocks as BF16 values (uint8 bytes), a chunk at a time."""
+    for values in dequantized(raw, kind):
+        yield to_bfloat16(values).view(np.uint8)
+
+
+def to_q4_0(values: np.ndarray) -> np.ndarray:
+    """float32 values (a multiple of 32) as Q4_0 blocks (uint8, 18 bytes each), rounded as
+    ggml's reference quantizer does: the scale is the block's largest magnitude (with its
+    sign) over -8, and each value becomes a nibble 0..15 standing for (nibble - 8) * scale."""
+    x = np.ascontiguousarray(values, dtype=np.float32).reshape(-1, BLOCK)
+    extreme = x[np.arange(len(x)), np.abs(x).argmax(axis=1)]
+    scale = extreme / -8
+    inverse = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale != 0)
+    q = np.clip(np.floor(x * inverse[:, None] + 8.5), 0, 15).astype(np.uint8)
+    out = np.empty((len(x), Q4_0_BYTES), dtype=np.uint8)
+    out[:, :2] = scale.astype(np.float16)[:, None].view(np.uint8)
+    out[:, 2:] = q[:, :BLOCK // 2] | (q[:, BLOCK // 2:] << 4)
+    return out.reshape(-1)
 
 
 def widen_q5_0(src: str | Path, dst: str | Path) -> bool:
@@ -150,19 +181,38 @@ def widen_q5_0(src: str | Path, dst: str | Path) -> bool:
     return _rewrite(src, dst, {Q5_0: (Q8_0, lambda raw: [q5_0_to_q8_0(raw)])})
 
 
-def to_bf16(src: str | Path, dst: str | Path) -> bool:
+def to_bf16(src: str | Path, dst: str | Path, screen: bool = False) -> bool:
     """Write `src` to `dst` with every Q5_0 and Q8_0 tensor stored as BF16; False (and
-    nothing written) when it has none. Other tensors (Q4_K, Q6_K, norms) are copied."""
-    return _rewrite(src, dst, {Q5_0: (BF16, lambda raw: blocks_to_bf16(raw, Q5_0)),
-                               Q8_0: (BF16, lambda raw: blocks_to_bf16(raw, Q8_0))})
+    nothing written) when it has none. Other tensors (Q4_K, Q6_K, norms) are copied.
+    `screen`: also add a Q4_0 copy of the tied output layer as `output.weight`, for Gemma 3
+    only: its graph is the one patched to read that copy only when asked (any other would
+    take it for its output layer)."""
+    convert = {Q5_0: (BF16, lambda raw: blocks_to_bf16(raw, Q5_0)),
+               Q8_0: (BF16, lambda raw: blocks_to_bf16(raw, Q8_0))}
+    extra = []
+    layout = read_layout(src)
+    embd = layout.tensor("token_embd.weight") if layout else None
+    if screen and embd is not None and layout.tensor("output.weight") is None \
+            and layout.meta.get("general.architecture") == "gemma3" \
+            and embd.kind in (Q5_0, Q8_0, BF16) and embd.dims[0] % BLOCK == 0:
+        def coarse(layout: Layout) -> Iterator[np.ndarray]:
+            for values in dequantized(layout.bytes_of(embd, nbytes(embd)), embd.kind):
+                yield to_q4_0(values)
+        extra.append((Tensor("output.weight", embd.dims, Q4_0, 0), coarse))
+    return _rewrite(src, dst, convert, extra)
 
 
 # ggml type -> (the type to store, bytes of the old type -> chunks of bytes of the new one)
 Convert = dict[int, tuple[int, Callable[[np.ndarray], Iterable[np.ndarray]]]]
 
 
-def _rewrite(src: str | Path, dst: str | Path, convert: Convert) -> bool:
-    """Copy a GGUF file, storing the tensors of each type in `convert` as its new type."""
+# tensors to add: (its info, offset ignored; the source file's layout -> chunks of its bytes)
+Extra = list[tuple[Tensor, Callable[[Layout], Iterable[np.ndarray]]]]
+
+
+def _rewrite(src: str | Path, dst: str | Path, convert: Convert, extra: Extra = ()) -> bool:
+    """Copy a GGUF file, storing the tensors of each type in `convert` as its new type, and
+    the tensors of `extra` after the others."""
     layout = read_layout(src)
     if layout is None or not any(t.kind in convert for t in layout.tensors):
         return False
@@ -180,14 +230,19 @@ def _rewrite(src: str | Path, dst: str | Path, convert: Convert) -> bool:
     offsets, at = {}, 0
     for t, _, size in spans:
         offsets[t.name], at = at, at + size
+    at = _align(at, align)   # the last tensor may end the file unpadded
+    added = []
+    for t, _ in extra:
+        added.append(replace(t, offset=at))
+        at += _align(nbytes(t), align)
     infos = []
-    for t in layout.tensors:   # the table keeps the file's order
-        name = t.name.encode()
-        kind = convert[t.kind][0] if t.kind in convert else t.kind
-        infos.append(struct.pack("<Q", len(name)) + name + struct.pack("<I", len(t.dims))
-                     + struct.pack(f"<{len(t.dims)}Q", *t.dims)
-                     + struct.pack("<IQ", kind, offsets[t.name]))
-    head = bytes(layout.data[:layout.info_start]) + b"".join(infos)
+    for t in layout.tensors:   # the table keeps the file's order, then the new tensors
+        infos.append(_info(t, convert[t.kind][0] if t.kind in convert else t.kind,
+                           offsets[t.name]))
+    infos += [_info(t, t.kind, t.offset) for t in added]
+    header = bytearray(layout.data[:layout.info_start])
+    struct.pack_into("<Q", header, 8, len(layout.tensors) + len(added))   # the tensor count
+    head = bytes(header) + b"".join(infos)
     tmp = Path(dst).with_name(f".{Path(dst).name}.{os.getpid()}.partial")
     with open(tmp, "wb") as out:
         out.write(head + b"\0" * (_align(len(head), align) - len(head)))
@@ -198,8 +253,22 @@ def _rewrite(src: str | Path, dst: str | Path, convert: Convert) -> bool:
                 out.write(memoryview(np.ascontiguousarray(chunk)))
                 written += chunk.size
             out.write(b"\0" * (new_size - written))
+        out.write(b"\0" * (_align(out.tell(), align) - out.tell()))
+        for (t, chunks) in extra:
+            written = 0
+            for chunk in chunks(layout):
+                out.write(memoryview(np.ascontiguousarray(chunk)))
+                written += chunk.size
+            out.write(b"\0" * (_align(nbytes(t), align) - written))
     os.replace(tmp, dst)
     return True
+
+
+def _info(t: Tensor, kind: int, offset: int) -> bytes:
+    """A tensor's entry in the file's table: name, dims, type, offset in the data."""
+    name = t.name.encode()
+    return (struct.pack("<Q", len(name)) + name + struct.pack("<I", len(t.dims))
+            + struct.pack(f"<{len(t.dims)}Q", *t.dims) + struct.pack("<IQ", kind, offset))
 
 
 def _align(n: int, alignment: int) -> int:

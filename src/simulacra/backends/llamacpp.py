@@ -54,14 +54,15 @@ class LlamaCppBackend:
 
     `few_token_logits=False` makes llama.cpp compute every token's logits at every step, as
     without the patched build; it exists to measure what computing only the allowed tokens'
-    logits saves (bench/throughput.py).
+    logits saves (bench/throughput.py). `screen=False` likewise turns off the coarse output
+    layer (`_screen.py`): every row that needs all logits reads the exact one.
     """
 
     name = "llamacpp"
 
     def __init__(self, model_path: str | Path | None = None, *, batch: int = 32,
                  n_ctx: int = 8192, n_threads: int | None = None, seed: int = 0,
-                 few_token_logits: bool = True) -> None:
+                 few_token_logits: bool = True, screen: bool = True) -> None:
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
             raise UnknownModelError(f"GGUF file not found: {path}")
@@ -80,7 +81,7 @@ class LlamaCppBackend:
         self.thread_policy = None if fixed else ThreadPolicy()
         self._decoder = BatchDecoder(str(fast_weights(path)), n_seq=batch, n_ctx=n_ctx,
                                      n_threads=fixed or default_threads(),
-                                     few_token_logits=few_token_logits)
+                                     few_token_logits=few_token_logits, screen=screen)
         self._decoder.warm_up()
         if self.thread_policy is not None:
             self._decoder.set_threads(self.thread_policy.poll(now=True))
@@ -150,28 +151,40 @@ class LlamaCppBackend:
 def fast_weights(path: Path) -> Path:
     """The same model with its weights stored in the type this llama.cpp build multiplies
     fastest (see `_gguf`): BF16 where the CPU has AVX512-BF16, else Q5_0 widened to Q8_0
-    (exactly). Made once into ~/.cache/simulacra/models; `path` itself when there is nothing
-    to convert or the copy cannot be written."""
+    (exactly). The BF16 copy also gets a coarse copy of the output layer when this build can
+    use one (`_screen.py`). Made once into ~/.cache/simulacra/models; `path` itself when
+    there is nothing to convert or the copy cannot be written."""
     from simulacra.backends._gguf import to_bf16, widen_q5_0
 
     bf16 = has_bf16_kernels()
+    screen = bf16 and has_screen()
     stat = path.stat()
     home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    suffix = "bf16" if bf16 else "q8"
+    suffix = ("bf16s" if screen else "bf16") if bf16 else "q8"
     copy = home / "simulacra" / "models" / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}.{suffix}.gguf"
     if copy.is_file():
         return copy
     try:
         copy.parent.mkdir(parents=True, exist_ok=True)
-        if not (to_bf16 if bf16 else widen_q5_0)(path, copy):
+        made = to_bf16(path, copy, screen=screen) if bf16 else widen_q5_0(path, copy)
+        if not made:
             return path
-        for kind in ("bf16", "q8"):   # copies of older files, or for another build
+        for kind in ("bf16s", "bf16", "q8"):   # copies of older files, or for another build
             for stale in copy.parent.glob(f"{path.stem}-*.{kind}.gguf"):
                 if stale != copy:
                     stale.unlink(missing_ok=True)
         return copy
     except OSError:
         return path
+
+
+def has_screen() -> bool:
+    """Whether this llama.cpp build can read a coarse output layer for the rows that need
+    every logit (simulacra's patch, llama_set_logit_screen)."""
+    import llama_cpp
+
+    lib = getattr(getattr(llama_cpp, "llama_cpp", None), "_lib", None)
+    return lib is not None and hasattr(lib, "llama_set_logit_screen")
 
 
 def has_bf16_kernels() -> bool:

@@ -23,6 +23,12 @@ output layer; the allowed tokens' logits are their rows of the output matrix tim
 every token's logits go last and get them, the rest get hidden states. (A build without it
 makes two calls a step, logits mode then embeddings mode: about 10% slower.)
 
+Logits for every token, from a screen: those rows (a sequence inside a string) come from a
+Q4_0 copy of the output layer when the model copy has one (`_screen.py`), a quarter of the
+bytes to read each step; the allowed tokens within sampling's reach of the best are then
+recomputed exactly in C, and sampled as a sequence's few choices are. Free text and rows
+whose probability is reported keep llama.cpp's exact logits. The records are the same.
+
 Sampling is numpy over the allowed tokens only: temperature, then min-p, seeded per request.
 
 Free text can be *grounded*: a request's `must_include` values must all appear, in order, and

@@ -6,6 +6,7 @@ baseline), free decoding (the bound), and simulacra. Same model, same threads, s
         [--busy-cores K]   # also run simulacra beside K spinning processes, against idle
         [--pair]           # also run two simulacra jobs at once, against one alone
         [--rows]           # also run simulacra writing records as rows (engine/surface.py)
+        [--no-screen]      # also run simulacra with the coarse output layer off, interleaved
         [--no-baseline]    # skip the baseline and the bound (for the busy and pair runs)
 
 Where simulacra writes the schema's records as compact JSON (schema/grammar.py), the baseline
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import random
 import resource
@@ -115,8 +117,8 @@ def free_decode(prompt: str, model: Path, tokens: int = 256) -> tuple[int, float
 
 
 def simulacra_run(job: dict, n: int, batch: int, few_token_logits: bool = True,
-                  threads: int | None = None, rows: bool = False) -> dict:
-    options = {"batch": batch, "few_token_logits": few_token_logits}
+                  threads: int | None = None, rows: bool = False, screen: bool = True) -> dict:
+    options = {"batch": batch, "few_token_logits": few_token_logits, "screen": screen}
     if threads:
         options["n_threads"] = threads
     gen = Generator(job["schema"], examples=job["examples"], subject=job["subject"], seed=1,
@@ -135,10 +137,12 @@ def simulacra_run(job: dict, n: int, batch: int, few_token_logits: bool = True,
     records = list(gen.stream(n))
     stats = gen.stats
     gen.close()  # frees the model, so a second run does not count two in the peak RSS
-    unique = len({json.dumps(job["schema"].dump(r), sort_keys=True) for r in records})
+    dumped = [json.dumps(job["schema"].dump(r), sort_keys=True) for r in records]
+    unique = len(set(dumped))
     return {"n": n, "valid": stats.valid,
             "rps": stats.valid / stats.seconds, "valid_pct": 100 * stats.valid / n,
             "unique_pct": 100 * unique / n,
+            "records": hashlib.sha256("\n".join(dumped).encode()).hexdigest()[:16],
             "tokens_per_record": stats.tokens_out / max(1, stats.attempts),
             "seconds": stats.seconds, "attempts": stats.attempts, "threads": threads_used,
             "peak_rss_mb": round(peak_rss_mb(), 1),
@@ -171,17 +175,19 @@ def spinning(k: int) -> Iterator[None]:
             proc.wait()
 
 
-def worker_command(args: argparse.Namespace) -> list[str]:
+def worker_command(args: argparse.Namespace, screen: bool = True) -> list[str]:
     command = [sys.executable, __file__, "--worker", "-n", str(args.n), "--batch", str(args.batch)]
+    if not screen:
+        command.append("--no-screen")
     for flag in ("schema", "examples", "subject"):
         if getattr(args, flag):
             command += [f"--{flag}", str(getattr(args, flag))]
     return command
 
 
-def in_processes(args: argparse.Namespace, k: int) -> list[dict]:
+def in_processes(args: argparse.Namespace, k: int, screen: bool = True) -> list[dict]:
     """K simulacra runs at once, each in a process of its own; their results."""
-    procs = [subprocess.Popen(worker_command(args), stdout=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen(worker_command(args, screen), stdout=subprocess.PIPE, text=True)
              for _ in range(k)]
     return [json.loads(proc.communicate()[0].splitlines()[-1]) for proc in procs]
 
@@ -227,6 +233,9 @@ def main() -> None:
     parser.add_argument("--pair", action="store_true")
     parser.add_argument("--rows", action="store_true", help="also run simulacra with rows=True")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--no-screen", action="store_true",
+                        help="also run simulacra with the coarse output layer off "
+                             "(backends/_screen.py), one run per round, to see what it saves")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--all-logits", action="store_true",
@@ -235,7 +244,7 @@ def main() -> None:
     args = parser.parse_args()
     job = load_job(args)
     if args.worker:   # one simulacra run for --pair, its result as the last line
-        print(json.dumps(simulacra_run(job, args.n, args.batch)))
+        print(json.dumps(simulacra_run(job, args.n, args.batch, screen=not args.no_screen)))
         return
     schema = job["schema"]
     result = {"schema": job["name"], "n": args.n, "batch": args.batch, "rounds": args.rounds}
@@ -257,6 +266,7 @@ def main() -> None:
     base_runs: dict[tuple[str, str], list[dict]] = {k: [] for k in variants}
     free_runs: dict[str, list[tuple[int, float]]] = {name: [] for name in files}
     ours_runs: list[dict] = []
+    unscreened_runs: list[dict] = []
     for r, share in enumerate(shares):
         def baselines(r=r, share=share) -> None:
             for key, (prompt, path) in variants.items():
@@ -265,6 +275,8 @@ def main() -> None:
             for name, path in files.items():
                 free_runs[name].append(free_decode(next(iter(variants.values()))[0], path))
         steps = [baselines, lambda: ours_runs.append(in_processes(args, 1)[0])]
+        if args.no_screen:
+            steps.append(lambda: unscreened_runs.append(in_processes(args, 1, screen=False)[0]))
         for step in steps if r % 2 == 0 else steps[::-1]:
             step()
     ours = ours_runs[0] if len(ours_runs) == 1 else combined(ours_runs)
@@ -305,6 +317,13 @@ def main() -> None:
         if base is not None:
             result["rows_vs_baseline"] = round(rows["rps"] / base["rps"], 2)
             result["rows_vs_bound"] = round(rows["rps"] / (free_tps / rows["tokens_per_record"]), 2)
+    if unscreened_runs:
+        off = combined(unscreened_runs)
+        result.update({"unscreened_rps": round(off["rps"], 3),
+                       "screen_by_round": [round(o["rps"] / u["rps"], 2)
+                                           for o, u in zip(ours_runs, unscreened_runs, strict=True)],
+                       "unscreened_identical": all(u["records"] == o["records"] for o, u in
+                                                   zip(ours_runs, unscreened_runs, strict=True))})
     if args.all_logits:
         all_logits = simulacra_run(job, args.n, args.batch, few_token_logits=False)
         result["all_logits_rps"] = round(all_logits["rps"], 3)
@@ -343,6 +362,10 @@ def report(r: dict) -> None:
               f"{r['rows_unique_pct']:.0f}% unique, {r['rows_tokens_per_record']} tokens/record"
               + (f"; ratio to baseline {r['rows_vs_baseline']}x, to its free-decode bound "
                  f"{r['rows_vs_bound']}x" if "rows_vs_baseline" in r else ""))
+    if "unscreened_rps" in r:
+        print(f"simulacra with the screen off: {r['unscreened_rps']:.3f} rec/s (the screen: "
+              f"{r['simulacra_rps'] / r['unscreened_rps']:.2f}x as fast; by round "
+              f"{r['screen_by_round']}x; the same records: {r['unscreened_identical']})")
     if "all_logits_rps" in r:
         print(f"simulacra, every token's logits from llama.cpp: {r['all_logits_rps']:.3f} rec/s "
               f"(few-token logits: {r['simulacra_rps'] / r['all_logits_rps']:.2f}x as fast)")

@@ -248,20 +248,21 @@ def _rewrite(src: str | Path, dst: str | Path, convert: Convert, extra: Extra = 
         out.write(head + b"\0" * (_align(len(head), align) - len(head)))
         for t, size, new_size in spans:
             raw = layout.bytes_of(t, size)
-            written = 0
-            for chunk in convert[t.kind][1](raw) if t.kind in convert else [raw]:
-                out.write(memoryview(np.ascontiguousarray(chunk)))
-                written += chunk.size
-            out.write(b"\0" * (new_size - written))
+            _write(out, convert[t.kind][1](raw) if t.kind in convert else [raw], new_size)
         out.write(b"\0" * (_align(out.tell(), align) - out.tell()))
-        for (t, chunks) in extra:
-            written = 0
-            for chunk in chunks(layout):
-                out.write(memoryview(np.ascontiguousarray(chunk)))
-                written += chunk.size
-            out.write(b"\0" * (_align(nbytes(t), align) - written))
+        for t, chunks in extra:
+            _write(out, chunks(layout), _align(nbytes(t), align))
     os.replace(tmp, dst)
     return True
+
+
+def _write(out, chunks: Iterable[np.ndarray], size: int) -> None:
+    """A tensor's bytes, chunk by chunk, padded with zeros to `size`."""
+    written = 0
+    for chunk in chunks:
+        out.write(memoryview(np.ascontiguousarray(chunk)))
+        written += chunk.size
+    out.write(b"\0" * (size - written))
 
 
 def _info(t: Tensor, kind: int, offset: int) -> bytes:

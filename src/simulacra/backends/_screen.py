@@ -35,8 +35,9 @@ from simulacra.backends._gguf import BF16, Q4_0, read_layout
 # (the 99th percentile 1.26), the window below being min-p's, the steer's margin and any lift.
 SLACK = 3.5
 SOURCE = Path(__file__).with_name("_screen.c")
-# The portable floor (the same as scripts/install-llama.sh's); AVX512-BF16 where the CPU has
-# it, whose dot-product instruction is also the one llama.cpp's BF16 product uses.
+# The portable floor (the same as scripts/install-llama.sh's); AVX512-BF16 where the llama.cpp
+# build has it (it is built with it where the CPU has it), whose dot-product instruction is
+# also the one llama.cpp's BF16 product uses.
 FLAGS = ["-O3", "-mavx2", "-mfma", "-shared", "-fPIC"]
 BF16_FLAGS = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16"]
 
@@ -89,10 +90,11 @@ class Screen:
 
 def _compiled() -> ctypes.CDLL | None:
     """`_screen.c` compiled for this machine (once, into the cache), or None."""
+    from simulacra.backends.llamacpp import has_bf16_kernels
+
     source = SOURCE.read_bytes()
     compiler = os.environ.get("CC", "cc")
-    flags = FLAGS + (BF16_FLAGS if _cpu_has("avx512f", "avx512bw", "avx512vl", "avx512_bf16")
-                     else [])
+    flags = FLAGS + (BF16_FLAGS if has_bf16_kernels() else [])
     key = hashlib.sha256(source + " ".join([compiler, *flags]).encode()).hexdigest()[:16]
     home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     built = home / "simulacra" / "lib" / f"screen-{key}.so"
@@ -103,6 +105,9 @@ def _compiled() -> ctypes.CDLL | None:
             subprocess.run([compiler, *flags, "-o", str(partial), str(SOURCE)], check=True,
                            capture_output=True, timeout=120)
             os.replace(partial, built)
+            for stale in built.parent.glob("screen-*.so"):   # builds of an older source
+                if stale != built:
+                    stale.unlink(missing_ok=True)
         except (OSError, subprocess.SubprocessError):
             return None
     try:
@@ -115,13 +120,3 @@ def _compiled() -> ctypes.CDLL | None:
                    ctypes.c_void_p]
     fn.restype = ctypes.c_int32
     return lib
-
-
-def _cpu_has(*flags: str) -> bool:
-    """Whether this CPU reports every one of `flags` (Linux's /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            line = next((x for x in info if x.startswith("flags")), "")
-    except OSError:
-        return False
-    return set(flags) <= set(line.split())

@@ -181,10 +181,13 @@ def fast_weights(path: Path) -> Path:
 def has_screen() -> bool:
     """Whether this llama.cpp build can read a coarse output layer for the rows that need
     every logit (simulacra's patch, llama_set_logit_screen)."""
+    import ctypes
+
     import llama_cpp
 
-    lib = getattr(getattr(llama_cpp, "llama_cpp", None), "_lib", None)
-    return lib is not None and hasattr(lib, "llama_set_logit_screen")
+    from simulacra.backends._decode import _patched
+
+    return _patched(llama_cpp, "llama_set_logit_screen", [ctypes.c_void_p, ctypes.c_bool]) is not None
 
 
 def has_bf16_kernels() -> bool:

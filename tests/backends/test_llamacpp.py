@@ -79,3 +79,28 @@ def test_calling_the_model_from_inside_a_loop_over_its_own_batch_is_refused_in_w
     batch.close()   # closing the iterator ends the batch and frees the model
     [done] = embedded.complete([Request(prompt="Hi", max_tokens=2, seed=3)])
     assert done.tokens_out >= 1
+
+
+def test_one_pass_over_the_vocabulary_gives_what_llama_and_llguidance_read_themselves(embedded):
+    """The decoder reads the 262k tokens once for its own tables and llguidance's tokenizer;
+    each token must come out as llama.cpp's piece and as llguidance's own helper reads it."""
+    import ctypes
+
+    import llama_cpp
+    import llguidance.llamacpp
+
+    decoder = embedded._decoder
+    vocab, buf = decoder.model.vocab, ctypes.create_string_buffer(256)
+    tokens = range(decoder.n_vocab)
+    expected = []
+    for t in tokens:
+        n = llama_cpp.llama_token_to_piece(vocab, t, buf, 256, 0, False)
+        expected.append(buf.raw[:max(n, 0)])
+    assert decoder._pieces == expected
+    assert sum(1 for p in expected if not p) > 100   # control tokens: shown as nothing
+    theirs = llguidance.llamacpp.lltokenizer_from_vocab(vocab)
+    ours = decoder.tokenizer
+    for t in tokens:
+        assert ours.is_special_token(t) == theirs.is_special_token(t), t
+        assert ours.decode_bytes([t]) == theirs.decode_bytes([t]), t
+    assert ours.tokenize_str('{"name": "Ana"}') == theirs.tokenize_str('{"name": "Ana"}')

@@ -324,16 +324,32 @@ class BatchDecoder:
         self._tokenizer = None
         self._executor = None
         self._pieces: list[bytes] | None = None
+        self._guidance_pieces: list[bytes] | None = None   # llguidance's, until it is built
         self._numeric: np.ndarray | None = None
         self._special: np.ndarray | None = None
 
     # -- llguidance --------------------------------------------------------------------
     @property
     def tokenizer(self):
+        """llguidance's tokenizer, built from the pieces `_vocab_tables` already read (its own
+        helper, `lltokenizer_from_vocab`, would read all 262k again, through a deprecated
+        call that warns per token: 1.3 s more at every load)."""
         if self._tokenizer is None:
+            import llguidance
             import llguidance.llamacpp
 
-            self._tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(self.model.vocab)
+            if self._pieces is None:
+                self._vocab_tables()
+            build = getattr(llguidance.LLTokenizer, "from_llamacpp", None)
+            if build is None:   # another llguidance: its own helper
+                self._tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(self.model.vocab)
+            else:
+                tokenize = ctypes.cast(self._ll.llama_cpp._lib.llama_tokenize, ctypes.c_void_p)
+                self._tokenizer = build(tokens=self._guidance_pieces, vocab_ptr=self.model.vocab,
+                                        tokenize_fptr=tokenize.value,
+                                        eos_token=self._ll.llama_vocab_eos(self.model.vocab),
+                                        slices=None)
+            self._guidance_pieces = None
         return self._tokenizer
 
     @property
@@ -367,13 +383,8 @@ class BatchDecoder:
 
     def _vocab_tables(self) -> None:
         """Each token's bytes, and which tokens start with a number character (built once)."""
-        buf = ctypes.create_string_buffer(256)
-        vocab, to_piece = self.model.vocab, self._ll.llama_token_to_piece
-        pieces = []
-        for t in range(self.n_vocab):
-            n = to_piece(vocab, t, buf, 256, 0, False)
-            pieces.append(buf.raw[:max(n, 0)])
-        self._pieces = pieces
+        pieces, guidance, attrs = _vocabulary(self._ll, self.model.vocab, self.n_vocab)
+        self._pieces, self._guidance_pieces = pieces, guidance
         self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
         self._numeric_words = _pack(self._numeric)
         # Outside a string, the tokens that start `null` (" n", " nul", "null"...): a null
@@ -392,9 +403,8 @@ class BatchDecoder:
         # free text; end-of-text stays allowed.
         special = self._ll.LLAMA_TOKEN_ATTR_CONTROL | self._ll.LLAMA_TOKEN_ATTR_USER_DEFINED | \
             self._ll.LLAMA_TOKEN_ATTR_UNKNOWN
-        get_attr = self._ll.llama_token_get_attr
-        self._special = np.array([t for t in range(self.n_vocab)
-                                  if get_attr(vocab, t) & special and t not in self.eos])
+        self._special = np.array([t for t in np.flatnonzero(attrs & special)
+                                  if int(t) not in self.eos])
 
     def tokenize(self, text: str) -> list[int]:
         return self.model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
@@ -929,6 +939,39 @@ class BatchDecoder:
             self._output.close()
         self.ctx.close()
         self.model.close()
+
+
+def _vocabulary(llama_cpp, vocab: object, n_vocab: int
+                ) -> tuple[list[bytes], list[bytes], np.ndarray]:
+    """Every token's bytes as text shows it, the same as llguidance's tokenizer wants them,
+    and its attributes: one pass over the vocabulary for both.
+
+    Text shows a control or unknown token as nothing (llama_token_to_piece without
+    `special`); llguidance wants its name, marked with a leading 0xff byte, as for a
+    user-defined token that looks like one (`<...>`), so that grammars never produce it.
+    """
+    get_attr = _patched(llama_cpp, "llama_vocab_get_attr", [ctypes.c_void_p, ctypes.c_int32],
+                        ctypes.c_int)
+    if get_attr is None:   # a build without the current name
+        get_attr = llama_cpp.llama_token_get_attr
+    hidden = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+    marked = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+    user = llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+    buf = ctypes.create_string_buffer(256)
+    to_piece = llama_cpp.llama_token_to_piece
+    pieces, guidance, attrs = [], [], np.empty(n_vocab, dtype=np.int64)
+    for t in range(n_vocab):
+        n = to_piece(vocab, t, buf, len(buf), 0, True)
+        if n < 0:   # a piece longer than the buffer: -n is its length
+            buf = ctypes.create_string_buffer(-n)
+            n = to_piece(vocab, t, buf, len(buf), 0, True)
+        piece = buf.raw[:max(n, 0)]
+        attrs[t] = attr = get_attr(vocab, t)
+        pieces.append(b"" if attr & hidden else piece)
+        if attr & marked or (attr & user and piece[:1] == b"<" and piece[-1:] == b">"):
+            piece = b"\xff" + piece
+        guidance.append(piece)
+    return pieces, guidance, attrs
 
 
 def _calls(items: list, size: int) -> list[list]:

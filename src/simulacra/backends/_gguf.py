@@ -290,6 +290,11 @@ def _read_value(buf: memoryview, pos: int, kind: int) -> tuple[object, int]:
         pos += 12
         if item in _SCALARS:
             return None, pos + count * struct.calcsize(_SCALARS[item])
+        if item == _STRING:   # a vocabulary: 262k strings for Gemma, stepped over unread
+            length = struct.Struct("<Q").unpack_from
+            for _ in range(count):
+                pos += 8 + length(buf, pos)[0]
+            return None, pos
         for _ in range(count):
             _, pos = _read_value(buf, pos, item)
         return None, pos

@@ -11,7 +11,7 @@
 # kept in a cache keyed by version and instruction set, so reusing it on
 # another machine is safe whenever that machine has the same flags.
 #
-# The source gets two small patches:
+# The source gets three small patches:
 # - scripts/llama-gemma3-hidden-state.patch: a Gemma 3 context in embeddings mode returns
 #   the final hidden states without computing the 262k-token output layer, except for the
 #   last n outputs of a call (llama_set_logit_rows), so the decoder computes logits itself
@@ -19,14 +19,17 @@
 #   Contexts not in embeddings mode behave as upstream.
 # - scripts/llama-kv-lazy-zero.patch: the KV cache is zeroed cell by cell as attention
 #   first reaches it, not all at once, so its memory grows with the cells a run uses.
+# - scripts/llama-fa-gqa.patch: CPU flash attention computes the query heads that share a
+#   KV head together and steps over masked cells in runs; the same results, bit for bit.
 #
 # Usage: scripts/install-llama.sh PYTHON   (the venv's python)
 set -euo pipefail
 PY=${1:?usage: install-llama.sh PATH/TO/VENV/python}
 VERSION=0.3.36
 HERE="$(cd "$(dirname "$0")" && pwd)"
-PATCHES=("$HERE/llama-gemma3-hidden-state.patch" "$HERE/llama-kv-lazy-zero.patch")
-PATCH_ID=hs4-kz1   # bump when a patch changes: it is part of the wheel cache key
+PATCHES=("$HERE/llama-gemma3-hidden-state.patch" "$HERE/llama-kv-lazy-zero.patch"
+         "$HERE/llama-fa-gqa.patch")
+PATCH_ID=hs4-kz1-fa1   # bump when a patch changes: it is part of the wheel cache key
 CACHE=${SIMULACRA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simulacra/wheels}
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)

@@ -336,12 +336,13 @@ class BatchDecoder:
         call that warns per token: 1.3 s more at every load)."""
         if self._tokenizer is None:
             import llguidance
-            import llguidance.llamacpp
 
             if self._pieces is None:
                 self._vocab_tables()
             build = getattr(llguidance.LLTokenizer, "from_llamacpp", None)
             if build is None:   # another llguidance: its own helper
+                import llguidance.llamacpp
+
                 self._tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(self.model.vocab)
             else:
                 tokenize = ctypes.cast(self._ll.llama_cpp._lib.llama_tokenize, ctypes.c_void_p)

@@ -35,6 +35,9 @@ GOOD = {"product": "Trail running shoes", "title": "Comfortable from day one",
     ({"title": "Review (Review) records"}, "implausible echo"),
     ({"title": "Trail running shoes"}, "implausible repeat"),
     ({"reviewer": "Jane Doe Doe"}, "implausible repeat"),
+    ({"reviewer": "Meryl Streep (1997), "}, "implausible edge"),
+    ({"title": "Light, warm,"}, "implausible edge"),
+    ({"product": " Kettle"}, "implausible edge"),
 ])
 def test_each_reason_is_named(change, reason):
     found = PlausibilityGate(REVIEW).reason({**GOOD, **change})
@@ -78,3 +81,18 @@ def test_what_the_schema_states_or_a_camel_case_name_says_is_plausible():
     assert gate.reason({**record, "commentPrefix": ""}) is None
     assert gate.reason({**record, "statementTerminator": "<br>"}) is None
     assert gate.reason({**record, "about": "<br>"}) == "implausible placeholder: about is '<br>'"
+
+
+def test_a_record_with_no_value_is_empty_where_the_schema_names_fields():
+    settings = {"type": "object", "properties": {
+        "name": {"type": ["string", "null"]}, "retries": {"type": "integer"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "hosts": {"type": "array", "items": {"type": "string"}}}}
+    gate = PlausibilityGate(settings)
+    for record in [{}, {"name": None}, {"labels": {}, "hosts": []}, {"labels": {"a": None}}]:
+        assert gate.reason(record) == "implausible empty: the record has no value in any field"
+    for record in [{"retries": 0}, {"hosts": ["db1"]}, {"labels": {"tier": "web"}}]:
+        assert gate.reason(record) is None, record
+    # a schema that names no field, or an example that is itself empty, makes {} plausible
+    assert PlausibilityGate({"type": "object", "properties": {}}).reason({}) is None
+    assert PlausibilityGate(settings, [{}]).reason({}) is None

@@ -96,3 +96,14 @@ def test_a_record_with_no_value_is_empty_where_the_schema_names_fields():
     # a schema that names no field, or an example that is itself empty, makes {} plausible
     assert PlausibilityGate({"type": "object", "properties": {}}).reason({}) is None
     assert PlausibilityGate(settings, [{}]).reason({}) is None
+
+
+def test_a_key_the_schema_does_not_name_needs_a_letter_or_digit():
+    open_map = {"type": "object", "properties": {"name": {"type": "string"}, "+": {
+        "type": "string"}}, "additionalProperties": {"type": "string"}}
+    gate = PlausibilityGate(open_map)
+    assert gate.reason({"name": "Ann Lee", ":": " and "}) == "implausible key: ':' names no field"
+    assert gate.reason({"name": "Ann Lee", "tags": {"": "x"}}) == "implausible key: '' names no field"
+    assert gate.reason({"name": "Ann Lee", "x-trace": "on", "+": "plus"}) is None
+    assert PlausibilityGate(open_map, [{"name": "Bo Li", "~": "x"}]).reason(
+        {"name": "Ann Lee", "~": "y"}) is None

@@ -20,6 +20,8 @@ retries the record) and names the reason, counted in the summary and the ledger:
 - `implausible edge`: a value that starts or ends with white space, or ends with a comma or
   a semicolon: the model stopped inside a list it was writing ("Meryl Streep (1997), " as
   an actor's name);
+- `implausible key`: a key the schema does not name (an additional or pattern property) with
+  no letter or digit in it: given `additionalProperties`, the model writes `{":": " and "}`;
 - `implausible empty`: a record with no value at all (`{}`, every field null or an empty
   object or list) where the schema names fields. A third of real-world schemas leave every
   property optional (JSONSchemaBench: 67 of 201), and there `{}` is valid and says nothing.
@@ -74,6 +76,7 @@ class PlausibilityGate:
         self.field_words |= {_stem(w) for w in _words(title).split()}
         self._echo = title if len(title) >= 4 else None
         self._named_fields = isinstance(decoding, dict) and bool(decoding.get("properties"))
+        self._named_keys = _property_names(decoding)
         self._exempt: set[tuple[str, Path]] = set()
         for example in [*examples, *_schema_values(decoding, self.fields)]:
             for reason, path in self._problems(example):
@@ -85,6 +88,8 @@ class PlausibilityGate:
             if (kind, path) not in self._exempt:
                 if kind == "empty":
                     return "implausible empty: the record has no value in any field"
+                if kind == "key":
+                    return f"implausible key: {path[-1]!r} names no field"[:200]
                 value = value_at(record, path)
                 return f"implausible {kind}: {'.'.join(path)} is {value!r}"[:200]
         return None
@@ -92,6 +97,10 @@ class PlausibilityGate:
     def _problems(self, record: dict[str, Any]):
         if self._named_fields and isinstance(record, dict) and not _holds_value(record):
             yield "empty", ()
+        for key in _keys(record):
+            if not _WORDISH.search(key) and key not in self._named_keys:
+                yield "key", (key,)
+                break
         seen: dict[str, Path] = {}
         for path in self.fields:
             value = value_at(record, path)
@@ -130,6 +139,30 @@ class PlausibilityGate:
         (or of `also`), compared stemmed and lower-case."""
         words = _words(text).split()
         return bool(words) and all(_stem(w) in self.field_words or w in also for w in words)
+
+
+def _keys(value: Any):
+    """Every object key in a record, at any depth."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield key
+            yield from _keys(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _keys(inner)
+
+
+def _property_names(schema: Any) -> set[str]:
+    """The names of the properties a schema, or one inside it, declares."""
+    from simulacra.schema.model import subschemas
+
+    names: set[str] = set()
+    if isinstance(schema, dict):
+        if isinstance(schema.get("properties"), dict):
+            names.update(schema["properties"])
+        for sub in subschemas(schema):
+            names |= _property_names(sub)
+    return names
 
 
 def _holds_value(value: Any) -> bool:

@@ -131,7 +131,9 @@ class RecordTask:
                 self.used.add(record)
         self._notes: dict[tuple[int, int], dict[str, Any]] = {}
         # free-text fields' example values (a record that reuses one is flagged in the ledger)
-        self._example_values = {path[0]: {e.get(path[0]) for e in plan.examples} - {None}
+        # (strings only: a field may be text or a list, as mocharc's "spec" is)
+        self._example_values = {path[0]: {e.get(path[0]) for e in plan.examples
+                                          if isinstance(e.get(path[0]), str)}
                                 for path in free_text if len(path) == 1}
 
     def requests(self, tries: list[Try]) -> list[Request]:
@@ -177,7 +179,8 @@ class RecordTask:
             return Verdict(reason=reason, note=note)
         dumped = self.plan.schema.dump(record)
         reused = [name for name, values in self._example_values.items()
-                  if isinstance(dumped, dict) and dumped.get(name) in values]
+                  if isinstance(dumped, dict) and isinstance(dumped.get(name), str)
+                  and dumped[name] in values]
         if reused:   # kept, but marked in the ledger: values are meant to be new
             note.setdefault("flags", []).extend(f"example value: {name}" for name in reused)
         if self.used is not None:

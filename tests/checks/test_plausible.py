@@ -47,7 +47,8 @@ def test_each_reason_is_named(change, reason):
 def test_real_looking_records_and_pinned_fields_pass():
     gate = PlausibilityGate(REVIEW)
     assert gate.reason(GOOD) is None
-    for text in ["Kettle (1.7 l)", "(555) 010-9999 hotline", "Sarah [admin]", "{x} and {{y}}", "(a) or (b)"]:
+    for text in ["Kettle (1.7 l)", "Kettle for the office and ", "(555) 010-9999 hotline",
+                 "Sarah [admin]", "{x} and {{y}}", "(a) or (b)"]:
         assert gate.reason({**GOOD, "product": text}) is None, text
     assert gate.reason({**GOOD, "reviewer": None}) is None
     assert gate.reason({**GOOD, "sku": "X", "grade": "B"}) is None   # the schema pins them

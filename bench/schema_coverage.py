@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/schema_coverage.py [--corpus DIR] [-n 2] [--json] [--only SUBSTR]
 
-For each schema: whether `simulacra check` accepts it, how many of n records were made, and
-whether every written record validates (Python `jsonschema`, the schema's own dialect,
+For each schema: whether `simulacra check` accepts it, how many of n records were made,
+how full they are (records with no value at all, and values per record), and whether every
+written record validates (Python `jsonschema`, the schema's own dialect,
 format checks on), with the time taken. Per subset: declared coverage (accepted / all),
 empirical coverage (schemas whose n records were all made and valid / all), compliance
 (written records that validate / written), beside the paper's best engine. Then the refused
@@ -61,6 +62,8 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
         generator = Generator(path, model=backend, seed=7, max_attempts=max_attempts)
         for outcome in generator.outcomes(n):
             row["made"] += 1
+            row["values"] = row.get("values", 0) + filled_values(outcome.data)
+            row["empty"] = row.get("empty", 0) + (filled_values(outcome.data) == 0)
             errors = list(referee.iter_errors(outcome.data))
             if errors:
                 row.setdefault("invalid", []).append(errors[0].message[:200])
@@ -78,6 +81,16 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
         row["reason"], row["crashed"] = f"CRASH {type(exc).__name__}: {exc}"[:300], True
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row
+
+
+def filled_values(record) -> int:
+    """Values in a record other than null, an empty object or an empty list (`{}` has 0: a
+    third of the corpus's schemas leave every property optional, where `{}` is valid)."""
+    if isinstance(record, dict):
+        return sum(filled_values(v) for v in record.values())
+    if isinstance(record, list):
+        return sum(filled_values(v) for v in record)
+    return int(record is not None)
 
 
 def score_instances(corpus: Path) -> dict:
@@ -159,6 +172,9 @@ def summarize(rows: list[dict], n: int) -> dict:
                        "invalid_written": written - valid,
                        "truncated": sum("truncated" in r["reason"] for r in group),
                        "refused_later": sum(bool(r.get("refused_later")) for r in group),
+                       "empty_records": sum(r.get("empty", 0) for r in group),
+                       "values_per_record": sum(r.get("values", 0) for r in group) / written
+                       if written else 0.0,
                        "paper_best": PAPER_BEST.get(subset),
                        "seconds_per_schema": sum(r["seconds"] for r in group) / len(group)}
     return out
@@ -166,14 +182,14 @@ def summarize(rows: list[dict], n: int) -> dict:
 
 def print_summary(summary: dict, rows: list[dict], instances: dict) -> None:
     print("\n| subset | schemas | declared | empirical | paper's best | compliance | invalid "
-          "written | refused later | truncated | s/schema |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "written | refused later | truncated | empty records | values/record | s/schema |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for subset in [s for s in PAPER_BEST if s in summary] + sorted(set(summary) - set(PAPER_BEST)):
         d = summary[subset]
         best = f"{d['paper_best']:.2f}" if d["paper_best"] is not None else "-"
         print(f"| {subset} | {d['schemas']} | {d['declared']:.2f} | {d['empirical']:.2f} | {best} "
               f"| {d['compliance']:.2f} | {d['invalid_written']} | {d['refused_later']} "
-              f"| {d['truncated']} "
+              f"| {d['truncated']} | {d['empty_records']} | {d['values_per_record']:.1f} "
               f"| {d['seconds_per_schema']:.1f} |")
     refused = [r for r in rows if not r["accepted"]]
     failing = [r for r in rows if r["accepted"] and r["reason"]]

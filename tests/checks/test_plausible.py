@@ -37,7 +37,6 @@ GOOD = {"product": "Trail running shoes", "title": "Comfortable from day one",
     ({"reviewer": "Jane Doe Doe"}, "implausible repeat"),
     ({"reviewer": "Meryl Streep (1997), "}, "implausible edge"),
     ({"title": "Light, warm,"}, "implausible edge"),
-    ({"product": " Kettle"}, "implausible edge"),
 ])
 def test_each_reason_is_named(change, reason):
     found = PlausibilityGate(REVIEW).reason({**GOOD, **change})
@@ -47,7 +46,7 @@ def test_each_reason_is_named(change, reason):
 def test_real_looking_records_and_pinned_fields_pass():
     gate = PlausibilityGate(REVIEW)
     assert gate.reason(GOOD) is None
-    for text in ["Kettle (1.7 l)", "Kettle for the office and ", "(555) 010-9999 hotline",
+    for text in ["Kettle (1.7 l)", "Kettle for the office and ", "  indented;", "(555) 010-9999 hotline",
                  "Sarah [admin]", "{x} and {{y}}", "(a) or (b)"]:
         assert gate.reason({**GOOD, "product": text}) is None, text
     assert gate.reason({**GOOD, "reviewer": None}) is None

@@ -17,10 +17,10 @@ retries the record) and names the reason, counted in the summary and the ledger:
 - `implausible no letters`: a number where text is due ("38507203405" as a product), in a
   field whose name is not a code's (id, number, code, phone, zip...);
 - `implausible echo`: the prompt read back (the schema's own name inside a value);
-- `implausible edge`: a value that starts with white space, or ends with a comma or a
-  semicolon: the model stopped inside a list it was writing ("Meryl Streep (1997), " as an
-  actor's name). A trailing space alone is let be: a sentence cut at the schema's
-  maxLength ends with one;
+- `implausible edge`: a value that ends with a comma: the model stopped inside a list it
+  was writing ("Meryl Streep (1997), " as an actor's name). A trailing space alone is let
+  be (a sentence cut at the schema's maxLength ends with one), and so are a semicolon and
+  leading white space (a statement of code ends with one, and code may be indented);
 - `implausible key`: a key the schema does not name (an additional or pattern property) with
   no letter or digit in it: given `additionalProperties`, the model writes `{":": " and "}`;
 - `implausible empty`: a record with no value at all (`{}`, every field null or an empty
@@ -123,7 +123,7 @@ class PlausibilityGate:
                 yield "no letters", path
             elif self._echo and self._echo in text:
                 yield "echo", path
-            elif (value[:1].isspace() or text[-1] in ",;") and not short_named:
+            elif text.endswith(",") and not short_named:
                 yield "edge", path   # a separator or an indent may be white space
             folded = text.casefold()
             if len(folded) > 1 and folded in seen or _STUTTER.search(folded):

@@ -124,7 +124,7 @@ class PlausibilityGate:
             elif self._echo and self._echo in text:
                 yield "echo", path
             elif text.endswith(",") and not short_named:
-                yield "edge", path   # a separator or an indent may be white space
+                yield "edge", path   # a separator may be a comma
             folded = text.casefold()
             if len(folded) > 1 and folded in seen or _STUTTER.search(folded):
                 yield "repeat", path

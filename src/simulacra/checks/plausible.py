@@ -19,7 +19,7 @@ retries the record) and names the reason, counted in the summary and the ledger:
 - `implausible echo`: the prompt read back (the schema's own name inside a value);
 - `implausible edge`: a value that ends with a comma: the model stopped inside a list it
   was writing ("Meryl Streep (1997), " as an actor's name). A trailing space alone is let
-  be (a sentence cut at the schema's maxLength ends with one), and so are a semicolon and
+  be (a sentence cut at its length bound ends with one), and so are a semicolon and
   leading white space (a statement of code ends with one, and code may be indented);
 - `implausible key`: a key the schema does not name (an additional or pattern property) with
   no letter or digit in it: given `additionalProperties`, the model writes `{":": " and "}`;

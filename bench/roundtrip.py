@@ -41,7 +41,8 @@ def main() -> None:
     for name in args.jobs.split(","):
         schema, examples, subject, prefs = JOBS[name]
         pooled: dict[str, list[float]] = {}
-        for seed in seeds(args.seeds):
+        runs = seeds(args.seeds)
+        for seed in runs:
             report = roundtrip(schema, args.n, examples=examples, subject=subject, seed=seed,
                                **prefs)
             data = report.as_dict()
@@ -59,8 +60,8 @@ def main() -> None:
                 if s["kind"] == "list":
                     pooled.setdefault(f"{f} set F1", []).append(s["set_f1"])
             pooled.setdefault("record exact", []).append(m["record_exact_rate"])
-        if len(seeds(args.seeds)) > 1:
-            print(f"{name}, {len(seeds(args.seeds))} seeds of {args.n}, mean: " + ", ".join(
+        if len(runs) > 1:
+            print(f"{name}, {len(runs)} seeds of {args.n}, mean: " + ", ".join(
                 f"{f} {sum(v) / len(v):.3f}" for f, v in pooled.items()))
 
 

@@ -40,6 +40,7 @@ def independent_validator(schema):
 
 def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
     from simulacra import Generator
+    from simulacra.checks.plausible import filled_values
     from simulacra.errors import SimulacraError, UnsupportedSchemaError
     from simulacra.schema.load import load_schema_unchecked
 
@@ -62,8 +63,10 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
         generator = Generator(path, model=backend, seed=7, max_attempts=max_attempts)
         for outcome in generator.outcomes(n):
             row["made"] += 1
-            row["values"] = row.get("values", 0) + filled_values(outcome.data)
-            row["empty"] = row.get("empty", 0) + (filled_values(outcome.data) == 0)
+            # a third of the corpus's schemas leave every property optional: {} is valid there
+            filled = filled_values(outcome.data)
+            row["values"] = row.get("values", 0) + filled
+            row["empty"] = row.get("empty", 0) + (filled == 0)
             errors = list(referee.iter_errors(outcome.data))
             if errors:
                 row.setdefault("invalid", []).append(errors[0].message[:200])
@@ -81,16 +84,6 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
         row["reason"], row["crashed"] = f"CRASH {type(exc).__name__}: {exc}"[:300], True
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row
-
-
-def filled_values(record) -> int:
-    """Values in a record other than null, an empty object or an empty list (`{}` has 0: a
-    third of the corpus's schemas leave every property optional, where `{}` is valid)."""
-    if isinstance(record, dict):
-        return sum(filled_values(v) for v in record.values())
-    if isinstance(record, list):
-        return sum(filled_values(v) for v in record)
-    return int(record is not None)
 
 
 def score_instances(corpus: Path) -> dict:

@@ -28,6 +28,7 @@ from typing import Any
 
 from simulacra.backends.base import CallPolicy, Capabilities, Completion, Request
 from simulacra.errors import BackendError, MissingKeyError, UsageError
+from simulacra.schema.model import property_names
 
 SYSTEM = ("You write synthetic data records. Reply with exactly one JSON object that matches "
           "the schema, and nothing else.")
@@ -240,7 +241,7 @@ class OpenAIBackend:
 
     def _key_tokens(self, schema: dict[str, Any]) -> set[int]:
         """The tokens of the schema's property names as a JSON object writes them."""
-        names = sorted(_property_names(schema))
+        names = sorted(property_names(schema))
         text = json.dumps(dict.fromkeys(names, 0)) + json.dumps(dict.fromkeys(names, 0),
                                                                  separators=(",", ":"))
         if text not in self._schema_keys:
@@ -396,19 +397,6 @@ def _retry_after(exc: Exception) -> float | None:
         return min(60.0, max(0.0, float(value))) if value is not None else None
     except ValueError:
         return None
-
-
-def _property_names(schema: Any) -> set[str]:
-    """Every property name anywhere in a JSON Schema (nested objects, arrays, $defs)."""
-    names: set[str] = set()
-    if isinstance(schema, dict):
-        names.update(k for k in schema.get("properties") or {} if isinstance(k, str))
-        for value in schema.values():
-            names |= _property_names(value)
-    elif isinstance(schema, list):
-        for item in schema:
-            names |= _property_names(item)
-    return names
 
 
 @contextmanager

@@ -39,6 +39,7 @@ import re
 from typing import Any
 
 from simulacra.engine.diversity import Path, free_text_fields
+from simulacra.schema.model import property_names
 
 PLACEHOLDERS = frozenset({
     "n/a", "na", "n.a.", "null", "nil", "undefined", "unknown", "test", "testing",
@@ -77,7 +78,7 @@ class PlausibilityGate:
         self.field_words |= {_stem(w) for w in _words(title).split()}
         self._echo = title if len(title) >= 4 else None
         self._named_fields = isinstance(decoding, dict) and bool(decoding.get("properties"))
-        self._named_keys = _property_names(decoding)
+        self._named_keys = property_names(decoding)
         self._exempt: set[tuple[str, Path]] = set()
         for example in [*examples, *_schema_values(decoding, self.fields)]:
             for reason, path in self._problems(example):
@@ -96,7 +97,7 @@ class PlausibilityGate:
         return None
 
     def _problems(self, record: dict[str, Any]):
-        if self._named_fields and isinstance(record, dict) and not _holds_value(record):
+        if self._named_fields and isinstance(record, dict) and not filled_values(record):
             yield "empty", ()
         for key in _keys(record):
             if not _WORDISH.search(key) and key not in self._named_keys:
@@ -153,26 +154,13 @@ def _keys(value: Any):
             yield from _keys(inner)
 
 
-def _property_names(schema: Any) -> set[str]:
-    """The names of the properties a schema, or one inside it, declares."""
-    from simulacra.schema.model import subschemas
-
-    names: set[str] = set()
-    if isinstance(schema, dict):
-        if isinstance(schema.get("properties"), dict):
-            names.update(schema["properties"])
-        for sub in subschemas(schema):
-            names |= _property_names(sub)
-    return names
-
-
-def _holds_value(value: Any) -> bool:
-    """Whether anything in `value` is more than null, an empty object or an empty list."""
+def filled_values(value: Any) -> int:
+    """The values in `value` other than null, an empty object or an empty list (`{}`: 0)."""
     if isinstance(value, dict):
-        return any(_holds_value(v) for v in value.values())
+        return sum(filled_values(v) for v in value.values())
     if isinstance(value, list):
-        return any(_holds_value(v) for v in value)
-    return value is not None
+        return sum(filled_values(v) for v in value)
+    return int(value is not None)
 
 
 def _schema_values(decoding: Any, fields: list[Path]) -> list[dict[str, Any]]:

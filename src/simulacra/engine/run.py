@@ -132,8 +132,8 @@ class RecordTask:
         self._notes: dict[tuple[int, int], dict[str, Any]] = {}
         # free-text fields' example values (a record that reuses one is flagged in the ledger)
         # (strings only: a field may be text or a list, as mocharc's "spec" is)
-        self._example_values = {path[0]: {e.get(path[0]) for e in plan.examples
-                                          if isinstance(e.get(path[0]), str)}
+        self._example_values = {path[0]: {value for e in plan.examples
+                                          if isinstance(value := e.get(path[0]), str)}
                                 for path in free_text if len(path) == 1}
 
     def requests(self, tries: list[Try]) -> list[Request]:

@@ -501,6 +501,19 @@ def _bound(node: Any, open_nodes: set[int], close_objects: bool) -> None:
         _bound(sub, open_nodes, close_objects)
 
 
+def property_names(schema: Any) -> set[str]:
+    """Every property name anywhere in a JSON Schema (nested objects, arrays, $defs)."""
+    names: set[str] = set()
+    if isinstance(schema, dict):
+        names.update(k for k in schema.get("properties") or {} if isinstance(k, str))
+        for value in schema.values():
+            names |= property_names(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            names |= property_names(item)
+    return names
+
+
 def subschemas(node: dict[str, Any]) -> list[dict[str, Any]]:
     """The schemas nested one level inside `node` (properties, $defs, anyOf, items...)."""
     out: list[Any] = []

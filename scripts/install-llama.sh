@@ -20,8 +20,8 @@
 # - scripts/llama-kv-lazy-zero.patch: the KV cache is zeroed cell by cell as attention
 #   first reaches it, not all at once, so its memory grows with the cells a run uses.
 # - scripts/llama-fa-gqa.patch: CPU flash attention computes the query heads that share a
-#   KV head together, steps over masked cells in runs, and accumulates in float32 (about
-#   1.2x the records/s; SIMULACRA_FA_EXACT=1 keeps a kernel bit for bit upstream's).
+#   KV head together and steps over masked cells in runs; the same results, bit for bit.
+#   SIMULACRA_FA_FLOAT32=1 selects a float32 kernel (about 1.2x the records/s, not exact).
 #
 # Usage: scripts/install-llama.sh PYTHON   (the venv's python)
 set -euo pipefail
@@ -30,7 +30,7 @@ VERSION=0.3.36
 HERE="$(cd "$(dirname "$0")" && pwd)"
 PATCHES=("$HERE/llama-gemma3-hidden-state.patch" "$HERE/llama-kv-lazy-zero.patch"
          "$HERE/llama-fa-gqa.patch")
-PATCH_ID=hs4-kz1-fa3   # bump when a patch changes: it is part of the wheel cache key
+PATCH_ID=hs4-kz1-fa4   # bump when a patch changes: it is part of the wheel cache key
 CACHE=${SIMULACRA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simulacra/wheels}
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)

@@ -96,12 +96,8 @@ needs_patch = pytest.mark.skipif(not _built_for_avx512(),
                                  reason="the grouped attention is built into AVX-512 builds only")
 
 
-def _distributions(states: np.ndarray) -> np.ndarray:
+def _distributions(layer: OutputLayer, states: np.ndarray) -> np.ndarray:
     """Next-token probabilities for every fourth row, through the model's output layer."""
-    from simulacra.backends.llamacpp import default_model_path, fast_weights
-
-    layer = OutputLayer.from_gguf(fast_weights(default_model_path()))
-    assert layer is not None
     rows = states[::4].astype(np.float32)
     chunk = layer.MAX_CACHED
     logits = np.concatenate([rows @ layer.weights(np.arange(a, min(a + chunk, layer.n_vocab))).T
@@ -133,7 +129,11 @@ def test_float32_kernel_is_as_close_to_attention_without_flash_as_upstream(tmp_p
     upstream = _probe(tmp_path, kernel="SIMULACRA_FA_PER_HEAD")
     plain = _probe(tmp_path, flash=False)   # llama.cpp's attention as matrix products
     assert fast["digest"] != upstream["digest"]   # the float32 kernel ran
-    p_fast, p_up, p_plain = (_distributions(r["states"]) for r in (fast, upstream, plain))
+    from simulacra.backends.llamacpp import default_model_path, fast_weights
+
+    layer = OutputLayer.from_gguf(fast_weights(default_model_path()))
+    assert layer is not None
+    p_fast, p_up, p_plain = (_distributions(layer, r["states"]) for r in (fast, upstream, plain))
     # Measured: 0.040 (float32 kernel) and 0.043 (upstream) from the plain attention, 0.043
     # between the two; a kernel that mixed up cells or heads is far from all of them.
     assert _total_variation(p_fast, p_plain) <= _total_variation(p_up, p_plain) + 0.02

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from simulacra.errors import SchemaError
 from simulacra.schema.conditionals import conditionals_as_unions
 from simulacra.schema.dialect import ANNOTATIONS, SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE
+from simulacra.schema.tagged import require_tags
 
 # Decoding bounds. A record still satisfies the user's schema; these only keep the decoder
 # from looping inside a string or a number until the token limit (measured on Gemma 270M).
@@ -292,11 +293,13 @@ def bound_for_decoding(js: dict[str, Any] | bool, *,
     An object is closed (`additionalProperties: false`) only where that cannot change what
     the schema means: never an `allOf` member, an object beside `allOf`/`anyOf`/`$ref`, or
     the target of a `$ref` used in such a place, where closing one part would forbid the
-    properties another part adds."""
+    properties another part adds. Conditionals become unions (schema/conditionals.py) and
+    an optional tag of a `oneOf` becomes required (schema/tagged.py)."""
     if not isinstance(js, dict):
         return js
     out = copy.deepcopy(js)
     conditionals_as_unions(out)
+    require_tags(out)
     open_nodes: set[int] = set()
     _mark_open(out, out, open_nodes, merged=False)
     _bound(out, open_nodes, close_objects)

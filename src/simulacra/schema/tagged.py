@@ -1,0 +1,106 @@
+"""`oneOf` branches told apart by a tag that the decoding copy makes required.
+
+Real schemas often hold a tagged union whose tag is optional:
+
+    oneOf: [{properties: {type: {enum: ["text"]},  label: ...}, required: ["label"]},
+            {properties: {type: {enum: ["email"]}, label: ...}, required: ["label"]}]
+
+The grammar decodes `oneOf` as `anyOf` (it cannot forbid a second match). A value that
+leaves the tag out, `{"label": "Name"}`, matches every branch, so `oneOf` rejects it, and a
+small model that keeps leaving it out fails every retry. When every branch declares the same
+property with `const`/`enum` values that no other branch allows, the decoding copy requires
+that property in each branch: a decoded value then states its tag and matches one branch
+only. Requiring a property narrows what is decoded and nothing else, so every record still
+satisfies the user's schema.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from simulacra.schema.dialect import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE, pointer
+
+_MAX_REF_HOPS = 8   # a $ref chain longer than this (or a cycle) is left alone
+
+
+def require_tags(root: Any) -> None:
+    """Make the tag of every tagged `oneOf` in `root` (a decoding copy, changed in place)
+    required in each of its branches. A branch reached through a local `$ref` is changed
+    where it is defined; that narrows its other uses too, which stays valid."""
+    for node in _nodes(root):
+        branches = [_resolved(root, member) for member in node.get("oneOf") or []]
+        if len(branches) < 2 or not all(isinstance(b, dict) for b in branches):
+            continue
+        tag = _tag(root, branches)
+        if tag is None:
+            continue
+        for branch in branches:
+            required = branch.setdefault("required", [])
+            if isinstance(required, list) and tag not in required:
+                required.append(tag)
+
+
+def _nodes(root: Any) -> list[dict[str, Any]]:
+    """Every schema in `root`'s tree (not following `$ref`), parents first."""
+    out, todo = [], [root]
+    while todo:
+        node = todo.pop()
+        if not isinstance(node, dict):
+            continue
+        out.append(node)
+        for key in SCHEMA_MAPS:
+            if isinstance(node.get(key), dict):
+                todo.extend(node[key].values())
+        for key in SCHEMA_LISTS:
+            if isinstance(node.get(key), list):
+                todo.extend(node[key])
+        todo.extend(node.get(key) for key in SCHEMA_ONE)
+    return out
+
+
+def _resolved(root: Any, node: Any) -> Any:
+    """`node` with a chain of local `$ref`s followed (a `$ref` beside other keywords is
+    left as it is: those keywords would apply too); None for a remote or looping one."""
+    for _ in range(_MAX_REF_HOPS):
+        if not (isinstance(node, dict) and isinstance(node.get("$ref"), str)):
+            return node
+        if set(node) - {"$ref", "description", "title", "$comment"}:
+            return None
+        node = pointer(root, node["$ref"])
+    return None
+
+
+def _tag(root: Any, branches: list[dict[str, Any]]) -> str | None:
+    """The property every branch declares with `const`/`enum` values that no other branch
+    allows, and that some branch leaves optional; None if there is none."""
+    if any(_excludes_objects(b) for b in branches) or len({id(b) for b in branches}) < len(branches):
+        return None
+    names = set.intersection(*(set(b.get("properties") or {}) for b in branches))
+    for name in sorted(names):
+        values = [_allowed(_resolved(root, b["properties"][name])) for b in branches]
+        if any(v is None for v in values):
+            continue
+        if sum(len(v) for v in values) != len(set().union(*values)):   # a value in two branches
+            continue
+        if all(name in (b.get("required") or []) for b in branches):
+            return None   # already required: nothing to do
+        return name
+    return None
+
+
+def _allowed(prop: Any) -> set[str] | None:
+    """The JSON texts of the values a property schema lists (`const` or `enum`), or None."""
+    if not isinstance(prop, dict):
+        return None
+    if "const" in prop:
+        return {json.dumps(prop["const"], sort_keys=True)}
+    if isinstance(prop.get("enum"), list) and prop["enum"]:
+        return {json.dumps(v, sort_keys=True) for v in prop["enum"]}
+    return None
+
+
+def _excludes_objects(branch: dict[str, Any]) -> bool:
+    kinds = branch.get("type", "object")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    return "object" not in kinds or not isinstance(branch.get("properties"), dict)

@@ -100,6 +100,17 @@ def test_steered_fields_skip_enums_constants_booleans_and_narrow_numbers():
         ("name",), ("price",), ("age",), ("nick",), ("items", "[]", "label")])
 
 
+def test_the_tag_of_a_tagged_union_is_steered_and_other_enums_are_not():
+    def shape(kind):
+        return {"type": "object", "properties": {"kind": {"enum": [kind]}, "size": {"enum": [1, 2]}}}
+    schema = {"type": "object", "$defs": {"square": shape("square"), "circle": shape("circle")},
+              "properties": {"shapes": {"type": "array", "items": {"oneOf": [
+                  {"$ref": "#/$defs/square"}, {"$ref": "#/$defs/circle"}]}}}}
+    assert steered_fields(schema) == [("shapes", "[]", "kind")]   # `size` is shared: no tag
+    schema["properties"]["shapes"]["items"] = {"anyOf": [shape("square"), shape("circle")]}
+    assert steered_fields(schema) == []
+
+
 def test_free_text_fields_leave_out_strings_the_schema_shapes():
     schema = {"type": "object", "properties": {
         "title": {"type": "string"}, "when": {"type": "string", "format": "date"},

@@ -311,11 +311,14 @@ def _objects(value: Any, path: Path):
 
 
 def steered_fields(decoding: Any) -> list[Path]:
-    """Paths of the fields worth steering: free strings and numbers with a wide range.
-    Enums, constants, booleans and narrow numbers keep the model's own frequencies."""
-    return [path for path, schema in _leaves_of(decoding)
-            if (_types(schema) & {"number", "integer"} and _wide(schema))
-            or ("string" in _types(schema) and schema.get("maxLength", 99) >= 4)]
+    """Paths of the fields worth steering: free strings and numbers with a wide range, and
+    the tags of tagged unions (schema/tagged.py: the tag picks the branch, and left to its
+    own frequencies a small model writes the first branch every time). Other enums,
+    constants, booleans and narrow numbers keep the model's own frequencies."""
+    fields = [path for path, schema in _leaves_of(decoding)
+              if (_types(schema) & {"number", "integer"} and _wide(schema))
+              or ("string" in _types(schema) and schema.get("maxLength", 99) >= 4)]
+    return fields + [path for path in _tag_paths(decoding) if path not in fields]
 
 
 def numeric_fields(decoding: Any) -> list[Path]:
@@ -365,6 +368,33 @@ def _collect(schema: Any, path: Path, found: dict[Path, dict[str, Any]], root: d
         return
     if _types(schema) & {"string", "number", "integer"}:
         found.setdefault(path, schema)
+
+
+def _tag_paths(root: Any) -> list[Path]:
+    """Paths of the tags of the tagged `oneOf`s a record can hold (at most MAX_DEPTH deep)."""
+    from simulacra.schema.model import ref_target
+    from simulacra.schema.tagged import union_tag
+
+    found: dict[Path, None] = {}
+
+    def visit(schema: Any, path: Path) -> None:
+        if not isinstance(schema, dict) or len(path) > MAX_DEPTH:
+            return
+        if isinstance(schema.get("$ref"), str):
+            visit(ref_target(root, schema["$ref"]), path)
+        tag = union_tag(root, schema)
+        if tag is not None:
+            found[(*path, tag)] = None
+        for key in ("anyOf", "oneOf", "allOf"):
+            for part in schema.get(key, []):
+                visit(part, path)
+        for name, sub in (schema.get("properties") or {}).items():
+            visit(sub, (*path, name))
+        if isinstance(schema.get("items"), dict):
+            visit(schema["items"], (*path, "[]"))
+
+    visit(root, ())
+    return list(found)
 
 
 def _wide(schema: dict[str, Any]) -> bool:

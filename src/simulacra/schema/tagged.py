@@ -29,16 +29,27 @@ def require_tags(root: Any) -> None:
     required in each of its branches. A branch reached through a local `$ref` is changed
     where it is defined; that narrows its other uses too, which stays valid."""
     for node in _nodes(root):
-        branches = [_resolved(root, member) for member in node.get("oneOf") or []]
-        if len(branches) < 2 or not all(isinstance(b, dict) for b in branches):
-            continue
-        tag = _tag(root, branches)
+        tag = union_tag(root, node)
         if tag is None:
             continue
-        for branch in branches:
+        for branch in _branches(root, node):
             required = branch.setdefault("required", [])
             if isinstance(required, list) and tag not in required:
                 required.append(tag)
+
+
+def union_tag(root: Any, node: Any) -> str | None:
+    """The tag of `node`'s `oneOf`: the property every branch declares with `const`/`enum`
+    values that no other branch allows; None if the branches have none."""
+    branches = _branches(root, node)
+    if len(branches) < 2 or not all(isinstance(b, dict) for b in branches):
+        return None
+    return _tag(root, branches)
+
+
+def _branches(root: Any, node: Any) -> list[Any]:
+    members = node.get("oneOf") if isinstance(node, dict) else None
+    return [_resolved(root, member) for member in members] if isinstance(members, list) else []
 
 
 def _nodes(root: Any) -> list[dict[str, Any]]:
@@ -73,7 +84,7 @@ def _resolved(root: Any, node: Any) -> Any:
 
 def _tag(root: Any, branches: list[dict[str, Any]]) -> str | None:
     """The property every branch declares with `const`/`enum` values that no other branch
-    allows, and that some branch leaves optional; None if there is none."""
+    allows; None if there is none."""
     if any(_excludes_objects(b) for b in branches) or len({id(b) for b in branches}) < len(branches):
         return None
     names = set.intersection(*(set(b.get("properties") or {}) for b in branches))
@@ -83,8 +94,6 @@ def _tag(root: Any, branches: list[dict[str, Any]]) -> str | None:
             continue
         if sum(len(v) for v in values) != len(set().union(*values)):   # a value in two branches
             continue
-        if all(name in (b.get("required") or []) for b in branches):
-            return None   # already required: nothing to do
         return name
     return None
 

@@ -74,9 +74,18 @@ def test_the_decoding_copy_compiles_and_stays_closed():
     assert compile_grammar(decoding).unenforced == ()
 
 
-def test_branches_that_add_properties_leave_the_object_open():
+def test_branches_that_add_properties_close_the_object_to_their_names_too():
     schema = load_schema_unchecked({
         "type": "object", "properties": KIND,
         "if": {"properties": {"kind": {"const": "a"}}},
         "then": {"properties": {"extra": {"type": "string"}}, "required": ["extra"]}})
+    decoding = schema.decoding_schema()
+    assert decoding["additionalProperties"] is False
+    assert set(decoding["properties"]) == {"kind", "size", "extra"}   # the branch's name is kept
+
+
+def test_a_branch_that_allows_any_name_leaves_the_object_open():
+    schema = load_schema_unchecked({
+        "type": "object", "properties": KIND,
+        "anyOf": [{"required": ["kind"]}, {"patternProperties": {"^x-": {"type": "string"}}}]})
     assert "additionalProperties" not in schema.decoding_schema()

@@ -107,3 +107,33 @@ def test_decoding_turns_property_names_into_pattern_properties():
     named = load_schema({"type": "object", "properties": {"a": {"type": "string"}},
                          "propertyNames": {"pattern": "^[a-z]$"}})
     assert "patternProperties" not in named.decoding_schema()   # named properties: as is
+
+
+SYMBOLS = {"type": "object", "required": ["group"],
+           "properties": {"group": {"type": "string", "maxLength": 12},
+                          "note": {"type": "string", "maxLength": 20}},
+           "anyOf": [{"properties": {"symbol": {"type": "string", "maxLength": 4}},
+                      "required": ["symbol"]},
+                     {"required": ["symbols"]}]}
+
+
+def test_an_object_whose_parts_only_name_properties_is_closed_to_all_their_names():
+    decoding = load_schema(SYMBOLS).decoding_schema()
+    assert decoding["additionalProperties"] is False
+    assert set(decoding["properties"]) == {"group", "note", "symbol", "symbols"}
+    assert decoding["properties"]["symbols"] == {}   # what it holds is the part's to say
+    assert "additionalProperties" not in decoding["anyOf"][0]   # the parts stay open
+
+
+@pytest.mark.embedded
+def test_the_embedded_model_writes_only_the_names_such_an_object_has(embedded):
+    import jsonschema
+
+    from simulacra import Generator
+
+    gen = Generator(SYMBOLS, model=embedded, seed=4, max_attempts=4)
+    records = gen.generate(4)
+    assert len(records) == 4
+    for record in records:
+        assert jsonschema.Draft202012Validator(SYMBOLS).is_valid(record), record
+        assert set(record) <= {"group", "note", "symbol", "symbols"}, record

@@ -300,6 +300,7 @@ def bound_for_decoding(js: dict[str, Any] | bool, *,
     out = copy.deepcopy(js)
     conditionals_as_unions(out)
     require_tags(out)
+    _adopt_part_names(out)
     open_nodes: set[int] = set()
     _mark_open(out, out, open_nodes, merged=False)
     _bound(out, open_nodes, close_objects)
@@ -329,6 +330,56 @@ def _mark_open(node: Any, root: dict[str, Any], open_nodes: set[int], merged: bo
     for sub in subschemas(node):
         if id(sub) not in open_nodes:
             _mark_open(sub, root, open_nodes, merged=False)
+
+
+def _adopt_part_names(node: Any, depth: int = 0) -> None:
+    """Give an object that is combined with other schemas (`allOf`/`anyOf`/`oneOf`,
+    `if`/`then`/`else`) the names its parts declare or require as properties of its own
+    (`{}`: the part that names one still says what it holds), so that it can be closed to
+    them. Left open, a 270M model invents keys (`"subObject": [...]`) and records run to
+    thousands of characters. Only where every part speaks of names alone (no `$ref`,
+    `patternProperties`, `additionalProperties`...; see _parts_name_only_own_properties):
+    then closing forbids nothing a record could need, and a record is still valid."""
+    if not isinstance(node, dict) or depth > 64:
+        return
+    for sub in subschemas(node):
+        _adopt_part_names(sub, depth + 1)
+    own = node.get("properties")
+    if not isinstance(own, dict) or not own or isinstance(node.get("$ref"), str):
+        return
+    names = _part_names(node)
+    if names:
+        for name in names - own.keys():
+            own[name] = {}
+
+
+def _part_names(node: dict[str, Any]) -> set[str] | None:
+    """The property names the parts combined with `node` declare or require, or None when a
+    part does more than name properties (or there are no parts)."""
+    parts: list[Any] = [node.get(k) for k in ("if", "then", "else") if k in node]
+    for key in ("allOf", "anyOf", "oneOf"):
+        parts.extend(node.get(key) or [])
+    if not parts or "dependentSchemas" in node or "not" in node:
+        return None
+    names: set[str] = set()
+    seen = 0
+    while parts:
+        part = parts.pop()
+        seen += 1
+        if isinstance(part, bool):
+            continue
+        if not isinstance(part, dict) or seen > 64 or "$ref" in part or (
+                {"additionalProperties", "patternProperties", "propertyNames", "dependentSchemas",
+                 "minProperties", "not"} & part.keys()):
+            return None
+        required = part.get("required") or []
+        if not isinstance(required, list):
+            return None
+        names |= set(part.get("properties") or {}) | {r for r in required if isinstance(r, str)}
+        parts.extend(part.get(k) for k in ("if", "then", "else") if k in part)
+        for key in ("allOf", "anyOf", "oneOf"):
+            parts.extend(part.get(key) or [])
+    return names
 
 
 def _parts_name_only_own_properties(node: dict[str, Any], root: dict[str, Any]) -> bool:

@@ -347,20 +347,23 @@ def _adopt_part_names(node: Any, depth: int = 0) -> None:
     own = node.get("properties")
     if not isinstance(own, dict) or not own or isinstance(node.get("$ref"), str):
         return
-    names = _part_names(node)
+    names = _part_names(node, adopting=True)
     if names:
         for name in names - own.keys():
             own[name] = {}
 
 
-def _part_names(node: dict[str, Any]) -> set[str] | None:
-    """The property names the parts combined with `node` declare or require, or None when a
-    part does more than name properties (or there are no parts)."""
-    parts: list[Any] = [node.get(k) for k in ("if", "then", "else") if k in node]
+def _part_names(node: dict[str, Any], *, adopting: bool = False) -> set[str] | None:
+    """The property names the parts combined with `node` (`allOf`/`anyOf`/`oneOf` members,
+    `if`/`then`/`else`, `not`) declare or require; None when a part does more than name
+    properties. `adopting` (the names become the object's own): a `not`, a
+    `minProperties` or a node-level `dependentSchemas` also gives None."""
+    if adopting and ("not" in node or "dependentSchemas" in node):
+        return None
+    parts: list[Any] = [node.get(k) for k in ("if", "then", "else", "not") if k in node]
     for key in ("allOf", "anyOf", "oneOf"):
         parts.extend(node.get(key) or [])
-    if not parts or "dependentSchemas" in node or "not" in node:
-        return None
+    refused = _NAME_ONLY_REFUSED | ({"minProperties", "not"} if adopting else set())
     names: set[str] = set()
     seen = 0
     while parts:
@@ -368,18 +371,17 @@ def _part_names(node: dict[str, Any]) -> set[str] | None:
         seen += 1
         if isinstance(part, bool):
             continue
-        if not isinstance(part, dict) or seen > 64 or "$ref" in part or (
-                {"additionalProperties", "patternProperties", "propertyNames", "dependentSchemas",
-                 "minProperties", "not"} & part.keys()):
+        if not isinstance(part, dict) or seen > 64 or "$ref" in part or refused & part.keys():
             return None
         required = part.get("required") or []
-        if not isinstance(required, list):
-            return None
         names |= set(part.get("properties") or {}) | {r for r in required if isinstance(r, str)}
         parts.extend(part.get(k) for k in ("if", "then", "else") if k in part)
         for key in ("allOf", "anyOf", "oneOf"):
             parts.extend(part.get(key) or [])
     return names
+
+
+_NAME_ONLY_REFUSED = {"additionalProperties", "patternProperties", "propertyNames", "dependentSchemas"}
 
 
 def _parts_name_only_own_properties(node: dict[str, Any], root: dict[str, Any]) -> bool:
@@ -389,28 +391,10 @@ def _parts_name_only_own_properties(node: dict[str, Any], root: dict[str, Any]) 
     own = node.get("properties")
     if not isinstance(own, dict) or not own:
         return False
-    parts: list[Any] = [node.get(k) for k in ("if", "then", "else", "not") if k in node]
-    for key in ("allOf", "anyOf", "oneOf"):
-        parts.extend(node.get(key) or [])
     if isinstance(node.get("$ref"), str) or "dependentSchemas" in node:
         return False
-    seen = 0
-    while parts:
-        part = parts.pop()
-        seen += 1
-        if isinstance(part, bool):
-            continue
-        if not isinstance(part, dict) or seen > 64 or "$ref" in part or (
-                {"additionalProperties", "patternProperties", "propertyNames",
-                 "dependentSchemas"} & part.keys()):
-            return False
-        named = set(part.get("properties") or {}) | set(part.get("required") or [])
-        if not named <= own.keys():
-            return False
-        parts.extend(part.get(k) for k in ("if", "then", "else") if k in part)
-        for key in ("allOf", "anyOf", "oneOf"):
-            parts.extend(part.get(key) or [])
-    return True
+    names = _part_names(node)
+    return names is not None and names <= own.keys()
 
 
 _OBJECT_KEYS = {"properties", "required", "additionalProperties", "patternProperties"}

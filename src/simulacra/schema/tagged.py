@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from simulacra.schema.dialect import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE, pointer
+from simulacra.schema.dialect import pointer
 
 _MAX_REF_HOPS = 8   # a $ref chain longer than this (or a cycle) is left alone
 
@@ -54,19 +54,13 @@ def _branches(root: Any, node: Any) -> list[Any]:
 
 def _nodes(root: Any) -> list[dict[str, Any]]:
     """Every schema in `root`'s tree (not following `$ref`), parents first."""
-    out, todo = [], [root]
+    from simulacra.schema.model import subschemas  # model imports this module
+
+    out, todo = [], [root] if isinstance(root, dict) else []
     while todo:
         node = todo.pop()
-        if not isinstance(node, dict):
-            continue
         out.append(node)
-        for key in SCHEMA_MAPS:
-            if isinstance(node.get(key), dict):
-                todo.extend(node[key].values())
-        for key in SCHEMA_LISTS:
-            if isinstance(node.get(key), list):
-                todo.extend(node[key])
-        todo.extend(node.get(key) for key in SCHEMA_ONE)
+        todo.extend(subschemas(node))
     return out
 
 

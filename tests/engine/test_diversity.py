@@ -111,6 +111,12 @@ def test_the_tag_of_a_tagged_union_is_steered_and_other_enums_are_not():
     assert steered_fields(schema) == []
 
 
+def test_a_schema_that_reaches_itself_without_nesting_is_walked_once():
+    schema = {"type": "object", "properties": {"x": {"$ref": "#/$defs/a"}},
+              "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}, {"type": "string"}]}}}
+    assert steered_fields(schema) == [("x",)]   # was a RecursionError
+
+
 def test_free_text_fields_leave_out_strings_the_schema_shapes():
     schema = {"type": "object", "properties": {
         "title": {"type": "string"}, "when": {"type": "string", "format": "date"},

@@ -346,24 +346,27 @@ def _leaves_of(schema: Any) -> list[tuple[Path, dict[str, Any]]]:
     reached twice (the parts of an anyOf) is kept once. Enums and constants are left out."""
     found: dict[Path, dict[str, Any]] = {}
     if isinstance(schema, dict):
-        _collect(schema, (), found, schema)
+        _collect(schema, (), found, schema, set())
     return list(found.items())
 
 
-def _collect(schema: Any, path: Path, found: dict[Path, dict[str, Any]], root: dict) -> None:
+def _collect(schema: Any, path: Path, found: dict[Path, dict[str, Any]], root: dict,
+             seen: set[tuple[int, Path]]) -> None:
     from simulacra.schema.model import ref_target
 
-    if not isinstance(schema, dict) or len(path) > MAX_DEPTH:
+    # `seen`: a schema that reaches itself without going deeper (`a: anyOf [$ref a, ...]`)
+    if not isinstance(schema, dict) or len(path) > MAX_DEPTH or (id(schema), path) in seen:
         return
+    seen.add((id(schema), path))
     if isinstance(schema.get("$ref"), str):
-        _collect(ref_target(root, schema["$ref"]), path, found, root)
+        _collect(ref_target(root, schema["$ref"]), path, found, root, seen)
     for key in ("anyOf", "oneOf", "allOf"):
         for part in schema.get(key, []):
-            _collect(part, path, found, root)
+            _collect(part, path, found, root, seen)
     for name, sub in (schema.get("properties") or {}).items():
-        _collect(sub, (*path, name), found, root)
+        _collect(sub, (*path, name), found, root, seen)
     if isinstance(schema.get("items"), dict):
-        _collect(schema["items"], (*path, "[]"), found, root)
+        _collect(schema["items"], (*path, "[]"), found, root, seen)
     if "enum" in schema or "const" in schema or not path:
         return
     if _types(schema) & {"string", "number", "integer"}:
@@ -376,10 +379,12 @@ def _tag_paths(root: Any) -> list[Path]:
     from simulacra.schema.tagged import union_tag
 
     found: dict[Path, None] = {}
+    seen: set[tuple[int, Path]] = set()
 
     def visit(schema: Any, path: Path) -> None:
-        if not isinstance(schema, dict) or len(path) > MAX_DEPTH:
+        if not isinstance(schema, dict) or len(path) > MAX_DEPTH or (id(schema), path) in seen:
             return
+        seen.add((id(schema), path))
         if isinstance(schema.get("$ref"), str):
             visit(ref_target(root, schema["$ref"]), path)
         tag = union_tag(root, schema)

@@ -47,6 +47,7 @@ import ast
 import json
 import math
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -345,61 +346,50 @@ def _leaves_of(schema: Any) -> list[tuple[Path, dict[str, Any]]]:
     """(path, schema) of every value a record has that is not an object or array; a path
     reached twice (the parts of an anyOf) is kept once. Enums and constants are left out."""
     found: dict[Path, dict[str, Any]] = {}
-    if isinstance(schema, dict):
-        _collect(schema, (), found, schema, set())
+    for path, node in _reached(schema):
+        if (path and "enum" not in node and "const" not in node
+                and _types(node) & {"string", "number", "integer"}):
+            found.setdefault(path, node)
     return list(found.items())
-
-
-def _collect(schema: Any, path: Path, found: dict[Path, dict[str, Any]], root: dict,
-             seen: set[tuple[int, Path]]) -> None:
-    from simulacra.schema.model import ref_target
-
-    # `seen`: a schema that reaches itself without going deeper (`a: anyOf [$ref a, ...]`)
-    if not isinstance(schema, dict) or len(path) > MAX_DEPTH or (id(schema), path) in seen:
-        return
-    seen.add((id(schema), path))
-    if isinstance(schema.get("$ref"), str):
-        _collect(ref_target(root, schema["$ref"]), path, found, root, seen)
-    for key in ("anyOf", "oneOf", "allOf"):
-        for part in schema.get(key, []):
-            _collect(part, path, found, root, seen)
-    for name, sub in (schema.get("properties") or {}).items():
-        _collect(sub, (*path, name), found, root, seen)
-    if isinstance(schema.get("items"), dict):
-        _collect(schema["items"], (*path, "[]"), found, root, seen)
-    if "enum" in schema or "const" in schema or not path:
-        return
-    if _types(schema) & {"string", "number", "integer"}:
-        found.setdefault(path, schema)
 
 
 def _tag_paths(root: Any) -> list[Path]:
     """Paths of the tags of the tagged `oneOf`s a record can hold (at most MAX_DEPTH deep)."""
-    from simulacra.schema.model import ref_target
     from simulacra.schema.tagged import union_tag
 
-    found: dict[Path, None] = {}
+    found = {(*path, tag): None for path, node in _reached(root, parents_first=True)
+             if (tag := union_tag(root, node)) is not None}
+    return list(found)
+
+
+def _reached(root: Any, parents_first: bool = False) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(path, schema) of every schema a record's values meet, through `$ref`s and the parts
+    of `anyOf`/`oneOf`/`allOf`, at most MAX_DEPTH deep; each schema after the ones it leads
+    to, or before them (`parents_first`). A schema met again at the same path
+    (`a: anyOf [$ref a, ...]`) is not walked again."""
+    from simulacra.schema.model import ref_target
+
     seen: set[tuple[int, Path]] = set()
 
-    def visit(schema: Any, path: Path) -> None:
+    def walk(schema: Any, path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
         if not isinstance(schema, dict) or len(path) > MAX_DEPTH or (id(schema), path) in seen:
             return
         seen.add((id(schema), path))
+        if parents_first:
+            yield path, schema
         if isinstance(schema.get("$ref"), str):
-            visit(ref_target(root, schema["$ref"]), path)
-        tag = union_tag(root, schema)
-        if tag is not None:
-            found[(*path, tag)] = None
+            yield from walk(ref_target(root, schema["$ref"]), path)
         for key in ("anyOf", "oneOf", "allOf"):
             for part in schema.get(key, []):
-                visit(part, path)
+                yield from walk(part, path)
         for name, sub in (schema.get("properties") or {}).items():
-            visit(sub, (*path, name))
+            yield from walk(sub, (*path, name))
         if isinstance(schema.get("items"), dict):
-            visit(schema["items"], (*path, "[]"))
+            yield from walk(schema["items"], (*path, "[]"))
+        if not parents_first:
+            yield path, schema
 
-    visit(root, ())
-    return list(found)
+    yield from walk(root, ())
 
 
 def _wide(schema: dict[str, Any]) -> bool:

@@ -41,7 +41,7 @@ from simulacra.extract_cues import Carriers, FieldLexicon
 from simulacra.extract_spans import EDGE, extractive_schema, text_numbers, text_spans
 from simulacra.parse import ReplyParseError, parse_reply
 from simulacra.schema import RecordInvalid, Schema, load_schema
-from simulacra.schema.model import subschemas
+from simulacra.schema.model import SPAN_STRING, subschemas
 from simulacra.text import field_values
 
 __all__ = ["Carriers", "Extractor", "FieldLexicon", "extractive_schema", "text_numbers",
@@ -161,7 +161,7 @@ class Extractor(UsesModel):
         return [self.examples[i] for i in shared + ranked[len(ranked) - NEAREST:]]
 
     def decoding_schema(self, text: str, many: bool) -> dict[str, Any]:
-        js = self.schema.decoding_schema()
+        js = self.schema.decoding_schema(max_string=SPAN_STRING)
         require_all(js)
         if self.extractive and self.backend.capabilities.grammar:
             spans = self.carriers.offered(text_spans(text), text)

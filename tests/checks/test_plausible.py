@@ -107,3 +107,19 @@ def test_a_key_the_schema_does_not_name_needs_a_letter_or_digit():
     assert gate.reason({"name": "Ann Lee", "x-trace": "on", "+": "plus"}) is None
     assert PlausibilityGate(open_map, [{"name": "Bo Li", "~": "x"}]).reason(
         {"name": "Ann Lee", "~": "y"}) is None
+
+
+def test_a_value_cut_at_the_decoders_own_bound_is_rejected_but_not_at_the_schemas():
+    """A string whose schema sets no maxLength is decoded with MAX_STRING: a value that
+    reaches it ran on and was cut mid-word. One the schema bounds may fill its bound."""
+    from simulacra.schema import load_schema
+    from simulacra.schema.model import MAX_STRING
+
+    schema = {"type": "object", "properties": {
+        "bio": {"type": "string"}, "motto": {"type": "string", "maxLength": 30}}}
+    gate = PlausibilityGate(load_schema(schema).decoding_schema())
+    run_on = ("Grew up by the sea and " * 20)[:MAX_STRING]
+    assert gate.reason({"bio": run_on, "motto": "Slow and steady"}).startswith(
+        "implausible cut: bio")
+    assert gate.reason({"bio": run_on[:MAX_STRING - 1], "motto": "Slow and steady"}) is None
+    assert gate.reason({"bio": "Grew up by the sea.", "motto": "x" * 29 + "y"}) is None

@@ -217,3 +217,14 @@ def test_a_text_field_that_may_also_be_a_list_takes_a_list():
     fake = ScriptedBackend().enqueue('{"spec": ["test/unit", "test/e2e"]}', '{"spec": "lib"}')
     records = Generator(spec, model=fake, seed=1, examples=[{"spec": "src"}]).generate(2)
     assert records == [{"spec": ["test/unit", "test/e2e"]}, {"spec": "lib"}]
+
+
+def test_usual_text_lengths_come_from_the_longest_example_value_of_each_key():
+    from simulacra.engine.run import USUAL_TEXT, usual_text_lengths
+
+    usual = usual_text_lengths([
+        {"name": "Ana", "about": "x" * 90, "tags": ["y" * 70, "short"], "n": 3},
+        {"name": "Bo", "about": "x" * 120, "address": {"street": "z" * 80}}])
+    assert usual == {"": USUAL_TEXT, "name": USUAL_TEXT, "about": 120, "tags": 70,
+                     "street": 80}
+    assert usual_text_lengths([]) == {"": USUAL_TEXT}

@@ -91,6 +91,12 @@ MAX_NESTING = 16
 LOOP_WINDOW = 32
 LOOP_PERIOD = 8   # `1600, ` is five tokens
 MAX_ESCAPES = 3
+# Free text past its usual length (Request.end_text_after) ends at its next sentence end: only
+# the tokens that close the string are sampled there. A bias was not enough (after a period
+# the 270M model puts the closing quote 10 logits below going on), and the hard bound (the
+# decoding schema's maxLength) would cut the sentence, mid-word, wherever it falls.
+KEY_BYTES = 64   # a key longer than this is told apart by its first 64 bytes
+_SENTENCE_END = frozenset(b".!?")
 _CLOSING_BYTES = frozenset(b"}] ")       # close objects and arrays
 _ENDING_BYTES = frozenset(b'"}],: ')     # end a string (a value, or a key: `":`)
 
@@ -211,14 +217,18 @@ def _naming(label: str) -> re.Pattern[str] | None:
 
 class _JsonLexer:
     """Just enough JSON lexing to know whether the output ends inside an over-long number,
-    and how deeply it is nested."""
+    how deeply it is nested, and, inside a string, how long the string is, whether it has
+    just ended a sentence, and which key it is the value of."""
 
     __slots__ = ("in_string", "escape", "in_number", "int_digits", "frac_digits", "in_fraction",
-                 "depth")
+                 "depth", "chars", "tail", "text", "last_string", "key")
 
     def __init__(self) -> None:
         self.in_string = self.escape = self.in_number = self.in_fraction = False
         self.int_digits = self.frac_digits = self.depth = 0
+        self.chars = self.tail = 0   # the open string's characters; its last three bytes
+        self.text = bytearray()      # the open string's first KEY_BYTES bytes
+        self.last_string = self.key = b""
 
     def feed(self, data: bytes) -> None:
         for byte in data:
@@ -229,8 +239,19 @@ class _JsonLexer:
                     self.escape = True
                 elif byte == 0x22:  # quote
                     self.in_string = False
+                    self.last_string = bytes(self.text)
+                    continue
+                self.chars += (byte & 0xC0) != 0x80   # UTF-8 continuation bytes add none
+                self.tail = ((self.tail << 8) | byte) & 0xFFFFFF
+                if len(self.text) < KEY_BYTES:
+                    self.text.append(byte)
             elif byte == 0x22:
                 self.in_string, self.in_number = True, False
+                self.chars = self.tail = 0
+                self.text = bytearray()
+            elif byte == 0x3A:  # colon: the string before it was a key
+                self.key = self.last_string
+                self.in_number = False
             elif byte in _NUMBER_BYTES:
                 if not self.in_number:
                     self.in_number, self.in_fraction = True, False
@@ -248,6 +269,13 @@ class _JsonLexer:
                     self.depth += 1
                 elif byte in b"}]":
                     self.depth -= 1
+
+    @property
+    def ended_sentence(self) -> bool:
+        """Inside a string, right after `.`, `!` or `?` that follows two letters: a sentence
+        end, not a decimal point ("3.5"), an initial ("John F.") or a lone symbol."""
+        last, before, first = self.tail & 0xFF, (self.tail >> 8) & 0xFF, self.tail >> 16
+        return self.in_string and last in _SENTENCE_END and _letter(before) and _letter(first)
 
     @property
     def number_is_full(self) -> bool:
@@ -574,7 +602,10 @@ class BatchDecoder:
             logits, choices = s.logits, s.choices
             closing = self._closing_push(s)
             closers = self._closing_string if s.lexer.in_string else self._closing_structure
-            if s.hidden is not None:   # the screen's coarse logits: refined to choices
+            ending = self._sentence_ending(s)
+            if ending is not None:   # free text past its usual length, at a sentence end
+                logits, choices = ending
+            elif s.hidden is not None:   # the screen's coarse logits: refined to choices
                 logits, choices = self._screened(s, closing)
             if choices is not None:
                 for token, bias in s.bias:
@@ -694,6 +725,27 @@ class BatchDecoder:
         if start is None or len(s.out) < start:
             return 0.0
         return CLOSE_BIAS * (1 + 3 * (len(s.out) - start) / max(1, limit - start))
+
+    def _sentence_ending(self, s: _Seq) -> tuple[np.ndarray, np.ndarray] | None:
+        """The logits and ids of the tokens that close the string, when it is to end here:
+        right after a sentence end, once the string is past its usual length
+        (Request.end_text_after, by the key it belongs to). None otherwise, or when the
+        grammar allows no closing token (a minLength not reached yet)."""
+        ends = s.request.end_text_after
+        if not ends or s.matcher is None or s.mask is None or not s.lexer.ended_sentence:
+            return None
+        usual = ends.get(s.lexer.key.decode("utf-8", "replace"), ends.get(""))
+        if usual is None or s.lexer.chars < usual:
+            return None
+        if s.choices is not None:   # few allowed tokens, their logits already at hand
+            keep = np.isin(s.choices, self._closing_string)
+            return (s.logits[keep], s.choices[keep]) if keep.any() else None
+        allowed = self._closing_string[_has(s.mask, self._closing_string)]
+        if not allowed.size:
+            return None
+        if s.hidden is not None and self._output is not None:   # s.logits are the screen's
+            return self._output.logits(s.hidden, allowed), allowed
+        return s.logits[allowed].copy(), allowed
 
     def _masks(self, live: list[_Seq]) -> None:
         """Each constrained sequence's allowed next tokens (in parallel, in llguidance)."""
@@ -1020,6 +1072,11 @@ def _unpack(mask: np.ndarray, words: np.ndarray) -> np.ndarray:
     bits = np.unpackbits(mask[words].view(np.uint8), bitorder="little").reshape(words.size, 32)
     row, col = np.nonzero(bits)
     return words[row] * 32 + col
+
+
+def _letter(byte: int) -> bool:
+    """An ASCII letter, or a byte of a UTF-8 letter beyond ASCII (taken to be one)."""
+    return 0x41 <= (byte & 0xDF) <= 0x5A or byte >= 0x80
 
 
 def _has(mask: np.ndarray, tokens):

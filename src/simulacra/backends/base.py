@@ -55,6 +55,10 @@ class Request:
     # Constrained backends: past this many tokens, steer the reply to close (end the string,
     # skip optional properties, close arrays) rather than let it run into `max_tokens`.
     close_after: int | None = None
+    # Constrained backends: a string past this many characters ends at its next sentence end
+    # rather than run on to its length bound, by the key whose value it is ("" for any key
+    # not listed; rows have no keys). Empty: strings run to their bound.
+    end_text_after: dict[str, int] = field(default_factory=dict)
     temperature: float = 0.8
     seed: int | None = None
     stop: tuple[str, ...] = ()

@@ -19,8 +19,10 @@ retries the record) and names the reason, counted in the summary and the ledger:
 - `implausible echo`: the prompt read back (the schema's own name inside a value);
 - `implausible edge`: a value that ends with a comma: the model stopped inside a list it
   was writing ("Meryl Streep (1997), " as an actor's name). A trailing space alone is let
-  be (a sentence cut at its length bound ends with one), and so are a semicolon and
-  leading white space (a statement of code ends with one, and code may be indented);
+  be, and so are a semicolon and leading white space (a statement of code ends with one,
+  and code may be indented);
+- `implausible cut`: a value as long as the bound the decoder gives a string whose schema
+  sets none (MAX_STRING): the model ran on past every sentence end and was cut mid-word;
 - `implausible key`: a key the schema does not name (an additional or pattern property) with
   no letter or digit in it: given `additionalProperties`, the model writes `{":": " and "}`;
 - `implausible empty`: a record with no value at all (`{}`, every field null or an empty
@@ -38,8 +40,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from simulacra.engine.diversity import Path, free_text_fields
-from simulacra.schema.model import property_names
+from simulacra.engine.diversity import Path, _leaves_of, free_text_fields
+from simulacra.schema.model import MAX_STRING, property_names
 
 PLACEHOLDERS = frozenset({
     "n/a", "na", "n.a.", "null", "nil", "undefined", "unknown", "test", "testing",
@@ -70,6 +72,9 @@ _SLOT = re.compile(rf"^{_ONE_SLOT}([\s,;]*{_ONE_SLOT})*[,.;:]?$")
 class PlausibilityGate:
     def __init__(self, decoding: Any, examples: list[dict[str, Any]] = ()) -> None:
         self.fields = free_text_fields(decoding)
+        # fields bounded by the decoder's default, not by the schema: reaching it is a cut
+        self._cut_at = {path for path, node in _leaves_of(decoding)
+                        if node.get("maxLength") == MAX_STRING} & set(self.fields)
         # the stemmed words of the schema's field names and title: a value made only of
         # them names a field rather than filling it ("Product Reviews")
         self.field_words = {_stem(w) for path in self.fields for key in path
@@ -124,6 +129,8 @@ class PlausibilityGate:
                 yield "no letters", path
             elif self._echo and self._echo in text:
                 yield "echo", path
+            elif path in self._cut_at and len(value) >= MAX_STRING:
+                yield "cut", path
             elif text.endswith(",") and not short_named:
                 yield "edge", path   # a separator may be a comma
             folded = text.casefold()
@@ -167,8 +174,6 @@ def _schema_values(decoding: Any, fields: list[Path]) -> list[dict[str, Any]]:
     """The values a schema itself states for its free-text fields (`default`, `examples`),
     each as a one-field record: what the schema's author wrote is never implausible (a
     separator whose default is "" or ";")."""
-    from simulacra.engine.diversity import _leaves_of
-
     wanted, records = set(fields), []
     for path, schema in _leaves_of(decoding):
         if path not in wanted:

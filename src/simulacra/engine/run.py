@@ -42,6 +42,9 @@ __all__ = ["Ledger", "Outcome", "RecordTask", "RunStats", "decoding_schema_for",
            "token_budgets"]
 
 MAX_REPLY_TOKENS = 4096
+# Characters of free text after which a constrained decoder ends a string at its next
+# sentence end (Request.end_text_after): names, titles and codes end well before it.
+USUAL_TEXT = 64
 CONTEXT_SALT = 0xC0_7E_57   # context lines get their own draws, so samplers' values do not shift
 
 
@@ -82,6 +85,27 @@ def token_budgets(plan: Plan, grammar: bool, decoding: dict[str, Any] | bool | N
     return min(longest, usual), min(usual, longest)
 
 
+def usual_text_lengths(examples: Iterable[Any]) -> dict[str, int]:
+    """Where a record's free text usually ends, by key: the longest string the examples hold
+    under each key, and USUAL_TEXT at least (also under "", for any key they lack). A user
+    whose examples have three-sentence descriptions gets three-sentence descriptions."""
+    usual = {"": USUAL_TEXT}
+
+    def visit(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                visit(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                visit(v, key)
+        elif isinstance(value, str) and key:
+            usual[key] = max(usual.get(key, USUAL_TEXT), len(value))
+
+    for example in examples:
+        visit(example, "")
+    return usual
+
+
 ROW_TRIAL = 24              # rows judged before deciding whether to keep writing rows
 ROW_MAX_IMPLAUSIBLE = 0.05  # ...and the share of them the plausibility gate may reject
 
@@ -109,6 +133,7 @@ class RecordTask:
         self.steer = build_steer(self.decoding, diversity, examples=plan.examples,
                                  rules=plan.rules) if backend.capabilities.grammar else None
         self._extra = {"steer": self.steer} if self.steer is not None else {}
+        self.usual_text = usual_text_lengths(plan.examples)
         free_text = free_text_fields(self.decoding)
         # Asked for rows, a constrained decoder writes a plain record as one: fewer tokens
         # through the model for the same values (engine/surface.py), as long as rows come out
@@ -158,6 +183,7 @@ class RecordTask:
             requests.append(Request(
                 prompt=own_prompt, json_schema=row.schema(decoding) if row is not None
                 else decoding, max_tokens=self.budget, close_after=self.close_after,
+                end_text_after=self.usual_text,
                 temperature=retry_temperature(self.temperature, t.attempt, t.feedback),
                 seed=t.seed, stop=("\n",), feedback=t.feedback, extra=extra,
                 separators=separators))

@@ -22,7 +22,11 @@ from simulacra.schema.tagged import require_tags
 
 # Decoding bounds. A record still satisfies the user's schema; these only keep the decoder
 # from looping inside a string or a number until the token limit (measured on Gemma 270M).
-MAX_STRING = 64          # default maxLength when the schema sets none
+# Default maxLength when the schema sets none: room for a few sentences. The generator ends
+# free text at a sentence once it is past its usual length (backends/_decode.py), so this
+# only stops a run-on; a value that reaches it is rejected as cut (checks/plausible.py).
+MAX_STRING = 256
+SPAN_STRING = 64         # the extractor's: a value read from a text is a phrase of it
 STRING_CAP = 400         # any larger maxLength (e.g. 32767 meaning "no limit") is decoded as this
 PATTERN_STRING = 128     # default maxLength of a string with a pattern (room for long formats)
 FORMAT_STRING = 64       # default maxLength of a formatted string: llguidance's email, hostname,
@@ -220,10 +224,13 @@ class Schema:
         return record
 
     # -- decoding ------------------------------------------------------------------------
-    def decoding_schema(self, *, close_objects: bool = True) -> dict[str, Any] | bool:
+    def decoding_schema(self, *, close_objects: bool = True,
+                        max_string: int = MAX_STRING) -> dict[str, Any] | bool:
         """The JSON Schema handed to the constrained decoder: the user's in 2020-12 form,
-        unknown keywords dropped, with bounds added (objects closed unless told not to)."""
-        return bound_for_decoding(self.normalized, close_objects=close_objects)
+        unknown keywords dropped, with bounds added (objects closed unless told not to; a
+        free string without maxLength gets `max_string`)."""
+        return bound_for_decoding(self.normalized, close_objects=close_objects,
+                                  max_string=max_string)
 
 
 def ref_target(root: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -286,8 +293,8 @@ def describe_limits(sub: dict[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def bound_for_decoding(js: dict[str, Any] | bool, *,
-                       close_objects: bool = True) -> dict[str, Any] | bool:
+def bound_for_decoding(js: dict[str, Any] | bool, *, close_objects: bool = True,
+                       max_string: int = MAX_STRING) -> dict[str, Any] | bool:
     """Copy `js` with every string, integer and array bounded and objects closed.
 
     An object is closed (`additionalProperties: false`) only where that cannot change what
@@ -303,7 +310,7 @@ def bound_for_decoding(js: dict[str, Any] | bool, *,
     _adopt_part_names(out)
     open_nodes: set[int] = set()
     _mark_open(out, out, open_nodes, merged=False)
-    _bound(out, open_nodes, close_objects)
+    _bound(out, open_nodes, close_objects, max_string)
     return out
 
 
@@ -482,7 +489,7 @@ def _property_names_as_pattern(node: dict[str, Any]) -> None:
     node["additionalProperties"] = False
 
 
-def _bound(node: Any, open_nodes: set[int], close_objects: bool) -> None:
+def _bound(node: Any, open_nodes: set[int], close_objects: bool, max_string: int) -> None:
     if not isinstance(node, dict):
         return
     if node.get("format") in FORMAT_PATTERNS and "pattern" not in node:
@@ -505,7 +512,7 @@ def _bound(node: Any, open_nodes: set[int], close_objects: bool) -> None:
             and "patternProperties" not in node and id(node) not in open_nodes):
         node["additionalProperties"] = False
     if "string" in kinds and not ({"enum", "const", "format", "pattern"} & node.keys()):
-        limit = node.get("maxLength", MAX_STRING)
+        limit = node.get("maxLength", max_string)
         node["maxLength"] = max(min(limit, STRING_CAP), node.get("minLength", 0))
     elif "string" in kinds and "pattern" in node:
         node["maxLength"] = max(min(node.get("maxLength", PATTERN_STRING), STRING_CAP),
@@ -536,7 +543,7 @@ def _bound(node: Any, open_nodes: set[int], close_objects: bool) -> None:
     if "array" in kinds and "maxItems" not in node:
         node["maxItems"] = max(MAX_ITEMS, node.get("minItems", 0))
     for sub in subschemas(node):
-        _bound(sub, open_nodes, close_objects)
+        _bound(sub, open_nodes, close_objects, max_string)
 
 
 def property_names(schema: Any) -> set[str]:

@@ -3,7 +3,9 @@
     .venv/bin/python bench/schema_coverage.py [--corpus DIR] [-n 2] [--json] [--only SUBSTR]
 
 For each schema: whether `simulacra check` accepts it, how many of n records were made,
-how full they are (records with no value at all, and values per record), and whether every
+how full they are (records with no value at all, and values per record), how many string
+values were cut at the decoder's own bound (MAX_STRING, for strings the schema does not
+bound: the model ran on), and whether every
 written record validates (Python `jsonschema`, the schema's own dialect,
 format checks on), with the time taken. Per subset: declared coverage (accepted / all),
 empirical coverage (schemas whose n records were all made and valid / all), compliance
@@ -43,6 +45,7 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
     from simulacra.checks.plausible import filled_values
     from simulacra.errors import SimulacraError, UnsupportedSchemaError
     from simulacra.schema.load import load_schema_unchecked
+    from simulacra.schema.model import MAX_STRING
 
     row = {"schema": path.stem, "subset": path.stem.split("__")[0], "accepted": False,
            "made": 0, "valid": 0, "reason": "", "seconds": 0.0}
@@ -67,6 +70,9 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
             filled = filled_values(outcome.data)
             row["values"] = row.get("values", 0) + filled
             row["empty"] = row.get("empty", 0) + (filled == 0)
+            lengths = string_lengths(outcome.data)
+            row["strings"] = row.get("strings", 0) + len(lengths)
+            row["cut"] = row.get("cut", 0) + sum(n == MAX_STRING for n in lengths)
             errors = list(referee.iter_errors(outcome.data))
             if errors:
                 row.setdefault("invalid", []).append(errors[0].message[:200])
@@ -84,6 +90,15 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
         row["reason"], row["crashed"] = f"CRASH {type(exc).__name__}: {exc}"[:300], True
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row
+
+
+def string_lengths(value) -> list[int]:
+    """The length of every string value in a record (keys aside)."""
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in string_lengths(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in string_lengths(v)]
+    return [len(value)] if isinstance(value, str) else []
 
 
 def score_instances(corpus: Path) -> dict:
@@ -168,6 +183,8 @@ def summarize(rows: list[dict], n: int) -> dict:
                        "empty_records": sum(r.get("empty", 0) for r in group),
                        "values_per_record": sum(r.get("values", 0) for r in group) / written
                        if written else 0.0,
+                       "strings": sum(r.get("strings", 0) for r in group),
+                       "cut": sum(r.get("cut", 0) for r in group),
                        "paper_best": PAPER_BEST.get(subset),
                        "seconds_per_schema": sum(r["seconds"] for r in group) / len(group)}
     return out
@@ -175,15 +192,16 @@ def summarize(rows: list[dict], n: int) -> dict:
 
 def print_summary(summary: dict, rows: list[dict], instances: dict) -> None:
     print("\n| subset | schemas | declared | empirical | paper's best | compliance | invalid "
-          "written | refused later | truncated | empty records | values/record | s/schema |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "written | refused later | truncated | empty records | values/record | strings "
+          "cut at the decoder's bound | s/schema |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for subset in [s for s in PAPER_BEST if s in summary] + sorted(set(summary) - set(PAPER_BEST)):
         d = summary[subset]
         best = f"{d['paper_best']:.2f}" if d["paper_best"] is not None else "-"
         print(f"| {subset} | {d['schemas']} | {d['declared']:.2f} | {d['empirical']:.2f} | {best} "
               f"| {d['compliance']:.2f} | {d['invalid_written']} | {d['refused_later']} "
               f"| {d['truncated']} | {d['empty_records']} | {d['values_per_record']:.1f} "
-              f"| {d['seconds_per_schema']:.1f} |")
+              f"| {d['cut']} of {d['strings']} | {d['seconds_per_schema']:.1f} |")
     refused = [r for r in rows if not r["accepted"]]
     failing = [r for r in rows if r["accepted"] and r["reason"]]
     print(f"\nrefused by check: {len(refused)}")

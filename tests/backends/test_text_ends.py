@@ -37,6 +37,11 @@ def test_a_decimal_point_an_initial_or_a_lone_symbol_is_no_sentence_end(text):
     assert not lexed('{"a":"' + text).ended_sentence
 
 
+@pytest.mark.parametrize("text", ["她喜欢读书。", "本当に！", "यह अच्छा है।"])
+def test_the_full_stops_of_other_scripts_end_a_sentence(text):
+    assert lexed('{"a":"' + text).ended_sentence
+
+
 def test_characters_are_counted_not_bytes():
     assert lexed('{"a":"Zoë Müller."').chars == len("Zoë Müller.")
     assert lexed('{"a":"Zoë Müller.').ended_sentence

@@ -97,6 +97,8 @@ MAX_ESCAPES = 3
 # decoding schema's maxLength) would cut the sentence, mid-word, wherever it falls.
 KEY_BYTES = 64   # a key longer than this is told apart by its first 64 bytes
 _SENTENCE_END = frozenset(b".!?")
+# ...and the three-byte ones of other scripts: "。", "！", "？", "।"
+_WIDE_SENTENCE_END = frozenset(int.from_bytes(c.encode(), "big") for c in "\u3002\uff01\uff1f\u0964")
 _CLOSING_BYTES = frozenset(b"}] ")       # close objects and arrays
 _ENDING_BYTES = frozenset(b'"}],: ')     # end a string (a value, or a key: `":`)
 
@@ -272,10 +274,14 @@ class _JsonLexer:
 
     @property
     def ended_sentence(self) -> bool:
-        """Inside a string, right after `.`, `!` or `?` that follows two letters: a sentence
-        end, not a decimal point ("3.5"), an initial ("John F.") or a lone symbol."""
+        """Inside a string, right after `.`, `!` or `?` that follows two letters (a sentence
+        end, not a decimal point "3.5", an initial "John F." or a lone symbol), or after the
+        full stop of Chinese, Japanese or Hindi."""
+        if not self.in_string:
+            return False
         last, before, first = self.tail & 0xFF, (self.tail >> 8) & 0xFF, self.tail >> 16
-        return self.in_string and last in _SENTENCE_END and _letter(before) and _letter(first)
+        return (last in _SENTENCE_END and _letter(before) and _letter(first)) or \
+            self.tail in _WIDE_SENTENCE_END
 
     @property
     def number_is_full(self) -> bool:

@@ -183,7 +183,8 @@ class RecordTask:
             requests.append(Request(
                 prompt=own_prompt, json_schema=row.schema(decoding) if row is not None
                 else decoding, max_tokens=self.budget, close_after=self.close_after,
-                end_text_after=self.usual_text,
+                end_text_after=self.usual_text if row is None  # a row's values have no keys
+                else {"": max(self.usual_text.values())},
                 temperature=retry_temperature(self.temperature, t.attempt, t.feedback),
                 seed=t.seed, stop=("\n",), feedback=t.feedback, extra=extra,
                 separators=separators))

@@ -35,6 +35,7 @@ from simulacra.backends.base import Backend, Completion, Request
 from simulacra.backends.registry import get_backend, is_model_name, model_name
 from simulacra.engine import calls
 from simulacra.engine.loop import Try, Verdict, derive_seed, failure_reason, run
+from simulacra.engine.run import USUAL_TEXT
 from simulacra.errors import BackendError, GenerationError
 from simulacra.schema import RecordInvalid, Schema, load_schema
 
@@ -130,7 +131,7 @@ class _StructuredTask:
     def requests(self, tries: list[Try]) -> list[Request]:
         return [Request(prompt=self.prompt, json_schema=self.decoding, seed=t.seed,
                         temperature=self.temperature, max_tokens=self.max_tokens,
-                        feedback=t.feedback) for t in tries]
+                        feedback=t.feedback, end_text_after={"": USUAL_TEXT}) for t in tries]
 
     def judge(self, attempt: Try, request: Request, completion: Completion) -> Verdict:
         reason = failure_reason(completion)

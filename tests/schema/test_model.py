@@ -125,6 +125,22 @@ def test_an_object_whose_parts_only_name_properties_is_closed_to_all_their_names
     assert "additionalProperties" not in decoding["anyOf"][0]   # the parts stay open
 
 
+def test_members_of_a_union_that_only_says_object_are_closed():
+    place = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    hotel = {"type": "object", "properties": {"hotel": {"type": "string"}}, "required": ["hotel"]}
+    schema = {"type": "object", "properties": {
+        "where": {"type": "object", "oneOf": [{"$ref": "#/$defs/place"}, {"$ref": "#/$defs/hotel"}]},
+        "home": {"$ref": "#/$defs/place"}},
+        "$defs": {"place": place, "hotel": hotel}}
+    decoding = load_schema(schema).decoding_schema()
+    assert decoding["$defs"]["place"]["additionalProperties"] is False
+    assert decoding["$defs"]["hotel"]["additionalProperties"] is False
+    # a sibling that names a property of its own keeps the members open
+    schema["properties"]["where"]["required"] = ["note"]
+    decoding = load_schema(schema).decoding_schema()
+    assert "additionalProperties" not in decoding["$defs"]["hotel"]
+
+
 @pytest.mark.embedded
 def test_the_embedded_model_writes_only_the_names_such_an_object_has(embedded):
     import jsonschema

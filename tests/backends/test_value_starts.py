@@ -1,0 +1,62 @@
+"""A string value does not start with JSON structure (`}`, `]`, `,`, `:`): the small model that
+writes `"partition": "}, "` meant to close the object after the grammar had opened a string."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulacra.backends._decode import _JsonLexer
+from simulacra.backends.base import Request
+
+
+def lexed(text: str) -> _JsonLexer:
+    lexer = _JsonLexer()
+    lexer.feed(text.encode())
+    return lexer
+
+
+@pytest.mark.parametrize("text", ['{"a":"', '{"a": "', '["', '{"a":["x", "', '{"a":{"b":1},"c":"',
+                                  '[{"a":1}, "'])
+def test_a_string_after_a_colon_or_in_a_list_is_a_value(text):
+    assert lexed(text).opens_value
+
+
+@pytest.mark.parametrize("text", ['{"', '{"a":"x", "', '{"a":["x"],"', '[{"', '{"a":"x"', '{"a":"x'])
+def test_a_key_or_a_string_under_way_is_not_a_value_opening(text):
+    assert not lexed(text).opens_value
+
+
+@pytest.mark.parametrize("text, due", [('{"a":', True), ('{"a": ', True), ('[', True), ('[1, ', True),
+                                       ('{', False), ('{"a":1,', False), ('{"a":1', False),
+                                       ('{"a":"x"', False), ('{"a":tru', False), ('{"a":[]', False)])
+def test_the_lexer_knows_where_a_value_is_due(text, due):
+    assert lexed(text).value_due is due
+
+
+NOTE = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
+                                         "note": {"type": "string", "maxLength": 20}},
+        "required": ["name", "note"], "additionalProperties": False}
+
+
+@pytest.mark.embedded
+def test_the_model_cannot_open_a_value_with_structure(embedded):
+    """The prompt's every note is `": "`: the model copies it unless the decoder stops it
+    (checked to fail without the rule)."""
+    lines = [{"name": n, "note": ": "} for n in ("Ana", "Bo", "Cy", "Di", "Ed", "Flo")]
+    prompt = "Records, one JSON object per line.\n" + "".join(
+        json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+    asked = [Request(prompt=prompt, json_schema=NOTE, max_tokens=40, seed=s,
+                     separators=(",", ":")) for s in range(4)]
+    notes = [json.loads(c.text)["note"] for c in embedded.complete(asked)]
+    assert not any(n.lstrip()[:1] in ("}", "]", ",", ":") for n in notes), notes
+
+
+@pytest.mark.embedded
+def test_a_value_the_schema_starts_with_structure_is_still_written(embedded):
+    tag = {"type": "object", "properties": {"tag": {"type": "string", "pattern": "^:[a-z]{2,5}$"}},
+           "required": ["tag"], "additionalProperties": False}
+    asked = [Request(prompt="A tag as JSON:\n", json_schema=tag, max_tokens=20, seed=1)]
+    (reply,) = embedded.complete(asked)
+    assert json.loads(reply.text)["tag"].startswith(":")

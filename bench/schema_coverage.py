@@ -5,7 +5,8 @@
 For each schema: whether `simulacra check` accepts it, how many of n records were made,
 how full they are (records with no value at all, and values per record), how many string
 values were cut at the decoder's own bound (MAX_STRING, for strings the schema does not
-bound: the model ran on), and whether every
+bound: the model ran on), how many string values, list items included, are bits of JSON
+(`"}, "`, `": ["`) or have no letter or digit (`","`, `">"`), and whether every
 written record validates (Python `jsonschema`, the schema's own dialect,
 format checks on), with the time taken. Per subset: declared coverage (accepted / all),
 empirical coverage (schemas whose n records were all made and valid / all), compliance
@@ -73,6 +74,7 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
             lengths = string_lengths(outcome.data)
             row["strings"] = row.get("strings", 0) + len(lengths)
             row["cut"] = row.get("cut", 0) + sum(n == MAX_STRING for n in lengths)
+            row["junk"] = row.get("junk", 0) + sum(map(is_junk, strings_of(outcome.data)))
             errors = list(referee.iter_errors(outcome.data))
             if errors:
                 row.setdefault("invalid", []).append(errors[0].message[:200])
@@ -94,11 +96,24 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
 
 def string_lengths(value) -> list[int]:
     """The length of every string value in a record (keys aside)."""
+    return [len(s) for s in strings_of(value)]
+
+
+def strings_of(value) -> list[str]:
+    """Every string value in a record (keys aside), list items included."""
     if isinstance(value, dict):
-        return [n for v in value.values() for n in string_lengths(v)]
+        return [s for v in value.values() for s in strings_of(v)]
     if isinstance(value, list):
-        return [n for v in value for n in string_lengths(v)]
-    return [len(value)] if isinstance(value, str) else []
+        return [s for v in value for s in strings_of(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def is_junk(text: str) -> bool:
+    """A value that is a bit of JSON, or that has characters but no letter or digit (judged
+    as the plausibility gate judges punctuation, in every field and list item)."""
+    from simulacra.checks.plausible import is_punctuation
+
+    return is_punctuation(text.strip())
 
 
 def score_instances(corpus: Path) -> dict:
@@ -185,6 +200,7 @@ def summarize(rows: list[dict], n: int) -> dict:
                        if written else 0.0,
                        "strings": sum(r.get("strings", 0) for r in group),
                        "cut": sum(r.get("cut", 0) for r in group),
+                       "junk": sum(r.get("junk", 0) for r in group),
                        "paper_best": PAPER_BEST.get(subset),
                        "seconds_per_schema": sum(r["seconds"] for r in group) / len(group)}
     return out
@@ -193,15 +209,15 @@ def summarize(rows: list[dict], n: int) -> dict:
 def print_summary(summary: dict, rows: list[dict], instances: dict) -> None:
     print("\n| subset | schemas | declared | empirical | paper's best | compliance | invalid "
           "written | refused later | truncated | empty records | values/record | strings "
-          "cut at the decoder's bound | s/schema |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "cut at the decoder's bound | strings of JSON or no letter or digit | s/schema |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for subset in [s for s in PAPER_BEST if s in summary] + sorted(set(summary) - set(PAPER_BEST)):
         d = summary[subset]
         best = f"{d['paper_best']:.2f}" if d["paper_best"] is not None else "-"
         print(f"| {subset} | {d['schemas']} | {d['declared']:.2f} | {d['empirical']:.2f} | {best} "
               f"| {d['compliance']:.2f} | {d['invalid_written']} | {d['refused_later']} "
               f"| {d['truncated']} | {d['empty_records']} | {d['values_per_record']:.1f} "
-              f"| {d['cut']} of {d['strings']} | {d['seconds_per_schema']:.1f} |")
+              f"| {d['cut']} of {d['strings']} | {d['junk']} | {d['seconds_per_schema']:.1f} |")
     refused = [r for r in rows if not r["accepted"]]
     failing = [r for r in rows if r["accepted"] and r["reason"]]
     print(f"\nrefused by check: {len(refused)}")

@@ -123,3 +123,12 @@ def test_a_value_cut_at_the_decoders_own_bound_is_rejected_but_not_at_the_schema
         "implausible cut: bio")
     assert gate.reason({"bio": run_on[:MAX_STRING - 1], "motto": "Slow and steady"}) is None
     assert gate.reason({"bio": "Grew up by the sea.", "motto": "x" * 29 + "y"}) is None
+
+
+@pytest.mark.parametrize(("text", "punctuation"), [
+    ('}, ', True), ('":{"', True), ("Tim},{", True), (">", True), ("!!!", True),
+    ("Kettle (1.7 l)", False), ("{x} and {{y}}", False), ("", False), ("7", False)])
+def test_punctuation_is_json_bits_or_no_letter_or_digit(text, punctuation):
+    from simulacra.checks.plausible import is_punctuation
+
+    assert is_punctuation(text) is punctuation

@@ -121,7 +121,7 @@ class PlausibilityGate:
                 # a prefix may be empty
                 if not (short_named or (text and code_named)):
                     yield "short", path
-            elif (_JSON_BITS.search(text) or not _WORDISH.search(text)) and not short_named:
+            elif is_punctuation(text) and not short_named:
                 yield "punctuation", path   # a prefix or separator may be "//"
             elif self._placeholder(text) or (_SLOT.match(text) and not short_named):
                 yield "placeholder", path   # a separator may be "<br>" or "()"
@@ -148,6 +148,12 @@ class PlausibilityGate:
         (or of `also`), compared stemmed and lower-case."""
         words = _words(text).split()
         return bool(words) and all(_stem(w) in self.field_words or w in also for w in words)
+
+
+def is_punctuation(text: str) -> bool:
+    """A bit of JSON inside a value (`":{"`, `"}, {"`), or characters with no letter or digit
+    among them: what the model writes when it meant to close the object."""
+    return bool(_JSON_BITS.search(text) or (text and not _WORDISH.search(text)))
 
 
 def _keys(value: Any):

@@ -41,10 +41,10 @@ names (`include_labels`), an inserted value comes with its name, and a field the
 JSON numbers have no length bound a schema can state, and the small model happily writes
 `0.000000...` until the token limit. A tiny lexer follows each sequence's output; once a
 number has MAX_INT_DIGITS integer or MAX_FRACTION_DIGITS fractional digits, tokens that would
-extend it are masked out, so the grammar has to close it. The same lexer knows where a value is due
-and when a string value has just opened: the token that opens it, and its first token, may not
-start with `}`, `]`, `,` or `:` (JSON that the model meant as structure) when the grammar
-allows anything else.
+extend it are masked out, so the grammar has to close it. The same lexer knows where a value
+is due and when a string value has just opened: the token that opens it, and its first
+token, may not start with `}`, `]`, `,` or `:` (JSON that the model meant as structure) when
+the grammar allows anything else.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def independent_validator(schema):
 
 def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
     from simulacra import Generator
-    from simulacra.checks.plausible import filled_values
+    from simulacra.checks.plausible import filled_values, is_punctuation
     from simulacra.errors import SimulacraError, UnsupportedSchemaError
     from simulacra.schema.load import load_schema_unchecked
     from simulacra.schema.model import MAX_STRING
@@ -71,10 +71,11 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
             filled = filled_values(outcome.data)
             row["values"] = row.get("values", 0) + filled
             row["empty"] = row.get("empty", 0) + (filled == 0)
-            lengths = string_lengths(outcome.data)
-            row["strings"] = row.get("strings", 0) + len(lengths)
-            row["cut"] = row.get("cut", 0) + sum(n == MAX_STRING for n in lengths)
-            row["junk"] = row.get("junk", 0) + sum(map(is_junk, strings_of(outcome.data)))
+            strings = strings_of(outcome.data)
+            row["strings"] = row.get("strings", 0) + len(strings)
+            row["cut"] = row.get("cut", 0) + sum(len(s) == MAX_STRING for s in strings)
+            # bits of JSON or no letter or digit, judged as the gate judges punctuation
+            row["junk"] = row.get("junk", 0) + sum(is_punctuation(s.strip()) for s in strings)
             errors = list(referee.iter_errors(outcome.data))
             if errors:
                 row.setdefault("invalid", []).append(errors[0].message[:200])
@@ -94,11 +95,6 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
     return row
 
 
-def string_lengths(value) -> list[int]:
-    """The length of every string value in a record (keys aside)."""
-    return [len(s) for s in strings_of(value)]
-
-
 def strings_of(value) -> list[str]:
     """Every string value in a record (keys aside), list items included."""
     if isinstance(value, dict):
@@ -106,14 +102,6 @@ def strings_of(value) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in strings_of(v)]
     return [value] if isinstance(value, str) else []
-
-
-def is_junk(text: str) -> bool:
-    """A value that is a bit of JSON, or that has characters but no letter or digit (judged
-    as the plausibility gate judges punctuation, in every field and list item)."""
-    from simulacra.checks.plausible import is_punctuation
-
-    return is_punctuation(text.strip())
 
 
 def score_instances(corpus: Path) -> dict:

@@ -231,12 +231,11 @@ class _JsonLexer:
     string is, whether it has just ended a sentence, and which key it is the value of."""
 
     __slots__ = ("in_string", "escape", "in_number", "int_digits", "frac_digits", "in_fraction",
-                 "depth", "chars", "tail", "text", "last_string", "key", "containers", "after",
-                 "is_value")
+                 "chars", "tail", "text", "last_string", "key", "containers", "after", "is_value")
 
     def __init__(self) -> None:
         self.in_string = self.escape = self.in_number = self.in_fraction = False
-        self.int_digits = self.frac_digits = self.depth = 0
+        self.int_digits = self.frac_digits = 0
         self.chars = self.tail = 0   # the open string's characters; its last three bytes
         self.text = bytearray()      # the open string's first KEY_BYTES bytes
         self.last_string = self.key = b""
@@ -286,12 +285,14 @@ class _JsonLexer:
             else:
                 self.in_number = False
                 if byte in b"{[":
-                    self.depth += 1
                     self.containers.append(byte)
                 elif byte in b"}]":
-                    self.depth -= 1
                     del self.containers[-1:]
             self.after = byte
+
+    @property
+    def depth(self) -> int:
+        return len(self.containers)
 
     @property
     def value_due(self) -> bool:
@@ -316,7 +317,7 @@ class _JsonLexer:
     @property
     def opens_value(self) -> bool:
         """Right after the opening quote of a string that is a value (not a key)."""
-        return self.in_string and self.is_value and self.chars == 0 and not self.escape
+        return self.in_string and self.is_value and self.chars == 0   # (a backslash counts)
 
     @property
     def number_is_full(self) -> bool:

@@ -326,7 +326,10 @@ def _mark_open(node: Any, root: dict[str, Any], open_nodes: set[int], merged: bo
         "$ref" in node and set(node) - _ANNOTATION_KEYS - {"$ref"})
     if merged or (combined and not _parts_name_only_own_properties(node, root)):
         open_nodes.add(id(node))
-    pure_union = not (set(node) - _ANNOTATION_KEYS - {"anyOf", "oneOf"}) or _only_object_type(node)
+    # a union whose siblings add no property (none, or only `type: object`): its members can
+    # be closed, since a closed member forbids nothing the combination allows
+    beside = set(node) - _ANNOTATION_KEYS - {"anyOf", "oneOf"}
+    pure_union = not beside or (beside == {"type"} and node["type"] in ("object", ["object"]))
     if isinstance(node.get("$ref"), str) and combined:
         _mark_open(ref_target(root, node["$ref"]), root, open_nodes, merged=True)
     for key in ("allOf", "anyOf", "oneOf"):
@@ -337,15 +340,6 @@ def _mark_open(node: Any, root: dict[str, Any], open_nodes: set[int], merged: bo
     for sub in subschemas(node):
         if id(sub) not in open_nodes:
             _mark_open(sub, root, open_nodes, merged=False)
-
-
-def _only_object_type(node: dict[str, Any]) -> bool:
-    """True for `{"type": "object", "oneOf": [...]}` and the like: the union's siblings say
-    only that it is an object, add no property of their own, so a closed member forbids
-    nothing the combination allows, as in a bare union."""
-    rest = set(node) - _ANNOTATION_KEYS - {"anyOf", "oneOf"}
-    return rest == {"type"} and node["type"] in ("object", ["object"]) and (
-        "anyOf" in node or "oneOf" in node)
 
 
 def _adopt_part_names(node: Any, depth: int = 0) -> None:

@@ -1,34 +1,27 @@
-"""The coarse output layer: its Q4_0 copy, the compiled refinement, and decoding through it."""
+"""The coarse output layer: packed at load, its coarse logits, the compiled refinement,
+and decoding through it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from simulacra.backends._gguf import BF16, BLOCK, Q4_0, read_layout, to_bf16, to_q4_0
-from simulacra.backends._screen import SLACK, Screen, _compiled
+from simulacra.backends._screen import BLOCK, SLACK, Screen, _compiled
 
 
-def _q4_0_reference(block: np.ndarray) -> tuple[float, list[int]]:
-    """ggml's reference rounding for one block, written out value by value."""
-    extreme = max(block, key=abs)
-    scale = extreme / -8
-    inverse = 1 / scale if scale else 0.0
-    return scale, [min(15, int(np.float32(x * inverse + 8.5))) for x in block]
+def _screen(weights: np.ndarray) -> Screen:
+    """A screen over BF16 `weights` (n_vocab, n_embd), or a skip where this machine has none."""
+    lib = _compiled()
+    if lib is None:
+        pytest.skip("no C compiler here: the screen is off")
+    try:
+        return Screen(lib, weights.ctypes.data, *weights.shape, n_threads=2)
+    except RuntimeError:
+        pytest.skip("no AVX512-VNNI here: the screen is off")
 
 
-def test_q4_0_blocks_round_as_ggml_does():
-    rng = np.random.default_rng(0)
-    values = rng.normal(0, 0.05, 4 * BLOCK).astype(np.float32)
-    values[BLOCK:2 * BLOCK] = 0.0                     # an all-zero block
-    raw = to_q4_0(values).reshape(-1, 2 + BLOCK // 2)
-    assert raw.shape == (4, 18)
-    for block, got in zip(values.reshape(-1, BLOCK), raw, strict=True):
-        scale, nibbles = _q4_0_reference(block)
-        assert got[:2].view(np.float16)[0] == np.float16(scale)
-        assert [int(b) & 0xF for b in got[2:]] + [int(b) >> 4 for b in got[2:]] == nibbles
-        decoded = (np.array(nibbles) - 8) * np.float32(np.float16(scale))
-        assert np.all(np.abs(decoded - block) <= abs(scale) * 0.51 + 1e-6)
+def _widen(bits: np.ndarray) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
 def _bf16(values: np.ndarray) -> np.ndarray:
@@ -36,12 +29,38 @@ def _bf16(values: np.ndarray) -> np.ndarray:
     return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
 
 
+def test_coarse_logits_are_the_4_bit_layer_times_the_state_rounded_to_8_bits():
+    rng = np.random.default_rng(2)
+    n_vocab, n_embd = 64, 96
+    weights = _bf16(rng.normal(0, 0.1, (n_vocab, n_embd)))
+    weights[3, :BLOCK] = 0                            # an all-zero block
+    hidden = rng.normal(0, 1, (5, n_embd)).astype(np.float32)
+    hidden[1, 7] = 40.0                               # an outlier sets its state's scale
+    screen = _screen(weights)
+
+    coarse = screen.coarse(hidden, n_threads=2).copy()
+
+    # the same rounding, written out: each block of 32 values over its signed largest / -8
+    # (float16), nibbles clipped to -8..7; each state over its largest magnitude / 127
+    w = _widen(weights).reshape(n_vocab, -1, BLOCK)
+    extreme = np.take_along_axis(w, np.abs(w).argmax(axis=2)[..., None], axis=2)
+    scale = (extreme / np.float32(-8)).astype(np.float32)
+    inverse = np.divide(np.float32(1), scale, out=np.zeros_like(scale), where=scale != 0)
+    q = np.clip(np.rint(w * inverse), -8, 7)
+    state_scale = np.abs(hidden).max(axis=1, keepdims=True) / np.float32(127)
+    x = np.rint(hidden * (np.float32(1) / state_scale)).reshape(len(hidden), -1, BLOCK)
+    sums = np.einsum("tbi,rbi->rtb", q, x)            # exact integers
+    want = (sums * scale[..., 0].astype(np.float16).astype(np.float64)).sum(axis=2) * state_scale
+    np.testing.assert_allclose(coarse, want, rtol=1e-5, atol=1e-4)
+    # and close to the exact product
+    exact = hidden @ _widen(weights).T
+    assert np.abs(coarse - exact).max() < 0.1 * np.abs(exact).max()
+    assert screen.coarse(hidden[2:3], n_threads=1).tolist() == [coarse[2].tolist()]
+
+
 def test_refine_keeps_the_allowed_tokens_near_the_best_and_computes_them_exactly():
-    lib = _compiled()
-    if lib is None:
-        pytest.skip("no C compiler here: the screen is off")
     rng = np.random.default_rng(1)
-    n_vocab, n_embd = 1000, 64
+    n_vocab, n_embd = 1008, 64
     weights = _bf16(rng.normal(0, 0.1, (n_vocab, n_embd)))
     hidden = rng.normal(0, 1, n_embd).astype(np.float32)
     coarse = rng.normal(0, 3, n_vocab).astype(np.float32)
@@ -49,17 +68,16 @@ def test_refine_keeps_the_allowed_tokens_near_the_best_and_computes_them_exactly
     allowed = rng.random(n_vocab) < 0.7
     allowed[7] = False
     # llguidance's mask: one bit per token in 32-bit words, the last word padded
-    mask = np.packbits(np.pad(allowed, (0, 24)), bitorder="little").view(np.uint32)
-    screen = Screen(lib, weights.ctypes.data, n_vocab, n_embd)
+    mask = np.packbits(np.pad(allowed, (0, 16)), bitorder="little").view(np.uint32)
+    screen = _screen(weights)
 
     exact, ids = screen.refine(coarse, mask, hidden, window=1.0)
 
     best = coarse[allowed].max()
     want = np.flatnonzero(allowed & (coarse >= best - (1.0 + SLACK)))
     assert ids.tolist() == want.tolist() and 7 not in ids
-    state = (_bf16(hidden).astype(np.uint32) << 16).view(np.float32)
-    rows = (weights[ids].astype(np.uint32) << 16).view(np.float32)
-    np.testing.assert_allclose(exact, rows @ state, rtol=1e-5, atol=1e-5)
+    state = _widen(_bf16(hidden))
+    np.testing.assert_allclose(exact, _widen(weights[ids]) @ state, rtol=1e-5, atol=1e-5)
     # without a mask every token counts, the favourite first
     _, ids = screen.refine(coarse, None, hidden, window=1.0)
     assert ids.tolist() == [7]
@@ -67,69 +85,41 @@ def test_refine_keeps_the_allowed_tokens_near_the_best_and_computes_them_exactly
     assert screen.refine(coarse, none, hidden, 1.0)[1].size == 0
 
 
-@pytest.fixture(scope="module")
-def screen_file(tmp_path_factory):
-    from simulacra.backends.llamacpp import default_model_path, has_screen
-
-    if not has_screen():
-        pytest.skip("this llama.cpp build has no llama_set_logit_screen")
-    dst = tmp_path_factory.mktemp("screen") / "bf16s.gguf"
-    assert to_bf16(default_model_path(), dst, screen=True)
-    return dst
-
-
 @pytest.mark.embedded
-def test_the_screen_file_adds_a_q4_0_output_layer_and_keeps_every_other_logit(screen_file, tmp_path):
-    from simulacra.backends.llamacpp import default_model_path
-    from tests.backends.test_gguf import _next_token_logits
-
-    layout = read_layout(screen_file)
-    kinds = {t.name: t.kind for t in layout.tensors}
-    assert kinds["output.weight"] == Q4_0 and kinds["token_embd.weight"] == BF16
-    plain = tmp_path / "bf16.gguf"
-    assert to_bf16(default_model_path(), plain)
-    assert "output.weight" not in {t.name for t in read_layout(plain).tensors}
-    # logits mode reads the exact (tied) embeddings, not the coarse copy
-    np.testing.assert_array_equal(_next_token_logits(screen_file), _next_token_logits(plain))
-
-
-@pytest.mark.embedded
-def test_screened_rows_hold_every_token_min_p_keeps_with_llama_cpps_exact_logits(screen_file):
+def test_screened_rows_hold_every_token_min_p_keeps_with_llama_cpps_exact_logits():
     from simulacra.backends._decode import MIN_P, BatchDecoder
+    from simulacra.backends.llamacpp import default_model_path, fast_weights
 
-    dec = BatchDecoder(str(screen_file), n_seq=2, n_ctx=512, n_threads=2)
+    dec = BatchDecoder(str(fast_weights(default_model_path())), n_seq=2, n_ctx=512, n_threads=2)
     try:
-        assert dec._screen is not None
+        if dec._screen is None:
+            pytest.skip("no screen on this machine (no AVX512-BF16 and VNNI, or no compiler)")
         dec.warm_up()
         for prompt in ('Medical billing records:\n{"patient_name": "',
                        'A product review: {"product": "'):
             tokens = dec.tokenize(prompt)
-            rows = {}
-            for screen in (False, True):
-                dec._ll.llama_memory_seq_rm(dec.ctx.memory, 0, -1, -1)
-                dec._mode(hidden=True)
-                dec._set_screen(dec.ctx.ctx, screen)
-                dec._set_logit_rows(dec.ctx.ctx, 1)
-                dec._fill([(0, i, t, True) for i, t in enumerate(tokens)])
-                dec._check(dec._ll.llama_decode(dec.ctx.ctx, dec._batch))
-                row = np.ctypeslib.as_array(dec._ll.llama_get_logits(dec.ctx.ctx),
-                                            shape=(dec.n_vocab,)).copy()
-                rows[screen] = (row, dec._hidden(len(tokens) - 1).copy())
-            exact_row, coarse_row = rows[False][0], rows[True][0]
+            dec._ll.llama_memory_seq_rm(dec.ctx.memory, 0, -1, -1)
+            dec._mode(hidden=True)
+            dec._set_logit_rows(dec.ctx.ctx, 1)   # the last token: llama.cpp's exact logits
+            dec._fill([(0, i, t, True) for i, t in enumerate(tokens)])
+            dec._check(dec._ll.llama_decode(dec.ctx.ctx, dec._batch))
+            exact_row = np.ctypeslib.as_array(dec._ll.llama_get_logits(dec.ctx.ctx),
+                                              shape=(dec.n_vocab,)).copy()
+            hidden = dec._hidden(len(tokens) - 1).copy()
+            coarse_row = dec._screen.coarse(hidden[None], n_threads=2)[0]
             kept = np.flatnonzero(exact_row >= exact_row.max() + np.log(MIN_P))
             # the coarse logits are another matrix's, close to the exact ones near the top
             assert np.abs(coarse_row - exact_row).max() > 0.1
             assert np.abs(coarse_row[kept] - exact_row[kept]).max() < SLACK / 2
-            exact, ids = dec._screen.refine(coarse_row, None, rows[True][1], -np.log(MIN_P))
+            exact, ids = dec._screen.refine(coarse_row, None, hidden, -np.log(MIN_P))
             assert set(kept.tolist()) <= set(ids.tolist())
             np.testing.assert_allclose(exact, exact_row[ids], atol=1e-3)
     finally:
-        dec._set_screen(dec.ctx.ctx, False)
         dec.close()
 
 
 @pytest.mark.embedded
-def test_records_are_the_same_with_the_screen_as_without(screen_file):
+def test_records_are_the_same_with_the_screen_as_without():
     """The screen changes what llama.cpp reads, not what is sampled: the same records."""
     import json
     from pathlib import Path
@@ -143,7 +133,7 @@ def test_records_are_the_same_with_the_screen_as_without(screen_file):
     examples = [json.loads(line) for line in lines.splitlines() if line.strip()]
     made = {}
     for screen in (True, False):
-        backend = LlamaCppBackend(screen_file, batch=4, screen=screen)
+        backend = LlamaCppBackend(batch=4, screen=screen)
         assert (backend._decoder._screen is not None) == screen
         gen = Generator(MedicalBilling, backend, examples=examples, subject="medical billing",
                         seed=3)

@@ -23,11 +23,12 @@ output layer; the allowed tokens' logits are their rows of the output matrix tim
 every token's logits go last and get them, the rest get hidden states. (A build without it
 makes two calls a step, logits mode then embeddings mode: about 10% slower.)
 
-Logits for every token, from a screen: those rows (a sequence inside a string) come from a
-Q4_0 copy of the output layer when the model copy has one (`_screen.py`), a quarter of the
-bytes to read each step; the allowed tokens within sampling's reach of the best are then
-recomputed exactly in C, and sampled as a sequence's few choices are. Free text and rows
-whose probability is reported keep llama.cpp's exact logits. The records are the same.
+Logits for every token, from a screen: for those rows (a sequence inside a string)
+llama.cpp returns the hidden state too, and coarse logits come from a 4-bit copy of the
+output layer (`_screen.py`), all the step's rows in one call; the allowed tokens within
+sampling's reach of the best are then recomputed exactly in C, and sampled as a sequence's
+few choices are. Free text and rows whose probability is reported keep llama.cpp's exact
+logits. The records are the same.
 
 Sampling is numpy over the allowed tokens only: temperature, then min-p, seeded per request.
 
@@ -377,17 +378,13 @@ class BatchDecoder:
         self._set_logit_rows = _patched(
             llama_cpp, "llama_set_logit_rows", [ctypes.c_void_p, ctypes.c_int32]) \
             if self._output is not None else None
-        # With a model copy that has a coarse output layer (and a build that can use it), the
-        # rows that need every token's logit come from it and are made exact where sampling
+        # Where the tied output layer is BF16 and the CPU has AVX512-VNNI, the rows that need
+        # every token's logit come from a coarse copy of it and are made exact where sampling
         # can reach (`_screen.py`); otherwise they are llama.cpp's exact logits.
         self._screen: Screen | None = None
-        self._set_screen = _patched(
-            llama_cpp, "llama_set_logit_screen", [ctypes.c_void_p, ctypes.c_bool]) \
-            if self._set_logit_rows is not None and not self._output.softcap else None
-        if self._set_screen is not None and screen:
+        if screen and self._set_logit_rows is not None and not self._output.softcap:
             self._screen = Screen.load(model_path, _tensor_data(
-                llama_cpp, self.model.model, "token_embd.weight"))
-        self._screening = False   # the context's llama_set_logit_screen state
+                llama_cpp, self.model.model, "token_embd.weight"), n_threads)
         self._outputs_grown = False   # see warm_up
         self._prefix: list[int] = []
         self._openings: dict[str, list[int]] = {}
@@ -924,11 +921,9 @@ class BatchDecoder:
         # probability is reported (extract's confidence) get llama.cpp's exact logits.
         screen = self._screen is not None and all(
             s.matcher is not None and not s.request.extra.get("confidence") for s, *_ in full)
-        if full and screen != self._screening:
-            self._set_screen(ctx, screen)
-            self._screening = screen
+        screened: list[tuple[_Seq, np.ndarray]] = []   # (sequence, hidden state)
         for n, part in enumerate(parts):
-            rows = sum(1 for s, _, _, want in part if want and s.choices is None)
+            rows = 0 if screen else sum(1 for s, _, _, want in part if want and s.choices is None)
             self._set_logit_rows(ctx, rows)
             self._fill([(s.slot, pos, t, True) for s, pos, t, _ in part])  # every token an output
             self._check(self._ll.llama_decode(ctx, self._batch))
@@ -938,14 +933,19 @@ class BatchDecoder:
                 if not want:
                     continue
                 s.hidden = None
-                if i >= len(part) - rows:   # the call's last `rows` tokens: rows of `logits`
+                if s.choices is not None:
+                    s.logits = self._few_logits(s, i)
+                elif screen:
+                    screened.append((s, self._hidden(i).copy()))
+                else:   # the call's last `rows` tokens: rows of `logits`
                     s.logits = logits[i - (len(part) - rows)]
                     if n < len(parts) - 1:
                         s.logits = s.logits.copy()
-                    if self._screening:
-                        s.hidden = self._hidden(i).copy()
-                else:
-                    s.logits = self._few_logits(s, i)
+        if screened:   # every screened row of the step in one call, on llama.cpp's threads
+            states = np.stack([hidden for _, hidden in screened])
+            coarse = self._screen.coarse(states, self.n_threads)
+            for k, (s, hidden) in enumerate(screened):
+                s.logits, s.hidden = coarse[k], hidden
 
     def _eval(self, items: list[tuple[_Seq | None, int, int, bool]], slot: int = -1,
               hidden: bool = False) -> None:

@@ -12,10 +12,6 @@ Q5_0, for which llama.cpp's CPU backend has only a row-by-row kernel. Two rewrit
   the records/s of the Q8_0 file (docs/performance.md). Not exact: a BF16 number keeps 8
   significant bits, so a weight moves by at most 1/16 of its Q5_0 quantization step (1/2 of
   a Q8_0 step); llama.cpp then rounds activations to BF16 instead of to 8-bit blocks.
-  With `screen=True` the copy also gets an `output.weight` in Q4_0: a coarse copy of the tied
-  output layer, a quarter of the BF16 one's bytes, which the patched llama.cpp reads for the
-  rows that need every token's logit when asked to (`llama_set_logit_screen`); the decoder
-  then recomputes exactly the tokens that could be sampled (`_screen.py`).
 
 Only what these uses need is parsed: metadata values are read or skipped, tensor infos are
 read, and the rest of the file is copied as it is.
@@ -160,59 +156,25 @@ def blocks_to_bf16(raw: np.ndarray, kind: int) -> Iterator[np.ndarray]:
         yield to_bfloat16(values).view(np.uint8)
 
 
-def to_q4_0(values: np.ndarray) -> np.ndarray:
-    """float32 values (a multiple of 32) as Q4_0 blocks (uint8, 18 bytes each), rounded as
-    ggml's reference quantizer does: the scale is the block's largest magnitude (with its
-    sign) over -8, and each value becomes a nibble 0..15 standing for (nibble - 8) * scale."""
-    x = np.ascontiguousarray(values, dtype=np.float32).reshape(-1, BLOCK)
-    extreme = x[np.arange(len(x)), np.abs(x).argmax(axis=1)]
-    scale = extreme / -8
-    inverse = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale != 0)
-    q = np.clip(np.floor(x * inverse[:, None] + 8.5), 0, 15).astype(np.uint8)
-    out = np.empty((len(x), Q4_0_BYTES), dtype=np.uint8)
-    out[:, :2] = scale.astype(np.float16)[:, None].view(np.uint8)
-    out[:, 2:] = q[:, :BLOCK // 2] | (q[:, BLOCK // 2:] << 4)
-    return out.reshape(-1)
-
-
 def widen_q5_0(src: str | Path, dst: str | Path) -> bool:
     """Write `src` to `dst` with every Q5_0 tensor stored as Q8_0; False (and nothing
     written) when `src` has no Q5_0 tensor. Other tensors are copied byte for byte."""
     return _rewrite(src, dst, {Q5_0: (Q8_0, lambda raw: [q5_0_to_q8_0(raw)])})
 
 
-def to_bf16(src: str | Path, dst: str | Path, screen: bool = False) -> bool:
+def to_bf16(src: str | Path, dst: str | Path) -> bool:
     """Write `src` to `dst` with every Q5_0 and Q8_0 tensor stored as BF16; False (and
-    nothing written) when it has none. Other tensors (Q4_K, Q6_K, norms) are copied.
-    `screen`: also add a Q4_0 copy of the tied output layer as `output.weight`, for Gemma 3
-    only: its graph is the one patched to read that copy only when asked (any other would
-    take it for its output layer)."""
-    convert = {Q5_0: (BF16, lambda raw: blocks_to_bf16(raw, Q5_0)),
-               Q8_0: (BF16, lambda raw: blocks_to_bf16(raw, Q8_0))}
-    extra = []
-    layout = read_layout(src)
-    embd = layout.tensor("token_embd.weight") if layout else None
-    if screen and embd is not None and layout.tensor("output.weight") is None \
-            and layout.meta.get("general.architecture") == "gemma3" \
-            and embd.kind in (Q5_0, Q8_0, BF16) and embd.dims[0] % BLOCK == 0:
-        def coarse(layout: Layout) -> Iterator[np.ndarray]:
-            for values in dequantized(layout.bytes_of(embd, nbytes(embd)), embd.kind):
-                yield to_q4_0(values)
-        extra.append((Tensor("output.weight", embd.dims, Q4_0, 0), coarse))
-    return _rewrite(src, dst, convert, extra)
+    nothing written) when it has none. Other tensors (Q4_K, Q6_K, norms) are copied."""
+    return _rewrite(src, dst, {Q5_0: (BF16, lambda raw: blocks_to_bf16(raw, Q5_0)),
+                               Q8_0: (BF16, lambda raw: blocks_to_bf16(raw, Q8_0))})
 
 
 # ggml type -> (the type to store, bytes of the old type -> chunks of bytes of the new one)
 Convert = dict[int, tuple[int, Callable[[np.ndarray], Iterable[np.ndarray]]]]
 
 
-# tensors to add: (its info, offset ignored; the source file's layout -> chunks of its bytes)
-Extra = list[tuple[Tensor, Callable[[Layout], Iterable[np.ndarray]]]]
-
-
-def _rewrite(src: str | Path, dst: str | Path, convert: Convert, extra: Extra = ()) -> bool:
-    """Copy a GGUF file, storing the tensors of each type in `convert` as its new type, and
-    the tensors of `extra` after the others."""
+def _rewrite(src: str | Path, dst: str | Path, convert: Convert) -> bool:
+    """Copy a GGUF file, storing the tensors of each type in `convert` as its new type."""
     layout = read_layout(src)
     if layout is None or not any(t.kind in convert for t in layout.tensors):
         return False
@@ -230,28 +192,15 @@ def _rewrite(src: str | Path, dst: str | Path, convert: Convert, extra: Extra = 
     offsets, at = {}, 0
     for t, _, size in spans:
         offsets[t.name], at = at, at + size
-    at = _align(at, align)   # the last tensor may end the file unpadded
-    added = []
-    for t, _ in extra:
-        added.append(replace(t, offset=at))
-        at += _align(nbytes(t), align)
-    infos = []
-    for t in layout.tensors:   # the table keeps the file's order, then the new tensors
-        infos.append(_info(t, convert[t.kind][0] if t.kind in convert else t.kind,
-                           offsets[t.name]))
-    infos += [_info(t, t.kind, t.offset) for t in added]
-    header = bytearray(layout.data[:layout.info_start])
-    struct.pack_into("<Q", header, 8, len(layout.tensors) + len(added))   # the tensor count
-    head = bytes(header) + b"".join(infos)
+    infos = [_info(t, convert[t.kind][0] if t.kind in convert else t.kind, offsets[t.name])
+             for t in layout.tensors]   # the table keeps the file's order
+    head = bytes(layout.data[:layout.info_start]) + b"".join(infos)
     tmp = Path(dst).with_name(f".{Path(dst).name}.{os.getpid()}.partial")
     with open(tmp, "wb") as out:
         out.write(head + b"\0" * (_align(len(head), align) - len(head)))
         for t, size, new_size in spans:
             raw = layout.bytes_of(t, size)
             _write(out, convert[t.kind][1](raw) if t.kind in convert else [raw], new_size)
-        out.write(b"\0" * (_align(out.tell(), align) - out.tell()))
-        for t, chunks in extra:
-            _write(out, chunks(layout), _align(nbytes(t), align))
     os.replace(tmp, dst)
     return True
 

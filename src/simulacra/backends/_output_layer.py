@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulacra.backends._gguf import BF16, F16, F32, Q4_0, Q8_0, Q8_0_BYTES, nbytes, read_layout
+from simulacra.backends._gguf import BF16, F16, F32, Q8_0, Q8_0_BYTES, nbytes, read_layout
 
 
 class OutputLayer:
@@ -45,11 +45,8 @@ class OutputLayer:
         layout = read_layout(path)
         if layout is None:
             return None
-        # Gemma ties the output layer to the token embeddings; other models may not. A Q4_0
-        # output.weight beside them is simulacra's coarse screen (_screen.py), not the layer.
-        tensor = layout.tensor("output.weight")
-        if tensor is None or tensor.kind == Q4_0:
-            tensor = layout.tensor("token_embd.weight")
+        # Gemma ties the output layer to the token embeddings; other models may not.
+        tensor = layout.tensor("output.weight") or layout.tensor("token_embd.weight")
         if tensor is None or tensor.kind not in (F32, F16, BF16, Q8_0):
             return None
         n_embd, n_vocab = tensor.dims

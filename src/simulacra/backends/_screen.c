@@ -1,15 +1,21 @@
-/* simulacra: exact logits for the tokens a coarse screen says could be sampled.
+/* simulacra: the rows of logits that need every token's, from a coarse copy of the output
+ * layer, made exact for the tokens that could be sampled.
  *
- * llama.cpp computes the rows that need every token's logit from a Q4_0 copy of Gemma 3's
- * output layer (a quarter of the BF16 layer's bytes, read once per decode step). Those
- * logits are off by up to about 2; sampling keeps only tokens within a few logits of the
- * best allowed one. So the decoder takes every allowed token whose coarse logit is within
- * a window of the best coarse one and computes its logit exactly here, from the final
- * hidden state and the token's BF16 row, the way llama.cpp's BF16 product does (the state
- * rounded to BF16, products summed in float32). See _screen.py.
+ * Gemma 3's output layer is 262,144 tokens x 640; a row inside a string (where the grammar
+ * allows nearly every token) needs all of them. llama.cpp's BF16 product reads 335 MB for
+ * it. Here the layer is packed once, at load, into 4-bit integers with a float16 scale per
+ * 32 values of a token (the Q4_0 rounding: a quarter of the bytes), laid out so that one
+ * AVX512-VNNI instruction multiplies 16 tokens' 4 values by a hidden state's 4 (rounded to
+ * 8 bits): `screen_pack`, `screen_coarse`. Those logits are off by up to about 2.5;
+ * sampling keeps only tokens within a few logits of the best allowed one. So every allowed
+ * token whose coarse logit is within a window of the best coarse one gets its logit
+ * computed exactly (`screen_refine`), from the final hidden state and the token's BF16 row,
+ * the way llama.cpp's BF16 product does (the state rounded to BF16, products summed in
+ * float32). See _screen.py.
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static inline float bf16_to_float(uint16_t bits) {
@@ -126,3 +132,161 @@ int32_t screen_refine(const float *coarse, int32_t n_vocab, const uint32_t *mask
     }
     return n;
 }
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__F16C__)
+#define GROUP 16   /* tokens packed together: one per 32-bit lane of a vector */
+#define BLOCK 32   /* a token's values per scale */
+#define PACKED_BLOCK (GROUP * BLOCK / 2)   /* bytes of one group's block: 16 x 32 nibbles */
+
+/* The coarse layer of `weights` (n_vocab rows of n_embd BF16 values): for each group of 16
+ * tokens and each block of 32 values, 4 x 64 bytes of nibbles and 16 float16 scales. Byte
+ * 4j + m of the block's k-th 64 bytes holds token j's values 8k + m (low nibble) and
+ * 8k + 4 + m (high), each as q + 8 with q in -8..7 (the value over the scale, rounded; the
+ * scale is the block's largest magnitude, signed, over -8, as Q4_0 has it). */
+int32_t screen_pack(const uint16_t *weights, int32_t n_vocab, int32_t n_embd,
+                    uint8_t *packed, uint16_t *scales, int32_t n_threads) {
+    if (n_vocab % GROUP != 0 || n_embd % BLOCK != 0) {
+        return -1;
+    }
+    const int32_t n_blocks = n_embd / BLOCK, n_groups = n_vocab / GROUP;
+    #pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int32_t g = 0; g < n_groups; g++) {
+        for (int32_t b = 0; b < n_blocks; b++) {
+            uint8_t *out = packed + ((int64_t) g * n_blocks + b) * PACKED_BLOCK;
+            uint16_t *scale = scales + ((int64_t) g * n_blocks + b) * GROUP;
+            for (int32_t j = 0; j < GROUP; j++) {
+                const uint16_t *row = weights + (int64_t) (g * GROUP + j) * n_embd + b * BLOCK;
+                float largest = 0, magnitude = 0;
+                for (int i = 0; i < BLOCK; i++) {
+                    float v = bf16_to_float(row[i]);
+                    if (fabsf(v) > magnitude) {
+                        magnitude = fabsf(v);
+                        largest = v;
+                    }
+                }
+                float d = largest / -8.0f, inverse = d != 0 ? 1.0f / d : 0.0f;
+                scale[j] = _cvtss_sh(d, 0);
+                uint8_t q[BLOCK];
+                for (int i = 0; i < BLOCK; i++) {
+                    int v = (int) nearbyintf(bf16_to_float(row[i]) * inverse) + 8;
+                    q[i] = (uint8_t) (v < 0 ? 0 : v > 15 ? 15 : v);
+                }
+                for (int k = 0; k < BLOCK / 8; k++) {
+                    for (int m = 0; m < 4; m++) {
+                        out[k * 64 + j * 4 + m] = (uint8_t) (q[8 * k + m] | q[8 * k + 4 + m] << 4);
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* One group's coarse logits for R hidden states (R a constant, so the accumulators stay in
+ * registers). Per block: its 8 vectors of 4 values x 16 tokens are unpacked once for the R
+ * states; each state's 32 products are summed exactly in int32, starting from minus 8 times
+ * the sum of the state's values (the nibbles' offset), then scaled per token into float. */
+static inline __attribute__((always_inline)) void group_logits(
+        const uint8_t *packed, const uint16_t *scales, int32_t g, int32_t n_blocks,
+        const int8_t *states, const int32_t *offsets, const float *state_scales, int32_t n_embd,
+        float *out, int64_t n_vocab, const int R) {
+    __m512 sum[4];
+    for (int r = 0; r < R; r++) {
+        sum[r] = _mm512_setzero_ps();
+    }
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    for (int32_t b = 0; b < n_blocks; b++) {
+        const uint8_t *block = packed + ((int64_t) g * n_blocks + b) * PACKED_BLOCK;
+        __m512i w[8];
+        for (int k = 0; k < 4; k++) {
+            __m512i v = _mm512_loadu_si512((const void *) (block + 64 * k));
+            w[2 * k] = _mm512_and_si512(v, nibble);
+            w[2 * k + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+        }
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(
+            (const __m256i *) (scales + ((int64_t) g * n_blocks + b) * GROUP)));
+        for (int r = 0; r < R; r++) {
+            const int32_t *x = (const int32_t *) (states + (int64_t) r * n_embd + BLOCK * b);
+            __m512i acc = _mm512_set1_epi32(-offsets[r * n_blocks + b]);
+            for (int i = 0; i < 8; i++) {
+                acc = _mm512_dpbusd_epi32(acc, w[i], _mm512_set1_epi32(x[i]));
+            }
+            sum[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, sum[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        _mm512_storeu_ps(out + r * n_vocab + (int64_t) g * GROUP,
+                         _mm512_mul_ps(sum[r], _mm512_set1_ps(state_scales[r])));
+    }
+}
+
+/* Coarse logits of `rows` final hidden states (rows x n_embd floats) into `out` (rows x
+ * n_vocab), from `screen_pack`'s layer. Each state is rounded to int8 with one scale (its
+ * largest magnitude over 127). Returns 0, or -1 for sizes the layer cannot have. */
+int32_t screen_coarse(const uint8_t *packed, const uint16_t *scales, int32_t n_vocab,
+                      int32_t n_embd, const float *hidden, int32_t rows, float *out,
+                      int32_t n_threads) {
+    if (n_vocab % GROUP != 0 || n_embd % BLOCK != 0 || rows <= 0) {
+        return -1;
+    }
+    const int32_t n_blocks = n_embd / BLOCK, n_groups = n_vocab / GROUP;
+    int8_t *states = malloc((size_t) rows * n_embd);
+    int32_t *offsets = malloc((size_t) rows * n_blocks * sizeof(int32_t));
+    float *state_scales = malloc((size_t) rows * sizeof(float));
+    if (states == NULL || offsets == NULL || state_scales == NULL) {
+        free(states), free(offsets), free(state_scales);
+        return -1;
+    }
+    for (int32_t r = 0; r < rows; r++) {
+        const float *h = hidden + (int64_t) r * n_embd;
+        float magnitude = 0;
+        for (int32_t i = 0; i < n_embd; i++) {
+            magnitude = fmaxf(magnitude, fabsf(h[i]));
+        }
+        float s = magnitude / 127.0f, inverse = s != 0 ? 1.0f / s : 0.0f;
+        state_scales[r] = s;
+        for (int32_t b = 0; b < n_blocks; b++) {
+            int32_t total = 0;
+            for (int32_t i = 0; i < BLOCK; i++) {
+                int v = (int) nearbyintf(h[b * BLOCK + i] * inverse);
+                states[(int64_t) r * n_embd + b * BLOCK + i] = (int8_t) v;
+                total += v;
+            }
+            offsets[r * n_blocks + b] = 8 * total;
+        }
+    }
+    /* 4 states at a time: with 8 the accumulators no longer fit the registers (measured
+     * slower); the rest 2 and 1 at a time */
+    #pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int32_t g = 0; g < n_groups; g++) {
+        int32_t r = 0;
+#define GROUP_LOGITS(R) group_logits(packed, scales, g, n_blocks, states + (int64_t) r * n_embd, \
+                                     offsets + r * n_blocks, state_scales + r, n_embd, \
+                                     out + (int64_t) r * n_vocab, n_vocab, R)
+        for (; r + 4 <= rows; r += 4) {
+            GROUP_LOGITS(4);
+        }
+        if (rows - r >= 2) {
+            GROUP_LOGITS(2);
+            r += 2;
+        }
+        if (rows - r >= 1) {
+            GROUP_LOGITS(1);
+        }
+#undef GROUP_LOGITS
+    }
+    free(states), free(offsets), free(state_scales);
+    return 0;
+}
+#else
+int32_t screen_pack(const uint16_t *weights, int32_t n_vocab, int32_t n_embd,
+                    uint8_t *packed, uint16_t *scales, int32_t n_threads) {
+    return -1;   /* no AVX512-VNNI: no coarse layer, every row gets llama.cpp's logits */
+}
+
+int32_t screen_coarse(const uint8_t *packed, const uint16_t *scales, int32_t n_vocab,
+                      int32_t n_embd, const float *hidden, int32_t rows, float *out,
+                      int32_t n_threads) {
+    return -1;
+}
+#endif

@@ -2,18 +2,21 @@
 
 A decode step that has any sequence inside a string (where the grammar allows nearly every
 token) needs that sequence's logit for all 262,144 tokens; llama.cpp gets them by reading
-the whole BF16 output layer (335 MB) once per step, about 14 ms of a 60-80 ms step. The
-model copy in the cache may also hold a Q4_0 copy of that layer (`_gguf.to_bf16(screen=
-True)`, 94 MB), which the patched llama.cpp reads instead when asked to
-(`llama_set_logit_screen`). Its logits are off by up to about 2 near the best token. But
-min-p sampling keeps only tokens within T * ln(1 / MIN_P) of the best allowed logit, so
-every token it could keep has a coarse logit within that window plus twice the screen's
-error of the best coarse one. Those tokens (usually tens, a few thousand where the model
-has no favourite) get their exact logits here, in C (`_screen.c`: a BF16 row times the
-hidden state, as llama.cpp's BF16 product computes it), and sampling sees only them.
+the whole BF16 output layer (335 MB) for them, about 1.7-2.4 ms a row on this project's 2
+cores. Instead llama.cpp returns those rows' final hidden states, and `_screen.c` computes
+coarse logits from a 4-bit copy of the layer packed at load (94 MB: 4 bits a weight and a
+float16 scale per 32, as Q4_0 rounds them), 16 tokens per AVX512-VNNI instruction: about
+0.7 ms a row, all the step's rows in one call on llama.cpp's threads. They are off by up to
+about 2.5 near the best token. But min-p sampling keeps only tokens within T * ln(1 / MIN_P)
+of the best allowed logit, so every token it could keep has a coarse logit within that
+window plus the two errors' difference of the best coarse one. Those tokens (usually tens,
+a few thousand where the model has no favourite) get their exact logits (`screen_refine`: a
+BF16 row times the hidden state, as llama.cpp's BF16 product computes it), and sampling sees
+only them: the records are the ones llama.cpp's exact logits give.
 
-The C file is compiled on first use into the cache directory; without a C compiler the
-screen is off and every row gets llama.cpp's exact logits, as before.
+The C file is compiled on first use into the cache directory; without a C compiler, or on a
+CPU without AVX512-BF16 and VNNI, the screen is off and every row gets llama.cpp's exact
+logits.
 """
 
 from __future__ import annotations
@@ -26,51 +29,79 @@ from pathlib import Path
 
 import numpy as np
 
-from simulacra.backends._gguf import BF16, Q4_0, read_layout
+from simulacra.backends._gguf import BF16, read_layout
 
 # Logits added to sampling's window: a token min-p keeps may have a coarse logit this much
 # further below the best coarse one than its exact logit is below the best exact one (each
-# coarse logit is off by up to about 2; what matters is the two errors' difference). On
-# 300 rows of a MedicalBilling run (Gemma 3 270M), the most any kept token needed was 1.60
-# (the 99th percentile 1.26), the window below being min-p's, the steer's margin and any lift.
+# coarse logit is off by up to about 2.5; what matters is the two errors' difference). On
+# 120 rows of a customer-profile and a MedicalBilling run (Gemma 3 270M), the most any kept
+# token needed was 2.44 (the 99th percentile 2.11), the window below being min-p's, the
+# steer's margin and any lift; llama.cpp's Q4_0 product of the same layer needed 2.32.
 SLACK = 3.5
 SOURCE = Path(__file__).with_name("_screen.c")
 # The portable floor (the same as scripts/install-llama.sh's); AVX512-BF16 where the llama.cpp
 # build has it (it is built with it where the CPU has it), whose dot-product instruction is
 # also the one llama.cpp's BF16 product uses.
-FLAGS = ["-O3", "-mavx2", "-mfma", "-shared", "-fPIC"]
-BF16_FLAGS = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16"]
+FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-shared", "-fPIC", "-fopenmp"]
+BF16_FLAGS = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mavx512vnni"]
+GROUP, BLOCK = 16, 32   # _screen.c's packing: tokens per vector, values per scale
 
 
 class Screen:
-    """The exact output layer (BF16 rows, where llama.cpp holds them) and the compiled
-    refinement. `refine` turns one coarse row into (exact logits, token ids)."""
+    """The coarse output layer (packed at load from the BF16 token embeddings, where
+    llama.cpp holds them) and the compiled kernels. `coarse` turns a step's hidden states
+    into coarse logits; `refine` one coarse row into (exact logits, token ids)."""
 
-    def __init__(self, lib: ctypes.CDLL, weights: int, n_vocab: int, n_embd: int) -> None:
+    def __init__(self, lib: ctypes.CDLL, weights: int, n_vocab: int, n_embd: int,
+                 n_threads: int) -> None:
         self._lib = lib
         self._weights = weights   # address of the (n_vocab, n_embd) BF16 token embeddings
         self.n_vocab, self.n_embd = n_vocab, n_embd
+        self._packed = np.empty(n_vocab * n_embd // 2, dtype=np.uint8)
+        self._scales = np.empty(n_vocab * n_embd // BLOCK, dtype=np.uint16)
+        if lib.screen_pack(weights, n_vocab, n_embd, self._packed.ctypes.data,
+                           self._scales.ctypes.data, n_threads) != 0:
+            raise RuntimeError("this CPU or model cannot have a coarse output layer")
+        self._coarse = np.empty((0, n_vocab), dtype=np.float32)
         self._ids = np.empty(n_vocab, dtype=np.int32)
         self._exact = np.empty(n_vocab, dtype=np.float32)
 
     @classmethod
-    def load(cls, model_path: str | Path, weights: int | None) -> Screen | None:
-        """The screen of a model copy that has one (a Q4_0 `output.weight` beside BF16
-        token embeddings), or None: no screen in the file, or no C compiler here.
-        `weights`: the address of the token embeddings in the loaded model (llama.cpp's own
-        copy: a second mapping of the file would count every page it touches twice, and
-        the kernel maps 64 KB around each row read: 197 MiB for 2,000 rows, measured)."""
+    def load(cls, model_path: str | Path, weights: int | None, n_threads: int) -> Screen | None:
+        """The screen of a model whose tied output layer is BF16, or None: another type, a
+        size the packing does not handle, no C compiler or no AVX512-VNNI here. `weights`:
+        the address of the token embeddings in the loaded model (llama.cpp's own copy: a
+        second mapping of the file would count every page it touches twice)."""
         layout = read_layout(model_path)
         if layout is None or not weights:
             return None
-        coarse, embd = layout.tensor("output.weight"), layout.tensor("token_embd.weight")
-        if coarse is None or embd is None or coarse.kind != Q4_0 or embd.kind != BF16:
+        embd = layout.tensor("token_embd.weight")
+        if embd is None or embd.kind != BF16 or layout.tensor("output.weight") is not None:
+            return None
+        n_embd, n_vocab = embd.dims
+        if n_vocab % GROUP or n_embd % BLOCK or n_embd > 4096:
             return None
         lib = _compiled()
         if lib is None:
             return None
-        n_embd, n_vocab = embd.dims
-        return cls(lib, weights, n_vocab, n_embd)
+        try:
+            return cls(lib, weights, n_vocab, n_embd, n_threads)
+        except RuntimeError:   # built without VNNI
+            return None
+
+    def coarse(self, hidden: np.ndarray, n_threads: int) -> np.ndarray:
+        """Coarse logits (rows, n_vocab) of final hidden states (rows, n_embd), on
+        `n_threads` threads; a view valid until the next call."""
+        state = np.ascontiguousarray(hidden, dtype=np.float32)
+        rows = len(state)
+        if rows > len(self._coarse):
+            self._coarse = np.empty((rows, self.n_vocab), dtype=np.float32)
+        out = self._coarse[:rows]
+        if self._lib.screen_coarse(self._packed.ctypes.data, self._scales.ctypes.data,
+                                   self.n_vocab, self.n_embd, state.ctypes.data, rows,
+                                   out.ctypes.data, n_threads) != 0:
+            raise RuntimeError("the screen cannot handle these hidden states")
+        return out
 
     def refine(self, coarse: np.ndarray, mask: np.ndarray | None, hidden: np.ndarray,
                window: float) -> tuple[np.ndarray, np.ndarray]:
@@ -114,9 +145,11 @@ def _compiled() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(str(built))
     except OSError:
         return None
-    fn = lib.screen_refine
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
-                   ctypes.c_void_p, ctypes.c_int32, ctypes.c_float, ctypes.c_void_p,
-                   ctypes.c_void_p]
-    fn.restype = ctypes.c_int32
+    pointer, i32 = ctypes.c_void_p, ctypes.c_int32
+    lib.screen_refine.argtypes = [pointer, i32, pointer, pointer, pointer, i32, ctypes.c_float,
+                                  pointer, pointer]
+    lib.screen_pack.argtypes = [pointer, i32, i32, pointer, pointer, i32]
+    lib.screen_coarse.argtypes = [pointer, pointer, i32, i32, pointer, i32, pointer, i32]
+    for fn in (lib.screen_refine, lib.screen_pack, lib.screen_coarse):
+        fn.restype = i32
     return lib

@@ -151,43 +151,31 @@ class LlamaCppBackend:
 def fast_weights(path: Path) -> Path:
     """The same model with its weights stored in the type this llama.cpp build multiplies
     fastest (see `_gguf`): BF16 where the CPU has AVX512-BF16, else Q5_0 widened to Q8_0
-    (exactly). The BF16 copy also gets a coarse copy of the output layer when this build can
-    use one (`_screen.py`). Made once into ~/.cache/simulacra/models; `path` itself when
-    there is nothing to convert or the copy cannot be written."""
+    (exactly). Made once into ~/.cache/simulacra/models; `path` itself when there is nothing
+    to convert or the copy cannot be written."""
     from simulacra.backends._gguf import to_bf16, widen_q5_0
 
     bf16 = has_bf16_kernels()
-    screen = bf16 and has_screen()
     stat = path.stat()
     home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    suffix = ("bf16s" if screen else "bf16") if bf16 else "q8"
+    suffix = "bf16" if bf16 else "q8"
     copy = home / "simulacra" / "models" / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}.{suffix}.gguf"
     if copy.is_file():
         return copy
     try:
         copy.parent.mkdir(parents=True, exist_ok=True)
-        made = to_bf16(path, copy, screen=screen) if bf16 else widen_q5_0(path, copy)
+        made = to_bf16(path, copy) if bf16 else widen_q5_0(path, copy)
         if not made:
             return path
-        for kind in ("bf16s", "bf16", "q8"):   # copies of older files, or for another build
+        # copies of older files, or for another build ("bf16s" held a Q4_0 screen layer,
+        # which is now packed at load instead)
+        for kind in ("bf16s", "bf16", "q8"):
             for stale in copy.parent.glob(f"{path.stem}-*.{kind}.gguf"):
                 if stale != copy:
                     stale.unlink(missing_ok=True)
         return copy
     except OSError:
         return path
-
-
-def has_screen() -> bool:
-    """Whether this llama.cpp build can read a coarse output layer for the rows that need
-    every logit (simulacra's patch, llama_set_logit_screen)."""
-    import ctypes
-
-    import llama_cpp
-
-    from simulacra.backends._decode import _patched
-
-    return _patched(llama_cpp, "llama_set_logit_screen", [ctypes.c_void_p, ctypes.c_bool]) is not None
 
 
 def has_bf16_kernels() -> bool:

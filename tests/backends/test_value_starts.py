@@ -4,6 +4,7 @@ writes `"partition": "}, "` meant to close the object after the grammar had open
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -60,3 +61,40 @@ def test_a_value_the_schema_starts_with_structure_is_still_written(embedded):
     asked = [Request(prompt="A tag as JSON:\n", json_schema=tag, max_tokens=20, seed=1)]
     (reply,) = embedded.complete(asked)
     assert json.loads(reply.text)["tag"].startswith(":")
+
+
+@pytest.mark.parametrize("text, run", [('{"a":"12', 2), ('{"a":"12x345', 3), ('{"a":1234', 0),
+                                       ('{"a":"', 0), ('{"a":"1 2', 1), ('{"a":"9", "b":"', 0)])
+def test_the_lexer_counts_a_strings_last_digits(text, run):
+    assert lexed(text).digit_run == run
+
+
+def test_many_digits_count_only_inside_a_string():
+    from simulacra.backends._decode import MAX_STRING_DIGITS
+
+    digits = "7" * MAX_STRING_DIGITS
+    assert lexed('{"a":"' + digits).digits_are_many
+    assert not lexed('{"a":"' + digits[1:]).digits_are_many
+    assert not lexed('{"a":"' + digits + '"').digits_are_many
+
+
+AMOUNT = {"type": "object",
+          "properties": {"amount": {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$"}},
+          "required": ["amount"], "additionalProperties": False}
+
+
+@pytest.mark.embedded
+def test_a_string_of_digits_ends_where_the_pattern_lets_it(embedded):
+    """The prompt's amounts are 40 digits long; a pattern's unbounded `+` takes no more than
+    MAX_STRING_DIGITS digits in a row when the grammar allows something else (checked to
+    fail without the rule: the model copies the 40)."""
+    from simulacra.backends._decode import MAX_STRING_DIGITS
+
+    lines = [{"amount": str(10 ** 39 * k + 7 * k)[:40] + ".50"} for k in range(1, 7)]
+    prompt = "Invoices, one JSON object per line.\n" + "".join(
+        json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+    asked = [Request(prompt=prompt, json_schema=AMOUNT, max_tokens=80, seed=s,
+                     separators=(",", ":")) for s in range(3)]
+    amounts = [json.loads(c.text)["amount"] for c in embedded.complete(asked)]
+    assert all(re.fullmatch(r"[0-9]+\.[0-9]{2}", a) for a in amounts), amounts
+    assert max(len(a.split(".")[0]) for a in amounts) == MAX_STRING_DIGITS, amounts

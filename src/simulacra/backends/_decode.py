@@ -42,7 +42,9 @@ names (`include_labels`), an inserted value comes with its name, and a field the
 JSON numbers have no length bound a schema can state, and the small model happily writes
 `0.000000...` until the token limit. A tiny lexer follows each sequence's output; once a
 number has MAX_INT_DIGITS integer or MAX_FRACTION_DIGITS fractional digits, tokens that would
-extend it are masked out, so the grammar has to close it. The same lexer knows where a value
+extend it are masked out, so the grammar has to close it. Likewise a string's run of
+MAX_STRING_DIGITS digits (a pattern such as `^[0-9]+[.][0-9]{2}$` let the model write 120)
+takes no more digits where the grammar allows anything else. The same lexer knows where a value
 is due and when a string value has just opened: the token that opens it, and its first
 token, may not start with `}`, `]`, `,` or `:` (JSON that the model meant as structure) when
 the grammar allows anything else.
@@ -80,6 +82,8 @@ REPEAT_PENALTY = 1.0  # ...by this many logits (the 270M model loops without it)
 GRACE_TOKENS = 40     # grounded text: tokens allowed after every value is in, to end a sentence
 MAX_INT_DIGITS = 12
 MAX_FRACTION_DIGITS = 4
+# Longer than the digit runs of ordinary identifiers (card numbers 19, 64-bit ids 20)
+MAX_STRING_DIGITS = 24
 _NUMBER_BYTES = frozenset(b"0123456789.eE+-")
 MIN_P = 0.05  # drop tokens under 5% of the best one's probability: cuts the small model's noise
 FEW_TOKENS = 4096  # masks allowing at most this many tokens get logits from the hidden state
@@ -232,7 +236,8 @@ class _JsonLexer:
     string is, whether it has just ended a sentence, and which key it is the value of."""
 
     __slots__ = ("in_string", "escape", "in_number", "int_digits", "frac_digits", "in_fraction",
-                 "chars", "tail", "text", "last_string", "key", "containers", "after", "is_value")
+                 "chars", "tail", "text", "last_string", "key", "containers", "after", "is_value",
+                 "digit_run")
 
     def __init__(self) -> None:
         self.in_string = self.escape = self.in_number = self.in_fraction = False
@@ -243,6 +248,7 @@ class _JsonLexer:
         self.containers = bytearray()   # the open objects and arrays, innermost last
         self.after = 0                  # the last byte outside a string, white space aside
         self.is_value = False           # the open string is a value, not a key
+        self.digit_run = 0              # the open string's digits since its last other character
 
     def feed(self, data: bytes) -> None:
         for byte in data:
@@ -257,6 +263,7 @@ class _JsonLexer:
                     self.after = byte
                     continue
                 self.chars += (byte & 0xC0) != 0x80   # UTF-8 continuation bytes add none
+                self.digit_run = self.digit_run + 1 if 0x30 <= byte <= 0x39 else 0
                 self.tail = ((self.tail << 8) | byte) & 0xFFFFFF
                 if len(self.text) < KEY_BYTES:
                     self.text.append(byte)
@@ -267,7 +274,7 @@ class _JsonLexer:
             if byte == 0x22:
                 self.is_value = self.value_due
                 self.in_string, self.in_number = True, False
-                self.chars = self.tail = 0
+                self.chars = self.tail = self.digit_run = 0
                 self.text = bytearray()
             elif byte == 0x3A:  # colon: the string before it was a key
                 self.key = self.last_string
@@ -324,6 +331,11 @@ class _JsonLexer:
     def number_is_full(self) -> bool:
         return self.in_number and (self.int_digits >= MAX_INT_DIGITS
                                    or self.frac_digits >= MAX_FRACTION_DIGITS)
+
+    @property
+    def digits_are_many(self) -> bool:
+        """Inside a string, after a run of MAX_STRING_DIGITS digits."""
+        return self.in_string and self.digit_run >= MAX_STRING_DIGITS
 
 
 class BatchDecoder:
@@ -455,6 +467,7 @@ class BatchDecoder:
         self._pieces, self._guidance_pieces = pieces, guidance
         self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
         self._numeric_words = _pack(self._numeric)
+        self._digit_start_words = _pack(np.array([p[:1].isdigit() for p in pieces]))
         # A string value's first token, and a token that opens one, may not start with JSON
         # structure (`}, `, `":`): see _STRUCTURE_START
         self._structure_start_words = _pack(np.array(
@@ -806,6 +819,8 @@ class BatchDecoder:
         for s, mask in zip(constrained, masks, strict=True):
             if s.lexer.number_is_full:
                 mask = _without(mask, self._numeric_words)
+            elif s.lexer.digits_are_many:
+                mask = _without(mask, self._digit_start_words)
             elif s.lexer.opens_value:
                 mask = _without(mask, self._structure_start_words)
             elif s.lexer.value_due:

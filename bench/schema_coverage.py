@@ -6,7 +6,9 @@ For each schema: whether `simulacra check` accepts it, how many of n records wer
 how full they are (records with no value at all, and values per record), how many string
 values were cut at the decoder's own bound (MAX_STRING, for strings the schema does not
 bound: the model ran on), how many string values, list items included, are bits of JSON
-(`"}, "`, `": ["`) or have no letter or digit (`","`, `">"`), and whether every
+(`"}, "`, `": ["`) or have no letter or digit (`","`, `">"`), how many hold a run of more
+digits than the decoder lets a string have where the grammar allows otherwise
+(MAX_STRING_DIGITS), and whether every
 written record validates (Python `jsonschema`, the schema's own dialect,
 format checks on), with the time taken. Per subset: declared coverage (accepted / all),
 empirical coverage (schemas whose n records were all made and valid / all), compliance
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -43,6 +46,7 @@ def independent_validator(schema):
 
 def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
     from simulacra import Generator
+    from simulacra.backends._decode import MAX_STRING_DIGITS
     from simulacra.checks.plausible import filled_values, is_punctuation
     from simulacra.errors import SimulacraError, UnsupportedSchemaError
     from simulacra.schema.load import load_schema_unchecked
@@ -65,6 +69,7 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
     referee = independent_validator(js)
     try:
         generator = Generator(path, model=backend, seed=7, max_attempts=max_attempts)
+        long_run = re.compile(rf"[0-9]{{{MAX_STRING_DIGITS + 1}}}")
         for outcome in generator.outcomes(n):
             row["made"] += 1
             # a third of the corpus's schemas leave every property optional: {} is valid there
@@ -76,6 +81,7 @@ def run_schema(path: Path, backend, n: int, max_attempts: int) -> dict:
             row["cut"] = row.get("cut", 0) + sum(len(s) == MAX_STRING for s in strings)
             # bits of JSON or no letter or digit, judged as the gate judges punctuation
             row["junk"] = row.get("junk", 0) + sum(is_punctuation(s.strip()) for s in strings)
+            row["digits"] = row.get("digits", 0) + sum(bool(long_run.search(s)) for s in strings)
             errors = list(referee.iter_errors(outcome.data))
             if errors:
                 row.setdefault("invalid", []).append(errors[0].message[:200])
@@ -189,6 +195,7 @@ def summarize(rows: list[dict], n: int) -> dict:
                        "strings": sum(r.get("strings", 0) for r in group),
                        "cut": sum(r.get("cut", 0) for r in group),
                        "junk": sum(r.get("junk", 0) for r in group),
+                       "digits": sum(r.get("digits", 0) for r in group),
                        "paper_best": PAPER_BEST.get(subset),
                        "seconds_per_schema": sum(r["seconds"] for r in group) / len(group)}
     return out
@@ -197,15 +204,18 @@ def summarize(rows: list[dict], n: int) -> dict:
 def print_summary(summary: dict, rows: list[dict], instances: dict) -> None:
     print("\n| subset | schemas | declared | empirical | paper's best | compliance | invalid "
           "written | refused later | truncated | empty records | values/record | strings "
-          "cut at the decoder's bound | strings of JSON or no letter or digit | s/schema |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "cut at the decoder's bound | strings of JSON or no letter or digit | strings with a "
+          "longer digit run than the decoder's bound | s/schema |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+          "| --- |")
     for subset in [s for s in PAPER_BEST if s in summary] + sorted(set(summary) - set(PAPER_BEST)):
         d = summary[subset]
         best = f"{d['paper_best']:.2f}" if d["paper_best"] is not None else "-"
         print(f"| {subset} | {d['schemas']} | {d['declared']:.2f} | {d['empirical']:.2f} | {best} "
               f"| {d['compliance']:.2f} | {d['invalid_written']} | {d['refused_later']} "
               f"| {d['truncated']} | {d['empty_records']} | {d['values_per_record']:.1f} "
-              f"| {d['cut']} of {d['strings']} | {d['junk']} | {d['seconds_per_schema']:.1f} |")
+              f"| {d['cut']} of {d['strings']} | {d['junk']} | {d['digits']} "
+              f"| {d['seconds_per_schema']:.1f} |")
     refused = [r for r in rows if not r["accepted"]]
     failing = [r for r in rows if r["accepted"] and r["reason"]]
     print(f"\nrefused by check: {len(refused)}")

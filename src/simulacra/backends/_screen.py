@@ -125,7 +125,7 @@ def _compiled() -> ctypes.CDLL | None:
 
     source = SOURCE.read_bytes()
     compiler = os.environ.get("CC", "cc")
-    flags = FLAGS + (BF16_FLAGS if has_bf16_kernels() else [])
+    flags = FLAGS + (BF16_FLAGS if has_bf16_kernels() and _cpu_has("avx512_vnni") else [])
     key = hashlib.sha256(source + " ".join([compiler, *flags]).encode()).hexdigest()[:16]
     home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     built = home / "simulacra" / "lib" / f"screen-{key}.so"
@@ -153,3 +153,12 @@ def _compiled() -> ctypes.CDLL | None:
     for fn in (lib.screen_refine, lib.screen_pack, lib.screen_coarse):
         fn.restype = i32
     return lib
+
+
+def _cpu_has(flag: str) -> bool:
+    """Whether /proc/cpuinfo lists `flag` (False where there is no such file)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return any(line.startswith("flags") and flag in line.split() for line in info)
+    except OSError:
+        return False

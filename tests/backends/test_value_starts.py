@@ -98,3 +98,12 @@ def test_a_string_of_digits_ends_where_the_pattern_lets_it(embedded):
     amounts = [json.loads(c.text)["amount"] for c in embedded.complete(asked)]
     assert all(re.fullmatch(r"[0-9]+\.[0-9]{2}", a) for a in amounts), amounts
     assert max(len(a.split(".")[0]) for a in amounts) == MAX_STRING_DIGITS, amounts
+
+
+@pytest.mark.embedded
+def test_digits_a_pattern_asks_for_are_still_written(embedded):
+    code = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[0-9]{30}$"}},
+            "required": ["code"], "additionalProperties": False}
+    asked = [Request(prompt="A 30-digit code as JSON:\n", json_schema=code, max_tokens=50, seed=1)]
+    (reply,) = embedded.complete(asked)
+    assert re.fullmatch(r"[0-9]{30}", json.loads(reply.text)["code"])

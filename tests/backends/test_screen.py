@@ -134,6 +134,9 @@ def test_records_are_the_same_with_the_screen_as_without():
     made = {}
     for screen in (True, False):
         backend = LlamaCppBackend(batch=4, screen=screen)
+        if screen and backend._decoder._screen is None:
+            backend.close()
+            pytest.skip("no screen on this machine (no AVX512-BF16 and VNNI, or no compiler)")
         assert (backend._decoder._screen is not None) == screen
         gen = Generator(MedicalBilling, backend, examples=examples, subject="medical billing",
                         seed=3)

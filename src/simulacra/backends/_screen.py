@@ -6,14 +6,15 @@ the whole BF16 output layer (335 MB) for them, about 2.4 ms a row on this projec
 (1.7 from a Q4_0 copy, which the screen used to read inside llama.cpp). Instead llama.cpp
 returns those rows' final hidden states, and `_screen.c` computes coarse logits from a
 4-bit copy of the layer packed at the first load and kept in the cache (94 MB: 4 bits a
-weight and a float16 scale per 32, as Q4_0 rounds them), 16 tokens per AVX512-VNNI instruction: about 0.7 ms a row, all the
-step's rows in one call, on 2 threads. They are off by up to about 2.5 near the best token.
-But min-p sampling keeps only tokens within T * ln(1 / MIN_P) of the best allowed logit, so
-every token it could keep has a coarse logit within that window plus the two errors'
-difference of the best coarse one. Those tokens (usually tens, a few thousand where the
-model has no favourite) get their exact logits (`screen_refine`: a BF16 row times the hidden
-state, as llama.cpp's BF16 product computes it), and sampling sees only them: the records
-are the ones llama.cpp's exact logits give.
+weight and a float16 scale per 32, as Q4_0 rounds them), 16 tokens per AVX512-VNNI
+instruction: about 0.7 ms a row, all the step's rows in one call, on 2 threads. They are
+off by up to about 2.5 near the best token. But min-p sampling keeps only tokens within
+T * ln(1 / MIN_P) of the best allowed logit, so every token it could keep has a coarse
+logit within that window plus the two errors' difference of the best coarse one. Those
+tokens (usually tens, a few thousand where the model has no favourite) get their exact
+logits (`screen_refine`: a BF16 row times the hidden state, as llama.cpp's BF16 product
+computes it), and sampling sees only them: the records are the ones llama.cpp's exact
+logits give.
 
 The C file is compiled on first use into the cache directory; without a C compiler, or on a
 CPU without AVX512-BF16 and VNNI, the screen is off and every row gets llama.cpp's exact

@@ -38,20 +38,21 @@ def default_model_path() -> Path:
         ) from None
     from simulacra.backends._model_cache import cache_home
 
+    def checked(file: Path) -> str:   # what the note says of a file that passed the check
+        stat = file.stat()
+        return f"{file}|{stat.st_size}|{stat.st_mtime_ns}|{package.EXPECTED_SHA256}"
+
     target = Path(package.default_output_path()) if hasattr(package, "default_output_path") \
         else None
     note = cache_home() / "models" / "verified-model"
-    if target is not None and target.is_file():
-        stat = target.stat()
-        seen = f"{target}|{stat.st_size}|{stat.st_mtime_ns}|{package.EXPECTED_SHA256}"
-        if note.is_file() and note.read_text() == seen:
+    with contextlib.suppress(OSError):
+        if target is not None and note.read_text() == checked(target):
             return target
     path = Path(package.assemble())
     if path == target:
-        stat = path.stat()
         with contextlib.suppress(OSError):
             note.parent.mkdir(parents=True, exist_ok=True)
-            note.write_text(f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{package.EXPECTED_SHA256}")
+            note.write_text(checked(path))
     return path
 
 

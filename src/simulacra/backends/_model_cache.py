@@ -58,9 +58,6 @@ def cached_arrays(model_path: str | Path, kind: str, version: str,
     return arrays
 
 
-def source_version(*files: Path, extra: str = "") -> str:
+def source_version(source: Path) -> str:
     """A version string for `cached_arrays`: a hash of the code that makes the arrays."""
-    digest = hashlib.sha256(extra.encode())
-    for file in files:
-        digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
+    return hashlib.sha256(source.read_bytes()).hexdigest()[:16]

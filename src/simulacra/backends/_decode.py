@@ -568,32 +568,36 @@ class BatchDecoder:
         if max(budget) > room:
             raise RuntimeError(f"a request needs {max(budget)} KV cells but the context has {room}; "
                                "shorten the prompt or the token budget")
-        while True:
-            while free and waiting and need[waiting[-1]] <= room:
-                i = waiting.pop()
-                room -= need[i]
-                live.append(self._start(free.pop(), i, requests[i], grammars[i], prompts[i],
-                                        len(shared)))
-            if not live:
-                break
-            self._make_room(live, len(shared))
-            running = [s for s in live if not s.done]
-            if running:
-                if self.thread_policy is not None:
-                    self.set_threads(self.thread_policy())
-                self._masks(running)
-                self._decode(running)
-                self._step(running)
-            finished = [s for s in live if s.done]
-            live = [s for s in live if not s.done]
-            for s in finished:
-                completion = self._completion(s)
-                # its cells go now: a long reply left in the cache until the slot is
-                # reused would crowd out the ones still running
+        try:
+            while True:
+                while free and waiting and need[waiting[-1]] <= room:
+                    i = waiting.pop()
+                    room -= need[i]
+                    live.append(self._start(free.pop(), i, requests[i], grammars[i],
+                                            prompts[i], len(shared)))
+                if not live:
+                    break
+                self._make_room(live, len(shared))
+                running = [s for s in live if not s.done]
+                if running:
+                    if self.thread_policy is not None:
+                        self.set_threads(self.thread_policy())
+                    self._masks(running)
+                    self._decode(running)
+                    self._step(running)
+                finished = [s for s in live if s.done]
+                live = [s for s in live if not s.done]
+                for s in finished:
+                    completion = self._completion(s)
+                    # its cells go now: a long reply left in the cache until the slot is
+                    # reused would crowd out the ones still running
+                    self._ll.llama_memory_seq_rm(self.ctx.memory, s.slot, -1, -1)
+                    free.append(s.slot)
+                    room += need[s.index]
+                    yield s.index, completion
+        finally:   # closed early (the engine's spares no longer needed): free their cells
+            for s in live:
                 self._ll.llama_memory_seq_rm(self.ctx.memory, s.slot, -1, -1)
-                free.append(s.slot)
-                room += need[s.index]
-                yield s.index, completion
 
     def set_threads(self, n: int) -> None:
         """Run llama.cpp's next graphs on `n` threads (takes effect at the next decode)."""

@@ -24,6 +24,9 @@ class Capabilities:
     json_schema: bool = False    # accepts a JSON Schema as an API response format
     batch: int = 1               # requests it decodes together in one `complete` call
     chat: bool = False           # prefers instructions + question over raw continuation
+    # a few requests more in a batch cost little and the rest can be dropped (a local
+    # decoder batching continuously): the engine adds spares to a run's last batch
+    spares: bool = False
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ class LlamaCppBackend:
         self.model_id = "gemma-270m" if model_path is None else path.name
         # The engine hands over QUEUE_DEPTH x batch requests at a time; `batch` of them decode
         # together and a finished one's slot goes to the next (continuous batching).
-        self.capabilities = Capabilities(grammar=True, batch=batch * QUEUE_DEPTH)
+        self.capabilities = Capabilities(grammar=True, batch=batch * QUEUE_DEPTH, spares=True)
         self._lock = threading.Lock()
         self._holder: int | None = None   # the thread inside a batch (see _exclusive)
         from simulacra.backends._decode import BatchDecoder

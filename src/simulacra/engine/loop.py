@@ -17,6 +17,7 @@ caller can write, count or report each at once.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +28,7 @@ from simulacra.backends.base import Backend, Completion, Request
 from simulacra.engine import calls
 
 
-def derive_seed(seed: int, index: int, attempt: int) -> int:
+def derive_seed(seed: int, index: int | str, attempt: int) -> int:
     """A stable per-(index, attempt) seed, so a rerun with the same seed makes the same results."""
     digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
@@ -100,6 +101,7 @@ class RunStats:
     gate: Any = None  # a generation run's RecordGate: closest leak distance, kept records
     drafted: int = 0  # records drafted to choose examples from (engine/drafts.py)
     diversity: float | None = None  # the diversity steer's setting, when the decoder took it
+    spares_unused: int = 0  # spare tries decoded and not needed (engine/loop.py)
 
     @property
     def closest_leak(self) -> float:
@@ -120,6 +122,7 @@ class RunStats:
             "routes": dict(self.routes),
             "closest_leak_similarity": round(self.closest_leak, 1),
             "drafted_for_examples": self.drafted, "diversity_steer": self.diversity,
+            "spares_unused": self.spares_unused,
         }
 
 
@@ -139,46 +142,121 @@ def run(backend: Backend, task: Task, indices: Iterable[int], *, seed: int,
     stats.requested += len(pending)
     tries: dict[int, list[dict[str, Any]]] = {}
     batch_size = max(1, backend.capabilities.batch)
+    use_spares = backend.capabilities.spares and getattr(task, "spares", False) \
+        and max_attempts > 1
+    judged = rejected = 0   # this run's tries so far: how many spares a last batch gets
+
+    def judge(attempt: Try, request: Request, completion: Completion,
+              stand_in: Try | None = None) -> Verdict:
+        """Judge a try, count it and write it to its index's ledger tries. A spare is judged
+        `stand_in` for a rejected index's next try, and counts as that try."""
+        nonlocal judged, rejected
+        index = stand_in.index if stand_in is not None else attempt.index
+        verdict = task.judge(attempt, request, completion)
+        _count(stats, backend, completion)
+        judged += 1
+        if ledger is not None:
+            tries.setdefault(index, []).append({
+                "attempt": attempt.attempt if stand_in is None else stand_in.attempt,
+                "seed": attempt.seed, **verdict.note,
+                **({"spare": True} if stand_in is not None else {}),
+                "route": completion.route, "tokens": completion.tokens_out,
+                "seconds": round(completion.seconds, 3),
+                "rejected": verdict.reason or None,
+                "text": completion.text if verdict.reason else None})
+        if verdict.ok:
+            stats.valid += 1
+            if ledger is not None:
+                ledger(ledger_row(index, "ok", tries.pop(index, [])))
+        else:
+            rejected += 1
+            stats.rejected[verdict.reason.split(":", 1)[0]] += 1
+        return verdict
+
     try:
         while pending:
             batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
-            requests = task.requests(batch)
-            for position, completion in answers(backend, requests):
-                attempt, request = batch[position], requests[position]
-                verdict = task.judge(attempt, request, completion)
-                _count(stats, backend, completion)
-                if ledger is not None:
-                    tries.setdefault(attempt.index, []).append({
-                        "attempt": attempt.attempt, "seed": attempt.seed, **verdict.note,
-                        "route": completion.route, "tokens": completion.tokens_out,
-                        "seconds": round(completion.seconds, 3),
-                        "rejected": verdict.reason or None,
-                        "text": completion.text if verdict.reason else None})
-                if verdict.ok:
-                    stats.valid += 1
-                    if ledger is not None:
-                        ledger(ledger_row(attempt.index, "ok", tries.pop(attempt.index, [])))
-                    data = verdict.data if verdict.data is not None else verdict.value
-                    yield Outcome(attempt.index, verdict.value, data, attempt.attempt,
-                                  attempt.seed)
-                    continue
-                kind = verdict.reason.split(":", 1)[0]
-                stats.rejected[kind] += 1
-                if attempt.attempt < max_attempts:
-                    nxt = attempt.attempt + 1
-                    pending.appendleft(Try(attempt.index, nxt, derive_seed(seed, attempt.index, nxt),
-                                           verdict.reason))
-                    continue
-                stats.failed.append((attempt.index, verdict.reason))
-                stats.last_failed_output = completion.text
-                if ledger is not None:
-                    ledger(ledger_row(attempt.index, f"failed: {kind}",
-                                      tries.pop(attempt.index, [])))
-                yield Outcome(attempt.index, verdict.fallback, verdict.fallback, attempt.attempt,
-                              attempt.seed, ok=False, reason=verdict.reason,
-                              last_output=completion.text)
+            # The last batch gets spares: a rejected record's retry would otherwise decode
+            # nearly alone once the batch has drained, after its own prompt
+            spares = spare_tries(seed, batch, max(SPARE_SHARE, rejected / max(1, judged))) \
+                if use_spares and not pending else []
+            tried = batch + spares
+            requests = task.requests(tried)
+            unsettled = len(batch)   # the batch's own tries not judged yet
+            spares_running, spares_judged = len(spares), 0
+            retries: deque[Try] = deque()   # rejected indices' next tries, before a spare
+            held: deque[tuple[Try, Request, Completion]] = deque()  # spares not needed yet
+            stream = answers(backend, requests)
+            try:
+                for position, completion in stream:
+                    attempt, request = tried[position], requests[position]
+                    if position >= len(batch):
+                        spares_running -= 1
+                        held.append((attempt, request, completion))
+                    else:
+                        unsettled -= 1
+                        verdict = judge(attempt, request, completion)
+                        if verdict.ok:
+                            yield _accepted(attempt, verdict)
+                        elif attempt.attempt < max_attempts:
+                            nxt = attempt.attempt + 1
+                            retries.append(Try(attempt.index, nxt, derive_seed(
+                                seed, attempt.index, nxt), verdict.reason))
+                        else:
+                            yield _failure(stats, attempt, verdict, completion, tries, ledger)
+                    while retries and held:   # a finished spare stands in for a retry
+                        spare, spare_request, spare_completion = held.popleft()
+                        spares_judged += 1
+                        verdict = judge(spare, spare_request, spare_completion, retries[0])
+                        if verdict.ok:
+                            yield _accepted(spare, verdict, retries.popleft())
+                    if spares_running and not unsettled and not retries:
+                        break   # only spares still decoding, and none is needed
+            finally:
+                stream.close()
+            # spares not needed, decoded (their tokens are counted) or dropped while decoding
+            stats.spares_unused += len(spares) - spares_judged
+            stats.tokens_out += sum(completion.tokens_out for _, _, completion in held)
+            forget = getattr(task, "forget", None)
+            for spare in spares if forget is not None else ():
+                forget(spare)
+            for retry in retries:
+                pending.appendleft(retry)
     finally:
         stats.seconds = time.perf_counter() - stats.started
+
+
+def _accepted(attempt: Try, verdict: Verdict, stand_in: Try | None = None) -> Outcome:
+    data = verdict.data if verdict.data is not None else verdict.value
+    if stand_in is None:
+        return Outcome(attempt.index, verdict.value, data, attempt.attempt, attempt.seed)
+    return Outcome(stand_in.index, verdict.value, data, stand_in.attempt, attempt.seed)
+
+
+def _failure(stats: RunStats, attempt: Try, verdict: Verdict, completion: Completion,
+             tries: dict[int, list[dict[str, Any]]], ledger: Ledger | None) -> Outcome:
+    """An index whose last try was rejected: counted, written to the ledger, handed back
+    with the task's fallback."""
+    stats.failed.append((attempt.index, verdict.reason))
+    stats.last_failed_output = completion.text
+    if ledger is not None:
+        ledger(ledger_row(attempt.index, f"failed: {verdict.reason.split(':', 1)[0]}",
+                          tries.pop(attempt.index, [])))
+    return Outcome(attempt.index, verdict.fallback, verdict.fallback, attempt.attempt,
+                   attempt.seed, ok=False, reason=verdict.reason, last_output=completion.text)
+
+
+SPARE_SHARE = 0.02   # spares per try of a last batch, until the run has rejections of its own
+
+
+def spare_tries(seed: int, batch: list[Try], share: float) -> list[Try]:
+    """Tries a last batch decodes beside its own, `share` of them (at least one): each can
+    stand in for a rejected record's retry. They have indices of their own (negative) and
+    seeds from the batch's first try, so a rerun makes the same ones."""
+    first = batch[0]
+    count = min(len(batch), math.ceil(len(batch) * share))
+    return [Try(-1 - k, 1, derive_seed(seed, f"spare {first.index}.{first.attempt}", k + 1))
+            for k in range(count)]
 
 
 def answers(backend: Backend, requests: list[Request]) -> Iterator[tuple[int, Completion]]:

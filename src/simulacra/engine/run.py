@@ -155,6 +155,9 @@ class RecordTask:
             if self.used is not None:
                 self.used.add(record)
         self._notes: dict[tuple[int, int], dict[str, Any]] = {}
+        # A spare try (engine/loop.py) can stand in for any record, unless the plan fixes
+        # values by record index (samplers, a context line)
+        self.spares = not plan.samplers and plan.context is None
         # free-text fields' example values (a record that reuses one is flagged in the ledger)
         # (strings only: a field may be text or a list, as mocharc's "spec" is)
         self._example_values = {path[0]: {value for e in plan.examples
@@ -213,6 +216,10 @@ class RecordTask:
         if self.used is not None:
             self.used.add(dumped)
         return Verdict(value=record, data=dumped, note=note)
+
+    def forget(self, attempt: Try) -> None:
+        """A try that will not be judged (a spare that was not needed)."""
+        self._notes.pop((attempt.index, attempt.attempt), None)
 
     def _count_row(self, reason: str) -> None:
         """Rows stop (objects from the next batch on) once more than ROW_MAX_IMPLAUSIBLE of

@@ -86,6 +86,26 @@ def test_refine_keeps_the_allowed_tokens_near_the_best_and_computes_them_exactly
     assert screen.refine(coarse, none, hidden, 1.0)[1].size == 0
 
 
+def test_rows_refined_together_on_two_threads_are_each_rows_own_refinement():
+    rng = np.random.default_rng(3)
+    n_vocab, n_embd = 2048, 64
+    weights = _bf16(rng.normal(0, 0.1, (n_vocab, n_embd)))
+    screen = _screen(weights)
+    rows = []
+    for r in range(7):   # rows of different widths, with and without a mask
+        allowed = rng.random(n_vocab) < 0.5
+        mask = np.packbits(allowed, bitorder="little").view(np.uint32) if r % 2 else None
+        rows.append((rng.normal(0, 1 + r, n_vocab).astype(np.float32), mask,
+                     rng.normal(0, 1, n_embd).astype(np.float32), 0.5 * r))
+
+    together = [(exact.copy(), ids.copy()) for exact, ids in screen.refine_rows(rows, n_threads=2)]
+
+    for (coarse, mask, hidden, window), (exact, ids) in zip(rows, together, strict=True):
+        one_exact, one_ids = screen.refine(coarse, mask, hidden, window)
+        assert ids.tolist() == one_ids.tolist() and exact.tolist() == one_exact.tolist()
+    assert len({ids.size for _, ids in together}) > 3   # the windows do differ
+
+
 @pytest.mark.embedded
 def test_screened_rows_hold_every_token_min_p_keeps_with_llama_cpps_exact_logits():
     from simulacra.backends._decode import MIN_P, BatchDecoder

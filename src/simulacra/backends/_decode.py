@@ -694,15 +694,18 @@ class BatchDecoder:
 
     def _step(self, live: list[_Seq]) -> None:
         """Sample one token per live sequence, then add the tokens the grammar forces."""
-        for s in live:
+        closings = [self._closing_push(s) for s in live]
+        endings = [self._sentence_ending(s) for s in live]
+        screened = self._screened([(s, closing) for s, closing, ending
+                                   in zip(live, closings, endings, strict=True)
+                                   if ending is None and s.hidden is not None])
+        for s, closing, ending in zip(live, closings, endings, strict=True):
             logits, choices = s.logits, s.choices
-            closing = self._closing_push(s)
             closers = self._closing_string if s.lexer.in_string else self._closing_structure
-            ending = self._sentence_ending(s)
             if ending is not None:   # free text past its usual length, at a sentence end
                 logits, choices = ending
             elif s.hidden is not None:   # the screen's coarse logits: refined to choices
-                logits, choices = self._screened(s, closing)
+                logits, choices = screened[id(s)]
             if choices is not None:
                 for token, bias in s.bias:
                     logits[choices == token] += bias
@@ -772,16 +775,24 @@ class BatchDecoder:
             if len(s.out) >= s.request.max_tokens and not s.done:
                 s.done, s.finish = True, "length"
 
-    def _screened(self, s: _Seq, closing: float) -> tuple[np.ndarray, np.ndarray]:
-        """Exact logits and ids of the allowed tokens that sampling could pick, from a row
-        of the screen's coarse logits (see _screen.py). The window is min-p's, widened by
-        the diversity steer's margin (it lowers the best tokens) and by any bias that
-        lifts tokens (the push to close, a positive null bias)."""
-        lift = max(closing, 0.0) + max(s.null_bias, 0.0) + max(
-            [bias for _, bias in s.bias if bias > 0], default=0.0)
-        margin = s.cursor.margin() if s.cursor is not None else 0.0
-        window = s.request.temperature * -np.log(MIN_P) + margin + lift
-        return self._screen.refine(s.logits, s.mask, s.hidden, window)
+    def _screened(self, rows: list[tuple[_Seq, float]]
+                  ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """By id of sequence: the exact logits and ids of the allowed tokens that sampling
+        could pick, from its row of the screen's coarse logits (see _screen.py), all rows in
+        one call on llama.cpp's threads. A row's window is min-p's, widened by the diversity
+        steer's margin (it lowers the best tokens) and by any bias that lifts tokens (the
+        push to close, `closing`; a positive null bias)."""
+        if not rows:
+            return {}
+        refine = []
+        for s, closing in rows:
+            lift = max(closing, 0.0) + max(s.null_bias, 0.0) + max(
+                [bias for _, bias in s.bias if bias > 0], default=0.0)
+            margin = s.cursor.margin() if s.cursor is not None else 0.0
+            window = s.request.temperature * -np.log(MIN_P) + margin + lift
+            refine.append((s.logits, s.mask, s.hidden, window))
+        refined = self._screen.refine_rows(refine, self.n_threads)
+        return {id(s): row for (s, _), row in zip(rows, refined, strict=True)}
 
     def _chosen_probability(self, s: _Seq, logits: np.ndarray | None, picked: int,
                             token: int) -> float:

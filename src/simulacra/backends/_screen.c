@@ -9,7 +9,7 @@
  * 8 bits): `screen_pack`, `screen_coarse`. Those logits are off by up to about 2.5;
  * sampling keeps only tokens within a few logits of the best allowed one. So every allowed
  * token whose coarse logit is within a window of the best coarse one gets its logit
- * computed exactly (`screen_refine`), from the final hidden state and the token's BF16 row,
+ * computed exactly (`screen_refine_rows`), from the final hidden state and the token's BF16 row,
  * the way llama.cpp's BF16 product does (the state rounded to BF16, products summed in
  * float32). See _screen.py.
  */
@@ -90,9 +90,9 @@ static inline int any_at_least(const float *x, float floor) {
  * One pass over the row (it is 1 MB: reading it is most of the time): a token is kept when
  * it is within the window of the best seen so far, and the kept ones are filtered against
  * the final best before their exact logits are computed. */
-int32_t screen_refine(const float *coarse, int32_t n_vocab, const uint32_t *mask,
-                      const uint16_t *weights, const float *hidden, int32_t n_embd,
-                      float window, int32_t *ids, float *exact) {
+static int32_t screen_refine(const float *coarse, int32_t n_vocab, const uint32_t *mask,
+                             const uint16_t *weights, const float *hidden, int32_t n_embd,
+                             float window, int32_t *ids, float *exact) {
     STATE_T state[4096];
     if (n_embd > 4096 || n_embd % STATE_STEP != 0) {
         return -1;
@@ -131,6 +131,27 @@ int32_t screen_refine(const float *coarse, int32_t n_vocab, const uint32_t *mask
         exact[j] = dot(weights + (int64_t) ids[j] * n_embd, state, n_embd);
     }
     return n;
+}
+
+/* screen_refine for a step's rows at once, spread over `n_threads` threads (rows differ
+ * in cost: one with thousands of tokens in its window takes the time of many). Row r has
+ * its coarse logits at coarse[r], its mask at masks[r] (NULL: every token), its hidden state
+ * at hidden[r] and its window in windows[r]; its ids and exact logits go to ids and exact
+ * from r * n_vocab on, and how many to counts[r]. Returns 0, or -1 if a row could not be
+ * refined (a hidden size this file does not handle). */
+int32_t screen_refine_rows(int32_t rows, const float *const *coarse, int32_t n_vocab,
+                           const uint32_t *const *masks, const uint16_t *weights,
+                           const float *const *hidden, int32_t n_embd, const float *windows,
+                           int32_t *ids, float *exact, int32_t *counts, int32_t n_threads) {
+    int32_t failed = 0;
+    #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1) reduction(|:failed)
+    for (int32_t r = 0; r < rows; r++) {
+        counts[r] = screen_refine(coarse[r], n_vocab, masks[r], weights, hidden[r], n_embd,
+                                  windows[r], ids + (int64_t) r * n_vocab,
+                                  exact + (int64_t) r * n_vocab);
+        failed |= counts[r] < 0;
+    }
+    return failed ? -1 : 0;
 }
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__F16C__)

@@ -12,7 +12,7 @@ off by up to about 2.5 near the best token. But min-p sampling keeps only tokens
 T * ln(1 / MIN_P) of the best allowed logit, so every token it could keep has a coarse
 logit within that window plus the two errors' difference of the best coarse one. Those
 tokens (usually tens, a few thousand where the model has no favourite) get their exact
-logits (`screen_refine`: a BF16 row times the hidden state, as llama.cpp's BF16 product
+logits (`screen_refine_rows`: a BF16 row times the hidden state, as llama.cpp's BF16 product
 computes it), and sampling sees only them: the records are the ones llama.cpp's exact
 logits give.
 
@@ -27,6 +27,7 @@ import ctypes
 import hashlib
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +63,8 @@ class Screen:
         self.n_vocab, self.n_embd = n_vocab, n_embd
         self._packed, self._scales = packed, scales   # made by `pack`
         self._coarse = np.empty((0, n_vocab), dtype=np.float32)
-        self._ids = np.empty(n_vocab, dtype=np.int32)
-        self._exact = np.empty(n_vocab, dtype=np.float32)
+        self._ids = np.empty((0, n_vocab), dtype=np.int32)     # refine_rows' output rows
+        self._exact = np.empty((0, n_vocab), dtype=np.float32)
 
     @staticmethod
     def pack(lib: ctypes.CDLL, weights: int, n_vocab: int, n_embd: int,
@@ -118,18 +119,34 @@ class Screen:
 
     def refine(self, coarse: np.ndarray, mask: np.ndarray | None, hidden: np.ndarray,
                window: float) -> tuple[np.ndarray, np.ndarray]:
-        """The exact logits and ids of the allowed tokens (`mask`: llguidance's bitmask, or
-        None for every token) whose coarse logit is within `window` + SLACK of the best
-        allowed one's. Both arrays are valid until the next call."""
-        state = np.ascontiguousarray(hidden, dtype=np.float32)
-        n = self._lib.screen_refine(
-            coarse.ctypes.data, self.n_vocab,
-            None if mask is None else np.ascontiguousarray(mask).ctypes.data,
-            self._weights, state.ctypes.data, self.n_embd,
-            float(window + SLACK), self._ids.ctypes.data, self._exact.ctypes.data)
-        if n < 0:
+        """`refine_rows` for one row."""
+        return self.refine_rows([(coarse, mask, hidden, window)], n_threads=1)[0]
+
+    def refine_rows(self, rows: Sequence[tuple[np.ndarray, np.ndarray | None, np.ndarray, float]],
+                    n_threads: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each (coarse logits, mask, hidden state, window) row: the exact logits and ids
+        of the allowed tokens (`mask`: llguidance's bitmask, or None for every token) whose
+        coarse logit is within `window` + SLACK of the best allowed one's. The rows are
+        refined together on `n_threads` threads; the arrays are valid until the next call."""
+        n = len(rows)
+        if n > len(self._ids):
+            self._ids = np.empty((n, self.n_vocab), dtype=np.int32)
+            self._exact = np.empty((n, self.n_vocab), dtype=np.float32)
+        # the caller's arrays, kept alive by `keep` while C reads them
+        keep = [(np.ascontiguousarray(coarse, dtype=np.float32),
+                 None if mask is None else np.ascontiguousarray(mask),
+                 np.ascontiguousarray(hidden, dtype=np.float32)) for coarse, mask, hidden, _ in rows]
+        pointers = ctypes.c_void_p * n
+        counts = np.empty(n, dtype=np.int32)
+        windows = np.array([window + SLACK for *_, window in rows], dtype=np.float32)
+        if self._lib.screen_refine_rows(
+                n, pointers(*(c.ctypes.data for c, _, _ in keep)), self.n_vocab,
+                pointers(*(None if m is None else m.ctypes.data for _, m, _ in keep)),
+                self._weights, pointers(*(h.ctypes.data for _, _, h in keep)), self.n_embd,
+                windows.ctypes.data, self._ids.ctypes.data, self._exact.ctypes.data,
+                counts.ctypes.data, n_threads) != 0:
             raise RuntimeError("the screen cannot handle this model's hidden size")
-        return self._exact[:n], self._ids[:n]
+        return [(self._exact[r, :count], self._ids[r, :count]) for r, count in enumerate(counts)]
 
 
 def _compiled() -> ctypes.CDLL | None:
@@ -158,11 +175,11 @@ def _compiled() -> ctypes.CDLL | None:
     except OSError:
         return None
     pointer, i32 = ctypes.c_void_p, ctypes.c_int32
-    lib.screen_refine.argtypes = [pointer, i32, pointer, pointer, pointer, i32, ctypes.c_float,
-                                  pointer, pointer]
+    lib.screen_refine_rows.argtypes = [i32, pointer, i32, pointer, pointer, pointer, i32,
+                                       pointer, pointer, pointer, pointer, i32]
     lib.screen_pack.argtypes = [pointer, i32, i32, pointer, pointer, i32]
     lib.screen_coarse.argtypes = [pointer, pointer, i32, i32, pointer, i32, pointer, i32]
-    for fn in (lib.screen_refine, lib.screen_pack, lib.screen_coarse):
+    for fn in (lib.screen_refine_rows, lib.screen_pack, lib.screen_coarse):
         fn.restype = i32
     return lib
 

@@ -214,9 +214,9 @@ def run(backend: Backend, task: Task, indices: Iterable[int], *, seed: int,
                         break   # only spares still decoding, and none is needed
             finally:
                 stream.close()
-            # spares not needed, decoded (their tokens are counted) or dropped while decoding
+            # spares not needed, decoded or dropped while decoding (tokens and attempts count
+            # judged tries only, so tokens per try stay a record's)
             stats.spares_unused += len(spares) - spares_judged
-            stats.tokens_out += sum(completion.tokens_out for _, _, completion in held)
             forget = getattr(task, "forget", None)
             for spare in spares if forget is not None else ():
                 forget(spare)

@@ -1,7 +1,7 @@
 """Records/s on the embedded model, in one run: llama-cpp-python's JSON-schema grammar (the
 baseline), free decoding (the bound), and simulacra. Same model, same threads, same prompt.
 
-    .venv/bin/python bench/throughput.py [-n 50] [--rounds 3] [--json] [--all-logits]
+    .venv/bin/python bench/throughput.py [-n 50] [--rounds 3] [--runs 3] [--json] [--all-logits]
         [--schema SPEC [--examples FILE] [--subject TEXT]]   # any schema (MedicalBilling default)
         [--busy-cores K]   # also run simulacra beside K spinning processes, against idle
         [--pair]           # also run two simulacra jobs at once, against one alone
@@ -19,10 +19,10 @@ to the faster file. simulacra runs in a process of its own, so its peak RSS is i
 
 The machine is shared and its speed drifts by 20-40% within minutes, so the measurements
 are interleaved: `--rounds` rounds, each running every baseline variant on its share of the
-n records, the free decoding and one simulacra run of n records (in the opposite order
-every other round). Each rate is its records over its seconds summed across the rounds, so
-every method sees the same mix of fast and slow minutes; the per-round ratios are printed
-too.
+n records, the free decoding and `--runs` simulacra runs of n records spread between them (in
+the opposite order every other round). Each rate is its records over its seconds summed
+across the rounds, so every method sees the same mix of fast and slow minutes; the
+per-round ratios are printed too.
 
 Prints records/s, valid %, unique %, peak RSS and the ratios to the baseline and to the
 free-decode bound (free tokens/s divided by tokens per record). `--busy-cores` and `--pair`
@@ -209,6 +209,20 @@ def pair(args: argparse.Namespace) -> dict:
             "pair_valid_pct": [b["valid_pct"] for b in both]}
 
 
+def _interleaved(spread: list, among: list) -> list:
+    """`spread`'s items placed evenly among `among`'s: the first before them, the last after."""
+    if len(spread) <= 1:
+        return spread + among
+    # how many of `among` come before each item of `spread`
+    before = [round(j * len(among) / (len(spread) - 1)) for j in range(len(spread))]
+    out = []
+    for i in range(len(among) + 1):
+        out += [item for item, b in zip(spread, before, strict=True) if b == i]
+        if i < len(among):
+            out.append(among[i])
+    return out
+
+
 def load_job(args: argparse.Namespace) -> dict:
     if not args.schema:
         return {"schema": load_schema(MedicalBilling), "examples": EXAMPLES, "subject": SUBJECT,
@@ -226,6 +240,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds (the baselines' n records are split among them)")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3,
+                        help="simulacra runs per round, spread between the baseline's variants")
     parser.add_argument("--schema", help="schema spec (file.py:Model or a JSON Schema file)")
     parser.add_argument("--examples", help="JSONL examples for --schema")
     parser.add_argument("--subject", help="subject line for --schema")
@@ -267,19 +283,29 @@ def main() -> None:
     free_runs: dict[str, list[tuple[int, float]]] = {name: [] for name in files}
     ours_runs: list[dict] = []
     unscreened_runs: list[dict] = []
+    by_round: list[list[dict]] = []   # simulacra's runs, round by round
     for r, share in enumerate(shares):
-        def baselines(r=r, share=share) -> None:
-            for key, (prompt, path) in variants.items():
-                base_runs[key].append(baseline(prompt, share, schema, path,
-                                               first_seed=sum(shares[:r])))
-            for name, path in files.items():
-                free_runs[name].append(free_decode(next(iter(variants.values()))[0], path))
-        steps = [baselines, lambda: ours_runs.append(in_processes(args, 1)[0])]
+        def measured(key, prompt, path, r=r, share=share) -> None:
+            base_runs[key].append(baseline(prompt, share, schema, path, first_seed=sum(shares[:r])))
+
+        def freely(name, path) -> None:
+            free_runs[name].append(free_decode(next(iter(variants.values()))[0], path))
+
+        # simulacra's runs are spread through the round, between the baseline's variants
+        # (a run of simulacra is seconds long, a variant minutes; the machine's speed drifts
+        # within minutes), so both sides see the same mix of the round's fast and slow minutes
+        others = [lambda k=k, v=v: measured(k, *v) for k, v in variants.items()] + \
+            [lambda name=name, path=path: freely(name, path) for name, path in files.items()]
+        runs = max(1, args.runs)
+        ours_steps = [lambda: by_round[-1].append(in_processes(args, 1)[0])] * runs
         if args.no_screen:
-            steps.append(lambda: unscreened_runs.append(in_processes(args, 1, screen=False)[0]))
+            ours_steps.append(lambda: unscreened_runs.append(in_processes(args, 1, screen=False)[0]))
+        steps = _interleaved(ours_steps, others)
+        by_round.append([])
         for step in steps if r % 2 == 0 else steps[::-1]:
             step()
-    ours = ours_runs[0] if len(ours_runs) == 1 else combined(ours_runs)
+    ours_runs = [combined(runs) for runs in by_round]
+    ours = combined([run for runs in by_round for run in runs])
     result.update({"simulacra_rps": round(ours["rps"], 3), "valid_pct": ours["valid_pct"],
                    "unique_pct": ours["unique_pct"], "peak_rss_mb": ours["peak_rss_mb"],
                    "tokens_per_record": round(ours["tokens_per_record"], 1),

@@ -46,6 +46,23 @@ def test_in_a_row_the_cursor_names_each_position_after_its_field():
     assert steer.fields[("name",)].count(b'Ada"') == 1
 
 
+def test_a_cursor_that_does_not_count_reads_the_steer_but_leaves_it_as_it_was():
+    steer = build_steer({"type": "object", "properties": REVIEWER | {"title": {"type": "string"}}},
+                        1.0, examples=[{"title": "Fine", "reviewer": "Marta"}])
+    def snapshot():
+        return {path: (dict(c.whole), c.values, c.nulls) for path, c in steer.fields.items()}
+
+    before = snapshot()
+    quiet = JsonCursor(steer, counting=False)
+    quiet.feed(b'{"title": "Fin')
+    assert quiet.margin() > 0                       # the examples' "Fine" is still pressed
+    quiet.feed(b'e", "reviewer": null}')            # a value, a null, and a field left out
+    JsonCursor(steer, counting=False).feed(b'{"title": "Bad"}')
+    assert snapshot() == before
+    JsonCursor(steer).feed(b'{"title": "Bad"}')     # a counting cursor does count
+    assert steer.fields[("title",)].count(b'Bad"') == 1
+
+
 def test_keys_are_not_values():
     cursor = JsonCursor(steer_for(NAMES))
     cursor.feed(b'{"na')

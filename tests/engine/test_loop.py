@@ -9,8 +9,12 @@ import pytest
 from pydantic import BaseModel
 
 from simulacra import Generator
-from simulacra.backends.base import Capabilities
+from simulacra.backends.base import Capabilities, Completion
 from simulacra.backends.fake import ScriptedBackend
+from simulacra.engine.loop import Try
+from simulacra.engine.run import RecordTask
+from simulacra.plan import Plan
+from simulacra.schema import load_schema
 
 
 class Bill(BaseModel):
@@ -27,8 +31,9 @@ class StreamingScript(ScriptedBackend):
     batches continuously does, and notes each stream's requests and whether it was closed
     before its end."""
 
-    def __init__(self, *replies: str, spares: bool = True) -> None:
-        super().__init__(replies, capabilities=Capabilities(batch=8, spares=spares))
+    def __init__(self, *replies: str, spares: bool = True, grammar: bool = False) -> None:
+        super().__init__(replies, capabilities=Capabilities(batch=8, spares=spares,
+                                                            grammar=grammar))
         self.streams: list[dict] = []
 
     def stream(self, requests):
@@ -78,6 +83,17 @@ def test_spares_are_the_same_on_a_rerun_and_differ_between_batches():
         return fake.history[-1].seed
 
     assert spare_seed(4) == spare_seed(4) != spare_seed(5)
+
+
+def test_a_spare_decodes_without_counting_in_the_steer_until_it_is_kept():
+    task = RecordTask(StreamingScript(grammar=True), Plan.build(load_schema(Bill)), 3,
+                      temperature=0.9)
+    spare, first = Try(-1, 1, 7, spare=True), Try(0, 1, 8)
+    spare_request, first_request = task.requests([spare, first])
+    assert spare_request.extra["steer_read_only"] and "steer_read_only" not in first_request.extra
+    assert spare_request.extra["steer"] is task.steer
+    task.judge(spare, spare_request, Completion(text=rec("Di")))
+    assert task.steer.fields[("name",)].count(b'Di"') == 1
 
 
 @pytest.mark.parametrize("why", ["backend", "samplers"])

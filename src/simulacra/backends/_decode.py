@@ -632,7 +632,8 @@ class BatchDecoder:
         seq.null_bias = float(request.extra.get("null_bias", 0.0))
         steer = request.extra.get("steer")
         if steer is not None and matcher is not None:
-            seq.cursor = JsonCursor(steer, tuple(request.extra.get("row", ())))
+            seq.cursor = JsonCursor(steer, tuple(request.extra.get("row", ())),
+                                    counting=not request.extra.get("steer_read_only"))
         if request.must_include or request.min_chars:
             seq.grounding = _Grounding(request.must_include, request.min_chars,
                                           request.include_labels)

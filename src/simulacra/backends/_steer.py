@@ -34,9 +34,12 @@ class _Frame:
 class JsonCursor:
     """The path and bytes of the JSON value being written (strings and numbers)."""
 
-    def __init__(self, steer: Steer, row: tuple[str, ...] = ()) -> None:
+    def __init__(self, steer: Steer, row: tuple[str, ...] = (), counting: bool = True) -> None:
         self.steer = steer
         self.row = row   # the fields' order when the record is written as a row
+        # whether the values written count in the steer as they are written (a spare's are
+        # counted only if it is kept: engine/loop.py)
+        self.counting = counting
         self.stack: list[_Frame] = []
         self.in_string = self.in_number = self.escape = self.is_key = False
         self.at_value = True          # the next non-space byte starts a value
@@ -79,7 +82,7 @@ class JsonCursor:
         if byte in _SPACE:
             return
         top = self.stack[-1] if self.stack else None
-        if byte == 0x6E and self.at_value and top is not None:   # 'n' of a null
+        if byte == 0x6E and self.at_value and top is not None and self.counting:   # a null
             self.steer.add_null(self.path())
         self.at_value = False
         if byte == 0x22:
@@ -91,7 +94,7 @@ class JsonCursor:
             self.stack.append(_Frame(array=byte == 0x5B, path=self.path()))
             self.at_value = byte == 0x5B          # an array's first item comes next
         elif byte in b"}]":
-            if top is not None and not top.array:   # a field left out is a null
+            if top is not None and not top.array and self.counting:  # a field left out: null
                 for name, counts in self.steer.under(top.path):
                     if name not in top.seen:
                         counts.add_null()
@@ -106,7 +109,8 @@ class JsonCursor:
     def _finish(self) -> None:
         path, raw = self.path(), bytes(self.buf)
         self.done[path] = raw
-        self.steer.add_value(path, raw)
+        if self.counting:
+            self.steer.add_value(path, raw)
 
     def margin(self) -> float:
         """How far below the best token the steer may reach: the most it can penalize a

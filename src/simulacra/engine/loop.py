@@ -42,6 +42,7 @@ class Try:
     attempt: int          # 1-based
     seed: int
     feedback: str = ""    # why the previous attempt was rejected ("" on the first)
+    spare: bool = False   # a spare: it may stand in for any rejected index (see run)
 
 
 @dataclass
@@ -255,8 +256,8 @@ def spare_tries(seed: int, batch: list[Try], share: float) -> list[Try]:
     seeds from the batch's first try, so a rerun makes the same ones."""
     first = batch[0]
     count = min(len(batch), math.ceil(len(batch) * share))
-    return [Try(-1 - k, 1, derive_seed(seed, f"spare {first.index}.{first.attempt}", k + 1))
-            for k in range(count)]
+    return [Try(-1 - k, 1, derive_seed(seed, f"spare {first.index}.{first.attempt}", k + 1),
+                spare=True) for k in range(count)]
 
 
 def answers(backend: Backend, requests: list[Request]) -> Iterator[tuple[int, Completion]]:

@@ -183,13 +183,16 @@ class RecordTask:
                 own_prompt = with_context(prompt, note["context"])
             self._notes[t.index, t.attempt] = note
             decoding = with_fixed(self.decoding, fixed) if fixed else self.decoding
+            # a spare's values count in the steer once it is kept (judge), so one that is
+            # not needed leaves the run's records as they would have been without it
+            extra_t = {**extra, "steer_read_only": True} if t.spare and self.steer else extra
             requests.append(Request(
                 prompt=own_prompt, json_schema=row.schema(decoding) if row is not None
                 else decoding, max_tokens=self.budget, close_after=self.close_after,
                 end_text_after=self.usual_text if row is None  # a row's values have no keys
                 else {"": max(self.usual_text.values())},
                 temperature=retry_temperature(self.temperature, t.attempt, t.feedback),
-                seed=t.seed, stop=("\n",), feedback=t.feedback, extra=extra,
+                seed=t.seed, stop=("\n",), feedback=t.feedback, extra=extra_t,
                 separators=separators))
         return requests
 
@@ -215,6 +218,8 @@ class RecordTask:
             note.setdefault("flags", []).extend(f"example value: {name}" for name in reused)
         if self.used is not None:
             self.used.add(dumped)
+        if attempt.spare and self.steer is not None:
+            self.steer.add_record(dumped)
         return Verdict(value=record, data=dumped, note=note)
 
     def forget(self, attempt: Try) -> None:

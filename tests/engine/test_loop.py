@@ -96,6 +96,16 @@ def test_a_spare_decodes_without_counting_in_the_steer_until_it_is_kept():
     assert task.steer.fields[("name",)].count(b'Di"') == 1
 
 
+def test_drafting_examples_takes_no_spares_and_the_run_after_it_does():
+    names = iter(f"Name {i}" for i in range(1000))
+    fake = StreamingScript(*[lambda request: rec(next(names))] * 200, grammar=True)
+    gen = Generator(Bill, model=fake, seed=3)
+    gen.generate(40)    # no examples: drafts first, in batches of 8
+    sizes = [s["requests"] for s in fake.streams]
+    assert gen.stats.drafted > 0 and sum(sizes[:-5]) == gen.stats.drafted   # no spare
+    assert sizes[-5:] == [8, 8, 8, 8, 9]   # the run's last batch has one
+
+
 @pytest.mark.parametrize("why", ["backend", "samplers"])
 def test_no_spares_without_the_capability_or_when_records_depend_on_their_index(why):
     fake = StreamingScript(rec("Ada"), rec("Bob"), spares=why != "backend")

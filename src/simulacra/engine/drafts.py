@@ -122,10 +122,12 @@ def with_drafted_examples(backend: Backend, plan: Plan, n: int, *, seed: int,
     drafted: list[dict[str, Any]] = []
     scored: list[tuple[float, dict[str, Any]]] = []
     for _ in range(DRAFT_ROUNDS):   # another round while too few drafts are clean
+        # no spares: drafts are a pool to choose from, so a rejected one need not be made
+        # again at once, and the drafts stay those the seed always made
         new = [o.data for o in run_records(
             backend, plan, drafts_for(n), seed=seed ^ DRAFT_SEED, start=len(drafted),
             prior=list(drafted), temperature=temperature, max_attempts=2, stats=RunStats(),
-            diversity=diversity)]
+            diversity=diversity, spares=False)]
         drafted += new
         # a draft the gate flags (a record's last try may keep an implausible value) is never
         # kept: as an example it would make that value exempt for the whole run

@@ -275,7 +275,8 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
                 temperature: float = 0.8, max_attempts: int = 4,
                 stats: RunStats | None = None, ledger: Ledger | None = None,
                 done: Iterable[int] = (), prior: Iterable[dict[str, Any]] = (),
-                start: int = 0, diversity: float = DEFAULT_DIVERSITY) -> Iterator[Outcome]:
+                start: int = 0, diversity: float = DEFAULT_DIVERSITY,
+                spares: bool = True) -> Iterator[Outcome]:
     """Yield up to `n` valid, distinct records (indices `start` to `start + n - 1`); failures
     are counted in `stats.failed`. A shard of a larger run passes its first index as `start`,
     so its records get the seeds and sequence values they have in the whole run.
@@ -286,10 +287,12 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
 
     A resumed run passes the indices already `done` (skipped) and their records as `prior`
     (so nothing new duplicates them); the other indices get the seeds they always had.
+    `spares=False` leaves out the spare tries of the last batch (engine/loop.py).
     """
     stats = stats if stats is not None else RunStats()
     task = RecordTask(backend, plan, n, temperature=temperature, prior=prior,
                       diversity=diversity, max_attempts=max_attempts)
+    task.spares = task.spares and spares
     stats.gate = task.gate
     if task.steer is not None and task.steer.fields:
         stats.diversity = diversity

@@ -203,6 +203,15 @@ int32_t screen_pack(const uint16_t *weights, int32_t n_vocab, int32_t n_embd,
     return 0;
 }
 
+/* acc + w times the 4 bytes at x repeated, in one instruction: the broadcast made by the
+ * load (compilers emit a separate broadcast for _mm512_set1_epi32, one more vector operation
+ * for each product) */
+static inline __attribute__((always_inline)) __m512i dpbusd_broadcast(__m512i acc, __m512i w,
+                                                                      const int32_t *x) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*x));
+    return acc;
+}
+
 /* One group's coarse logits for R hidden states (R a constant, so the accumulators stay in
  * registers). Per block: its 8 vectors of 4 values x 16 tokens are unpacked once for the R
  * states; each state's 32 products are summed exactly in int32, starting from minus 8 times
@@ -230,7 +239,7 @@ static inline __attribute__((always_inline)) void group_logits(
             const int32_t *x = (const int32_t *) (states + (int64_t) r * n_embd + BLOCK * b);
             __m512i acc = _mm512_set1_epi32(-offsets[r * n_blocks + b]);
             for (int i = 0; i < 8; i++) {
-                acc = _mm512_dpbusd_epi32(acc, w[i], _mm512_set1_epi32(x[i]));
+                acc = dpbusd_broadcast(acc, w[i], x + i);
             }
             sum[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, sum[r]);
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from simulacra.cli.progress import Slowdown
+from simulacra.cli.progress import Slowdown, summary_line
 from simulacra.engine import RunStats
 
 
@@ -58,3 +58,10 @@ def test_through_an_endpoint_the_cpu_is_not_judged():
     slowdown = watch(embedded=False)
     assert slowdown.note(stats(1000, 10.0)) is None
     assert slowdown.note(stats(200, 10.0)) == "running at 20% of the expected rate"
+
+
+def test_the_summary_counts_spares_that_were_not_needed():
+    run = RunStats(requested=3, valid=3, attempts=3)
+    assert "spare" not in summary_line(run, None)
+    run.spares_unused = 2
+    assert summary_line(run, "out.jsonl").endswith(" · 2 spares not needed")

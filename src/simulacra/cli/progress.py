@@ -151,4 +151,6 @@ def summary_line(stats: RunStats, output: str | None) -> str:
         + (f" · diversity steer {stats.diversity:g}" if stats.diversity else "")
         + (f" · no examples given: drafted {stats.drafted} records and kept the most "
            "plausible as examples" if stats.drafted else "")
+        + (f" · {stats.spares_unused} spare{'s' if stats.spares_unused > 1 else ''} not needed"
+           if stats.spares_unused else "")
     )

@@ -285,8 +285,8 @@ int32_t screen_coarse(const uint8_t *packed, const uint16_t *scales, int32_t n_v
             offsets[r * n_blocks + b] = 8 * total;
         }
     }
-    /* 4 states at a time: with 8 the accumulators no longer fit the registers (measured
-     * slower); the rest 2 and 1 at a time */
+    /* 4 states at a time (8 measured no faster, with and without the embedded broadcasts:
+     * docs/performance.md); the rest 2 and 1 at a time */
     #pragma omp parallel for num_threads(n_threads) schedule(static)
     for (int32_t g = 0; g < n_groups; g++) {
         int32_t r = 0;

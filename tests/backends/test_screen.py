@@ -98,7 +98,10 @@ def test_rows_refined_together_on_two_threads_are_each_rows_own_refinement():
         rows.append((rng.normal(0, 1 + r, n_vocab).astype(np.float32), mask,
                      rng.normal(0, 1, n_embd).astype(np.float32), 0.5 * r))
 
+    # shared output buffers too small for the step: they grow, and the rows are refined again
+    screen._ids, screen._exact = np.empty(8, np.int32), np.empty(8, np.float32)
     together = [(exact.copy(), ids.copy()) for exact, ids in screen.refine_rows(rows, n_threads=2)]
+    assert len(screen._ids) > 8
 
     for (coarse, mask, hidden, window), (exact, ids) in zip(rows, together, strict=True):
         one_exact, one_ids = screen.refine(coarse, mask, hidden, window)

@@ -82,20 +82,34 @@ static inline int any_at_least(const float *x, float floor) {
     return any;
 }
 
-/* The allowed tokens (mask: one bit per token in uint32 words, or NULL for all) whose
- * coarse logit is at least the best allowed coarse logit minus `window`, with their exact
- * logits. `ids` and `exact` have room for n_vocab entries. Returns how many were written
- * (0 if no token is allowed), or -1 for a hidden size this file does not handle.
+/* One row: the allowed tokens (mask: one bit per token in uint32 words, or NULL for all)
+ * whose coarse logit is at least the best allowed coarse logit minus `window`, with their
+ * exact logits, written from `*used` on in `ids` and `exact` (which hold `capacity`
+ * entries; `*used` is advanced for the row by one atomic add, as rows run on several
+ * threads). Sets *offset (-1 if the row did not fit: the caller grows the buffers and asks
+ * again) and returns how many tokens the row has, or -1 for a hidden size this file does not
+ * handle or no memory.
  *
  * One pass over the row (it is 1 MB: reading it is most of the time): a token is kept when
- * it is within the window of the best seen so far, and the kept ones are filtered against
- * the final best before their exact logits are computed. */
+ * it is within the window of the best seen so far, in a buffer of the thread's own, and the
+ * kept ones are filtered against the final best before their exact logits are computed. */
 static int32_t screen_refine(const float *coarse, int32_t n_vocab, const uint32_t *mask,
                              const uint16_t *weights, const float *hidden, int32_t n_embd,
-                             float window, int32_t *ids, float *exact) {
+                             float window, int32_t *ids, float *exact, int64_t capacity,
+                             int64_t *used, int64_t *offset) {
+    static _Thread_local int32_t *kept = NULL;   /* up to n_vocab, kept for the next rows */
+    static _Thread_local int32_t room = 0;
     STATE_T state[4096];
     if (n_embd > 4096 || n_embd % STATE_STEP != 0) {
         return -1;
+    }
+    if (room < n_vocab) {
+        free(kept);
+        kept = malloc((size_t) n_vocab * sizeof *kept);
+        room = kept != NULL ? n_vocab : 0;
+        if (kept == NULL) {
+            return -1;
+        }
     }
     float best = -INFINITY;
     int32_t seen = 0;
@@ -105,7 +119,7 @@ static int32_t screen_refine(const float *coarse, int32_t n_vocab, const uint32_
             continue;
         }
         if (coarse[t] >= best - window && allowed(mask, t)) {
-            ids[seen++] = t;
+            kept[seen++] = t;
             if (coarse[t] > best) {
                 best = coarse[t];
             }
@@ -113,10 +127,19 @@ static int32_t screen_refine(const float *coarse, int32_t n_vocab, const uint32_
     }
     int32_t n = 0;
     for (int32_t j = 0; j < seen; j++) {
-        if (coarse[ids[j]] >= best - window) {
-            ids[n++] = ids[j];
+        if (coarse[kept[j]] >= best - window) {
+            kept[n++] = kept[j];
         }
     }
+    const int64_t at = __atomic_fetch_add(used, (int64_t) n, __ATOMIC_RELAXED);
+    if (at + n > capacity) {
+        *offset = -1;
+        return n;
+    }
+    *offset = at;
+    ids += at;
+    exact += at;
+    memcpy(ids, kept, (size_t) n * sizeof *ids);
     for (int32_t i = 0; i < n_embd; i++) {
         state[i] = TO_STATE(hidden[i]);
     }
@@ -136,22 +159,25 @@ static int32_t screen_refine(const float *coarse, int32_t n_vocab, const uint32_
 /* screen_refine for a step's rows at once, spread over `n_threads` threads (rows differ
  * in cost: one with thousands of tokens in its window takes the time of many). Row r has
  * its coarse logits at coarse[r], its mask at masks[r] (NULL: every token), its hidden state
- * at hidden[r] and its window in windows[r]; its ids and exact logits go to ids and exact
- * from r * n_vocab on, and how many to counts[r]. Returns 0, or -1 if a row could not be
- * refined (a hidden size this file does not handle). */
-int32_t screen_refine_rows(int32_t rows, const float *const *coarse, int32_t n_vocab,
+ * at hidden[r] and its window in windows[r]; its tokens and exact logits go to ids and exact
+ * from offsets[r] on (-1: it did not fit), counts[r] of them. The rows share the buffers, of
+ * `capacity` entries, so that memory holds what the step needs, not rows x n_vocab. Returns
+ * the entries the rows needed in all (more than `capacity`: ask again with bigger buffers),
+ * or -1 if a row could not be refined (a hidden size this file does not handle, no memory). */
+int64_t screen_refine_rows(int32_t rows, const float *const *coarse, int32_t n_vocab,
                            const uint32_t *const *masks, const uint16_t *weights,
                            const float *const *hidden, int32_t n_embd, const float *windows,
-                           int32_t *ids, float *exact, int32_t *counts, int32_t n_threads) {
+                           int32_t *ids, float *exact, int64_t capacity, int64_t *offsets,
+                           int32_t *counts, int32_t n_threads) {
     int32_t failed = 0;
+    int64_t used = 0;
     #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1) reduction(|:failed)
     for (int32_t r = 0; r < rows; r++) {
         counts[r] = screen_refine(coarse[r], n_vocab, masks[r], weights, hidden[r], n_embd,
-                                  windows[r], ids + (int64_t) r * n_vocab,
-                                  exact + (int64_t) r * n_vocab);
+                                  windows[r], ids, exact, capacity, &used, &offsets[r]);
         failed |= counts[r] < 0;
     }
-    return failed ? -1 : 0;
+    return failed ? -1 : used;
 }
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__F16C__)

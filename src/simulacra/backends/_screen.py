@@ -49,6 +49,7 @@ SOURCE = Path(__file__).with_name("_screen.c")
 FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-shared", "-fPIC", "-fopenmp"]
 BF16_FLAGS = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mavx512vnni"]
 GROUP, BLOCK = 16, 32   # _screen.c's packing: tokens per vector, values per scale
+REFINED = 1 << 16       # entries of refine_rows' shared output to start with (grown if needed)
 
 
 class Screen:
@@ -63,8 +64,10 @@ class Screen:
         self.n_vocab, self.n_embd = n_vocab, n_embd
         self._packed, self._scales = packed, scales   # made by `pack`
         self._coarse = np.empty((0, n_vocab), dtype=np.float32)
-        self._ids = np.empty((0, n_vocab), dtype=np.int32)     # refine_rows' output rows
-        self._exact = np.empty((0, n_vocab), dtype=np.float32)
+        # refine_rows' output, shared by a step's rows (a row may need up to n_vocab entries,
+        # but a step's rows together rarely need more than a few thousand)
+        self._ids = np.empty(REFINED, dtype=np.int32)
+        self._exact = np.empty(REFINED, dtype=np.float32)
 
     @staticmethod
     def pack(lib: ctypes.CDLL, weights: int, n_vocab: int, n_embd: int,
@@ -127,26 +130,33 @@ class Screen:
         """For each (coarse logits, mask, hidden state, window) row: the exact logits and ids
         of the allowed tokens (`mask`: llguidance's bitmask, or None for every token) whose
         coarse logit is within `window` + SLACK of the best allowed one's. The rows are
-        refined together on `n_threads` threads; the arrays are valid until the next call."""
+        refined together on `n_threads` threads into shared buffers, grown when a step
+        needs more; the arrays are valid until the next call."""
         n = len(rows)
-        if n > len(self._ids):
-            self._ids = np.empty((n, self.n_vocab), dtype=np.int32)
-            self._exact = np.empty((n, self.n_vocab), dtype=np.float32)
         # the caller's arrays, kept alive by `keep` while C reads them
         keep = [(np.ascontiguousarray(coarse, dtype=np.float32),
                  None if mask is None else np.ascontiguousarray(mask),
                  np.ascontiguousarray(hidden, dtype=np.float32)) for coarse, mask, hidden, _ in rows]
         pointers = ctypes.c_void_p * n
-        counts = np.empty(n, dtype=np.int32)
+        coarse_rows = pointers(*(c.ctypes.data for c, _, _ in keep))
+        masks = pointers(*(None if m is None else m.ctypes.data for _, m, _ in keep))
+        states = pointers(*(h.ctypes.data for _, _, h in keep))
         windows = np.array([window + SLACK for *_, window in rows], dtype=np.float32)
-        if self._lib.screen_refine_rows(
-                n, pointers(*(c.ctypes.data for c, _, _ in keep)), self.n_vocab,
-                pointers(*(None if m is None else m.ctypes.data for _, m, _ in keep)),
-                self._weights, pointers(*(h.ctypes.data for _, _, h in keep)), self.n_embd,
+        offsets, counts = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int32)
+        while True:
+            needed = self._lib.screen_refine_rows(
+                n, coarse_rows, self.n_vocab, masks, self._weights, states, self.n_embd,
                 windows.ctypes.data, self._ids.ctypes.data, self._exact.ctypes.data,
-                counts.ctypes.data, n_threads) != 0:
-            raise RuntimeError("the screen cannot handle this model's hidden size")
-        return [(self._exact[r, :count], self._ids[r, :count]) for r, count in enumerate(counts)]
+                len(self._ids), offsets.ctypes.data, counts.ctypes.data, n_threads)
+            if needed < 0:
+                raise RuntimeError("the screen could not refine its rows (an unhandled hidden "
+                                   "size, or no memory)")
+            if needed <= len(self._ids):
+                break
+            self._ids = np.empty(2 * needed, dtype=np.int32)   # rare: many wide rows at once
+            self._exact = np.empty(2 * needed, dtype=np.float32)
+        return [(self._exact[at:at + count], self._ids[at:at + count])
+                for at, count in zip(offsets.tolist(), counts.tolist(), strict=True)]
 
 
 def _compiled() -> ctypes.CDLL | None:
@@ -175,12 +185,14 @@ def _compiled() -> ctypes.CDLL | None:
     except OSError:
         return None
     pointer, i32 = ctypes.c_void_p, ctypes.c_int32
+    i64 = ctypes.c_int64
     lib.screen_refine_rows.argtypes = [i32, pointer, i32, pointer, pointer, pointer, i32,
-                                       pointer, pointer, pointer, pointer, i32]
+                                       pointer, pointer, pointer, i64, pointer, pointer, i32]
     lib.screen_pack.argtypes = [pointer, i32, i32, pointer, pointer, i32]
     lib.screen_coarse.argtypes = [pointer, pointer, i32, i32, pointer, i32, pointer, i32]
-    for fn in (lib.screen_refine_rows, lib.screen_pack, lib.screen_coarse):
+    for fn in (lib.screen_pack, lib.screen_coarse):
         fn.restype = i32
+    lib.screen_refine_rows.restype = i64
     return lib
 
 

@@ -12,6 +12,10 @@ last rejection fed back to the next; batches sized to the backend; one `RunStats
 ledger row per settled index (every try with its seed, tokens, seconds, rejection and raw
 text). Results are yielded as soon as their batch is judged, failures too (`ok=False`), so a
 caller can write, count or report each at once.
+
+On a backend that batches continuously (`Capabilities.spares`), a run's last batch also
+decodes a few spare tries, and a finished spare stands in for a rejected index: its retry
+would otherwise decode nearly alone after the batch has drained.
 """
 
 from __future__ import annotations
@@ -143,8 +147,8 @@ def run(backend: Backend, task: Task, indices: Iterable[int], *, seed: int,
     stats.requested += len(pending)
     tries: dict[int, list[dict[str, Any]]] = {}
     batch_size = max(1, backend.capabilities.batch)
-    use_spares = backend.capabilities.spares and getattr(task, "spares", False) \
-        and max_attempts > 1
+    use_spares = getattr(backend.capabilities, "spares", False) and \
+        getattr(task, "spares", False) and max_attempts > 1
     judged = rejected = 0   # this run's tries so far: how many spares a last batch gets
 
     def judge(attempt: Try, request: Request, completion: Completion,
@@ -228,6 +232,7 @@ def run(backend: Backend, task: Task, indices: Iterable[int], *, seed: int,
 
 
 def _accepted(attempt: Try, verdict: Verdict, stand_in: Try | None = None) -> Outcome:
+    """An accepted try's outcome; a spare's is the index it stood in for, with its own seed."""
     data = verdict.data if verdict.data is not None else verdict.value
     if stand_in is None:
         return Outcome(attempt.index, verdict.value, data, attempt.attempt, attempt.seed)

@@ -184,7 +184,8 @@ class RecordTask:
             self._notes[t.index, t.attempt] = note
             decoding = with_fixed(self.decoding, fixed) if fixed else self.decoding
             # a spare's values count in the steer once it is kept (judge), so one that is
-            # not needed leaves the run's records as they would have been without it
+            # not needed does not push the records beside it (they may still differ in float
+            # rounding, as any change to a batch makes them: docs/performance.md)
             extra_t = {**extra, "steer_read_only": True} if t.spare and self.steer else extra
             requests.append(Request(
                 prompt=own_prompt, json_schema=row.schema(decoding) if row is not None

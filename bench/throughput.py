@@ -134,6 +134,7 @@ def simulacra_run(job: dict, n: int, batch: int, few_token_logits: bool = True,
 
     gen.backend.stream = timed
     threads_used = getattr(gen.backend, "threads", None)
+    attention = getattr(gen.backend, "attention", None)
     records = list(gen.stream(n))
     stats = gen.stats
     gen.close()  # frees the model, so a second run does not count two in the peak RSS
@@ -145,6 +146,7 @@ def simulacra_run(job: dict, n: int, batch: int, few_token_logits: bool = True,
             "records": hashlib.sha256("\n".join(dumped).encode()).hexdigest()[:16],
             "tokens_per_record": stats.tokens_out / max(1, stats.attempts),
             "seconds": stats.seconds, "attempts": stats.attempts, "threads": threads_used,
+            "attention": attention,
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "token_ms_median": round(statistics.median(token_ms), 1) if token_ms else None,
             "token_ms_worst": round(max(token_ms), 1) if token_ms else None}
@@ -309,7 +311,8 @@ def main() -> None:
     result.update({"simulacra_rps": round(ours["rps"], 3), "valid_pct": ours["valid_pct"],
                    "unique_pct": ours["unique_pct"], "peak_rss_mb": ours["peak_rss_mb"],
                    "tokens_per_record": round(ours["tokens_per_record"], 1),
-                   "threads": ours["threads"], "token_ms_median": ours["token_ms_median"],
+                   "threads": ours["threads"], "attention": ours["attention"],
+                   "token_ms_median": ours["token_ms_median"],
                    "token_ms_worst": ours["token_ms_worst"]})
     if variants:
         bases = {k: summed(runs) for k, runs in base_runs.items()}
@@ -380,7 +383,8 @@ def report(r: dict) -> None:
         print(f"free decoding, by model file: {r['free_tokens_per_s_by_file']} tok/s; the faster: "
               f"{r['free_tokens_per_s']:.1f} tok/s -> bound {r['bound_rps']:.3f} "
               f"rec/s at {r['tokens_per_record']:.1f} tokens/record")
-    print(f"simulacra on {r['schema']} (batch {r['batch']}, {r['threads']} threads): "
+    print(f"simulacra on {r['schema']} (batch {r['batch']}, {r['threads']} threads, "
+          f"{r['attention']} attention): "
           f"{r['simulacra_rps']:.3f} rec/s, {r['valid_pct']:.0f}% valid, {r['unique_pct']:.0f}% "
           f"unique, peak RSS {r['peak_rss_mb']} MiB (its own process)")
     if "rows_rps" in r:

@@ -21,7 +21,8 @@
 #   first reaches it, not all at once, so its memory grows with the cells a run uses.
 # - scripts/llama-fa-gqa.patch: CPU flash attention computes the query heads that share a
 #   KV head together and steps over masked cells in runs; the same results, bit for bit.
-#   SIMULACRA_FA_FLOAT32=1 selects a float32 kernel (about 1.2x the records/s, not exact).
+#   A float32 kernel (about 1.2x the records/s, not bit for bit upstream's) is what the
+#   decoder asks for (SIMULACRA_FA_FLOAT32=1); SIMULACRA_EXACT_ATTENTION=1 keeps upstream's.
 #
 # Usage: scripts/install-llama.sh PYTHON   (the venv's python)
 set -euo pipefail

@@ -1,9 +1,9 @@
 """The patched attention (scripts/llama-fa-gqa.patch) on the real model.
 
-Its default kernel, the query heads that share a KV head computed together, gives llama.cpp's
-per-head results bit for bit. Its float32 kernel (SIMULACRA_FA_FLOAT32=1) differs from both in
-rounding: its next-token distributions must be as close to llama.cpp's attention without
-flash attention as upstream's flash attention is."""
+Its exact kernel (SIMULACRA_EXACT_ATTENTION=1), the query heads that share a KV head computed
+together, gives llama.cpp's per-head results bit for bit. Its float32 kernel, the decoder's
+default, differs from both in rounding: its next-token distributions must be as close to
+llama.cpp's attention without flash attention as upstream's flash attention is."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ print(json.dumps({"digest": digest.hexdigest(), "rows": rows}))
 """
 
 
-KERNELS = ("SIMULACRA_FA_PER_HEAD", "SIMULACRA_FA_FLOAT32")
+KERNELS = ("SIMULACRA_FA_PER_HEAD", "SIMULACRA_FA_FLOAT32", "SIMULACRA_EXACT_ATTENTION")
 
 
 def _probe(tmp_path: Path, *, kernel: str | None = None, flash: bool = True) -> dict:
@@ -116,7 +116,7 @@ def _total_variation(p: np.ndarray, q: np.ndarray) -> float:
 def test_grouped_kernel_equals_the_per_head_loop_bit_for_bit(tmp_path):
     assert any(b"SIMULACRA_FA_FLOAT32" in lib for lib in _patched_libraries()), \
         "llama-cpp-python was built without scripts/llama-fa-gqa.patch"
-    grouped = _probe(tmp_path)
+    grouped = _probe(tmp_path, kernel="SIMULACRA_EXACT_ATTENTION")
     per_head = _probe(tmp_path, kernel="SIMULACRA_FA_PER_HEAD")
     assert grouped["rows"] == per_head["rows"] > 50
     assert grouped["digest"] == per_head["digest"]
@@ -125,7 +125,7 @@ def test_grouped_kernel_equals_the_per_head_loop_bit_for_bit(tmp_path):
 
 @needs_patch
 def test_float32_kernel_is_as_close_to_attention_without_flash_as_upstream(tmp_path):
-    fast = _probe(tmp_path, kernel="SIMULACRA_FA_FLOAT32")
+    fast = _probe(tmp_path)   # the decoder's default
     upstream = _probe(tmp_path, kernel="SIMULACRA_FA_PER_HEAD")
     plain = _probe(tmp_path, flash=False)   # llama.cpp's attention as matrix products
     assert fast["digest"] != upstream["digest"]   # the float32 kernel ran
@@ -139,3 +139,17 @@ def test_float32_kernel_is_as_close_to_attention_without_flash_as_upstream(tmp_p
     assert _total_variation(p_fast, p_plain) <= _total_variation(p_up, p_plain) + 0.02
     assert _total_variation(p_fast, p_up) < 0.1
     assert (p_fast.argmax(axis=1) == p_up.argmax(axis=1)).mean() >= 0.9
+
+
+def test_the_decoder_asks_for_the_float32_kernel_unless_told_exact(monkeypatch):
+    from simulacra.backends._decode import attention_from_environment
+
+    for name in KERNELS:
+        monkeypatch.delenv(name, raising=False)
+    assert attention_from_environment() == "float32"
+    assert os.environ["SIMULACRA_FA_FLOAT32"] == "1"
+    monkeypatch.setenv("SIMULACRA_EXACT_ATTENTION", "1")
+    assert attention_from_environment() == "exact"
+    assert "SIMULACRA_FA_FLOAT32" not in os.environ
+    monkeypatch.setenv("SIMULACRA_EXACT_ATTENTION", "0")
+    assert attention_from_environment() == "float32"

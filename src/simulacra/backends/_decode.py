@@ -53,6 +53,7 @@ the grammar allows anything else.
 from __future__ import annotations
 
 import ctypes
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -81,6 +82,13 @@ N_BATCH = 128
 N_UBATCH = 63
 RESERVE = 128         # KV cells reserved per reply at admission (see run)
 FLASH_ATTN = 1  # llama_flash_attn_type: 1 enabled, 0 disabled
+# The patched build's attention kernel (scripts/llama-fa-gqa.patch): float32, unless
+# SIMULACRA_EXACT_ATTENTION=1 asks for upstream's FP16 accumulator, bit for bit. The float32
+# kernel rounds less and is 1.23x the records/s; over 56 Actor and 36 MedicalBilling round-trip
+# seeds its quality matched (docs/performance.md). llama.cpp reads the choice once per process,
+# at its first attention, from SIMULACRA_FA_FLOAT32.
+EXACT_ATTENTION_ENV = "SIMULACRA_EXACT_ATTENTION"
+FLOAT32_ATTENTION_ENV = "SIMULACRA_FA_FLOAT32"
 REPEAT_WINDOW = 64    # free text: tokens in the last 64 are penalized...
 REPEAT_PENALTY = 1.0  # ...by this many logits (the 270M model loops without it)
 GRACE_TOKENS = 40     # grounded text: tokens allowed after every value is in, to end a sentence
@@ -345,6 +353,7 @@ class _JsonLexer:
 class BatchDecoder:
     def __init__(self, model_path: str, *, n_seq: int, n_ctx: int, n_threads: int,
                  few_token_logits: bool = True, screen: bool = True) -> None:
+        self.attention = choose_attention()
         import llama_cpp
         from llama_cpp import _internals, _logger
         from llama_cpp._utils import suppress_stdout_stderr
@@ -1141,6 +1150,29 @@ def _vocabulary(llama_cpp, vocab: object, n_vocab: int
             piece = b"\xff" + piece
         guidance.append(piece)
     return pieces, guidance, attrs
+
+
+_attention: str | None = None   # the kernel this process's llama.cpp was told to run
+
+
+def choose_attention() -> str:
+    """Which attention kernel llama.cpp runs in this process: "float32" (the default) or
+    "exact" (SIMULACRA_EXACT_ATTENTION=1). llama.cpp reads the choice once, at its first
+    attention, so the first model of a process decides it for every later one."""
+    global _attention
+    if _attention is None:
+        _attention = attention_from_environment()
+    return _attention
+
+
+def attention_from_environment() -> str:
+    """The kernel the environment asks for, with SIMULACRA_FA_FLOAT32 (what the patched
+    llama.cpp reads) set or cleared to match."""
+    if os.environ.get(EXACT_ATTENTION_ENV, "") not in ("", "0"):
+        os.environ.pop(FLOAT32_ATTENTION_ENV, None)
+        return "exact"
+    os.environ.setdefault(FLOAT32_ATTENTION_ENV, "1")
+    return "float32"
 
 
 def _calls(items: list, size: int) -> list[list]:

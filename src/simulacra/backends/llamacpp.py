@@ -113,6 +113,12 @@ class LlamaCppBackend:
         """The threads llama.cpp runs now."""
         return self._decoder.n_threads
 
+    @property
+    def attention(self) -> str:
+        """The attention kernel llama.cpp runs in this process: "float32", the default, or
+        "exact" (upstream's arithmetic; SIMULACRA_EXACT_ATTENTION=1, see _decode.py)."""
+        return self._decoder.attention
+
     def __repr__(self) -> str:
         return f"LlamaCppBackend({self.model_id!r})"
 

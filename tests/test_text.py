@@ -9,7 +9,14 @@ import pytest
 from simulacra.backends._decode import _Grounding
 from simulacra.backends.fake import ScriptedBackend
 from simulacra.errors import UsageError
-from simulacra.text import TextWriter, field_labels, field_values, min_length, missing_values
+from simulacra.text import (
+    TextWriter,
+    field_labels,
+    field_values,
+    finish_text,
+    min_length,
+    missing_values,
+)
 
 TUTORIAL_CHAIN_INPUTS = [
     {"fields": ["blue", "yellow"], "preferences": {}},
@@ -131,6 +138,20 @@ def test_tutorial_chain_inputs_give_grounded_texts(embedded):
         assert result.grounded, (item, result.text, result.missing)
         assert not missing_values(result.text, field_values(item["fields"]))
         assert len(result.text) >= min_length(item["preferences"])
+
+
+def test_a_cut_text_ends_on_its_last_full_sentence_or_clause():
+    values = ["Ana Ortiz", "K21.1"]
+    assert finish_text("Ana Ortiz has K21.1. She went home and", values, 10) == \
+        "Ana Ortiz has K21.1."
+    # no sentence end to go back to: the last clause, not a field's name without its value
+    assert finish_text("patient_name: Ana Ortiz; diagnosis_code: K21.1; procedure_code:",
+                       values, 10) == "patient_name: Ana Ortiz; diagnosis_code: K21.1."
+    # a cut that would lose a value or the length keeps the text as it is
+    assert finish_text("patient_name: Ana Ortiz; diagnosis_code: K21", values, 10) == \
+        "patient_name: Ana Ortiz; diagnosis_code: K21"
+    assert finish_text("Ana Ortiz, K21.1, and", values, 30) == "Ana Ortiz, K21.1, and"
+    assert finish_text("Ana Ortiz has K21.1.", values, 10) == "Ana Ortiz has K21.1."
 
 
 @pytest.mark.embedded

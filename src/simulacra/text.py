@@ -132,15 +132,25 @@ def build_prompt(fields: Any, preferences: dict[str, Any] | None) -> str:
     return "\n".join(lines) + "\nText:"
 
 
+SENTENCE_ENDS = (". ", "! ", "? ")
+CLAUSE_ENDS = ("; ", ", ", "\n")
+
+
 def finish_text(text: str, values: list[str], minimum: int) -> str:
-    """Trim a text cut by the token budget back to its last full sentence, if it stays grounded."""
+    """Trim a text cut by the token budget back to its last full sentence, or, if that loses
+    a value or length, to its last full clause (closed with a period), if it stays grounded
+    and long enough. A text that lists fields (`a: 1; b: 2; c:`) has no sentence end to go
+    back to, and cut as it is it ends on a field's name without its value."""
     text = text.strip()
-    cut = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
-    if text.endswith((".", "!", "?", '"')) or cut < 0:
+    if text.endswith((".", "!", "?", '"')):
         return text
-    trimmed = text[:cut + 1]
-    if len(trimmed) >= minimum and not missing_values(trimmed, values):
-        return trimmed
+    for ends, closing in ((SENTENCE_ENDS, None), (CLAUSE_ENDS, ".")):
+        cut = max(text.rfind(end) for end in ends)
+        if cut < 0:
+            continue
+        trimmed = text[:cut + 1] if closing is None else text[:cut].rstrip(" ,;:") + closing
+        if len(trimmed) >= minimum and not missing_values(trimmed, values):
+            return trimmed
     return text
 
 

@@ -132,7 +132,10 @@ def test_bf16_model_predicts_what_the_shipped_one_does(tmp_path):
         probs.append(p / p.sum())
     shipped, bf16 = probs
     assert 0.5 * np.abs(shipped - bf16).sum() < 0.1           # total variation
-    assert np.argsort(bf16)[-5:].tolist() == np.argsort(shipped)[-5:].tolist()
+    # the same favourite and the same five best; within them, tokens a tenth of a logit apart
+    # may swap places
+    assert int(np.argmax(bf16)) == int(np.argmax(shipped))
+    assert set(np.argsort(bf16)[-5:].tolist()) == set(np.argsort(shipped)[-5:].tolist())
 
 
 @pytest.mark.embedded

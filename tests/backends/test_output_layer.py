@@ -144,11 +144,12 @@ def test_one_call_a_step_gives_both_kinds_of_row_on_the_real_model():
         dec.close()
     assert together[1].shape == (10,) and together[0].shape == (dec.n_vocab,)
     # the same up to llama.cpp's rounding of activations to BF16, which depends on how
-    # many rows a product has (a wrong row is off by 10 or more)
+    # many rows a product has (a wrong row is off by 10 or more); tokens closer than that
+    # rounding (two digits 0.01 apart) may swap places
     for a, b in zip(together, alone, strict=True):
         top = np.argsort(b)[-5:]
         np.testing.assert_allclose(a[top], b[top], atol=0.5)
-        assert np.argmax(a) == np.argmax(b)
+        assert b[np.argmax(a)] >= b.max() - 0.5
 
 
 def test_rows_that_need_logits_in_an_earlier_call_are_kept(monkeypatch):

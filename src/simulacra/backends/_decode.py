@@ -84,9 +84,10 @@ RESERVE = 128         # KV cells reserved per reply at admission (see run)
 FLASH_ATTN = 1  # llama_flash_attn_type: 1 enabled, 0 disabled
 # The patched build's attention kernel (scripts/llama-fa-gqa.patch): float32, unless
 # SIMULACRA_EXACT_ATTENTION=1 asks for upstream's FP16 accumulator, bit for bit. The float32
-# kernel rounds less and is 1.23x the records/s; over 56 Actor and 36 MedicalBilling round-trip
-# seeds its quality matched (docs/performance.md). llama.cpp reads the choice once per process,
-# at its first attention, from SIMULACRA_FA_FLOAT32.
+# kernel rounds less and is about 1.2x the records/s; a round-trip check set before the seeds
+# were run held (docs/performance.md, thirty-first session), though all 56 Actor seeds lean
+# 0.015 lower. llama.cpp reads the choice once per process, at its first attention, from
+# SIMULACRA_FA_FLOAT32.
 EXACT_ATTENTION_ENV = "SIMULACRA_EXACT_ATTENTION"
 FLOAT32_ATTENTION_ENV = "SIMULACRA_FA_FLOAT32"
 REPEAT_WINDOW = 64    # free text: tokens in the last 64 are penalized...

@@ -11,7 +11,7 @@
 # kept in a cache keyed by version and instruction set, so reusing it on
 # another machine is safe whenever that machine has the same flags.
 #
-# The source gets three small patches:
+# The source gets four small patches:
 # - scripts/llama-gemma3-hidden-state.patch: a Gemma 3 context in embeddings mode returns
 #   the final hidden states without computing the 262k-token output layer, except for the
 #   last n outputs of a call (llama_set_logit_rows), so the decoder computes logits itself
@@ -23,6 +23,9 @@
 #   KV head together and steps over masked cells in runs; the same results, bit for bit.
 #   A float32 kernel (about 1.2x the records/s, not bit for bit upstream's) is what the
 #   decoder asks for (SIMULACRA_FA_FLOAT32=1); SIMULACRA_EXACT_ATTENTION=1 keeps upstream's.
+# - scripts/llama-cpu-kernels.patch: four CPU kernels the decoder's steps spend time in
+#   (BF16 tiles, GEGLU, FP32 -> BF16, RMS norm) made faster on AVX-512; the first three the
+#   same bits as upstream, the RMS norm's sum in lanes (rare last-bit differences).
 #
 # Usage: scripts/install-llama.sh PYTHON   (the venv's python)
 set -euo pipefail
@@ -30,8 +33,8 @@ PY=${1:?usage: install-llama.sh PATH/TO/VENV/python}
 VERSION=0.3.36
 HERE="$(cd "$(dirname "$0")" && pwd)"
 PATCHES=("$HERE/llama-gemma3-hidden-state.patch" "$HERE/llama-kv-lazy-zero.patch"
-         "$HERE/llama-fa-gqa.patch")
-PATCH_ID=hs4-kz1-fa4   # bump when a patch changes: it is part of the wheel cache key
+         "$HERE/llama-fa-gqa.patch" "$HERE/llama-cpu-kernels.patch")
+PATCH_ID=hs4-kz1-fa4-ck1   # bump when a patch changes: it is part of the wheel cache key
 CACHE=${SIMULACRA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simulacra/wheels}
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)

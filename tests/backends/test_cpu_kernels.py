@@ -1,8 +1,8 @@
 """The CPU kernels scripts/llama-cpu-kernels.patch rewrites, run through the installed
-llama.cpp build's own ggml (ctypes) and checked against numpy: the BF16 product's tiles,
-the FP32 -> BF16 conversion, GEGLU and the RMS norm. A column or lane mixed up in a
-16-wide loop would be off by whole values; the conversion and GEGLU's range branches are
-checked bit for bit.
+llama.cpp build's own ggml (ctypes) and checked against numpy: the BF16 product's tiles
+(with the FP32 -> BF16 conversion of its activations), GEGLU and the RMS norm. A column or
+lane mixed up in a 16-wide loop would be off by whole values; the conversion and GEGLU's
+range branches are checked bit for bit.
 """
 
 from __future__ import annotations

@@ -139,7 +139,6 @@ class _Seq:
     pos: int = 0
     pending: list[int] = field(default_factory=list)   # tokens to feed at the next decode
     out: list[int] = field(default_factory=list)       # generated tokens (sampled + forced)
-    sampled: int = 0
     done: bool = False
     finish: str = "stop"
     logits: np.ndarray | None = None                 # all tokens', or `choices`' if set
@@ -752,7 +751,6 @@ class BatchDecoder:
             if s.matcher is not None and s.request.extra.get("confidence"):
                 s.probs.append((len(s.out), self._chosen_probability(
                     s, logits if s.choices is not None else full, picked, token)))
-            s.sampled += 1
             if token in self.eos:
                 s.done = True
                 continue

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simulacra.backends._gguf import to_bfloat16
+
 llama_cpp = pytest.importorskip("llama_cpp")
 
 # where llama_cpp loads its libraries from (the same variable it reads)
@@ -78,11 +80,11 @@ def ggml():
 
 
 def to_bf16_bits(x: np.ndarray) -> np.ndarray:
-    """ggml's FP32 -> BF16: round to nearest even; a NaN keeps its top bits, made quiet."""
-    u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
-    rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+    """ggml's FP32 -> BF16: round to nearest even (`to_bfloat16`); a NaN keeps its top bits,
+    made quiet."""
+    u = x.astype(np.float32).view(np.uint32)
     nan = (u & 0x7FFFFFFF) > 0x7F800000
-    return np.where(nan, (u >> 16) | 64, rounded).astype(np.uint16)
+    return np.where(nan, ((u >> 16) | 64).astype(np.uint16), to_bfloat16(x))
 
 
 def from_bf16_bits(bits: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from simulacra.backends._gguf import to_bfloat16
 from simulacra.backends._screen import BLOCK, SLACK, Screen, _compiled
 
 
@@ -25,15 +26,10 @@ def _widen(bits: np.ndarray) -> np.ndarray:
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
-def _bf16(values: np.ndarray) -> np.ndarray:
-    bits = values.astype(np.float32).view(np.uint32)
-    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
-
-
 def test_coarse_logits_are_the_4_bit_layer_times_the_state_rounded_to_8_bits():
     rng = np.random.default_rng(2)
     n_vocab, n_embd = 64, 96
-    weights = _bf16(rng.normal(0, 0.1, (n_vocab, n_embd)))
+    weights = to_bfloat16(rng.normal(0, 0.1, (n_vocab, n_embd)))
     weights[3, :BLOCK] = 0                            # an all-zero block
     hidden = rng.normal(0, 1, (5, n_embd)).astype(np.float32)
     hidden[1, 7] = 40.0                               # an outlier sets its state's scale
@@ -62,7 +58,7 @@ def test_coarse_logits_are_the_4_bit_layer_times_the_state_rounded_to_8_bits():
 def test_refine_keeps_the_allowed_tokens_near_the_best_and_computes_them_exactly():
     rng = np.random.default_rng(1)
     n_vocab, n_embd = 1008, 64
-    weights = _bf16(rng.normal(0, 0.1, (n_vocab, n_embd)))
+    weights = to_bfloat16(rng.normal(0, 0.1, (n_vocab, n_embd)))
     hidden = rng.normal(0, 1, n_embd).astype(np.float32)
     coarse = rng.normal(0, 3, n_vocab).astype(np.float32)
     coarse[7] = 50.0                                  # the favourite, but not allowed
@@ -77,7 +73,7 @@ def test_refine_keeps_the_allowed_tokens_near_the_best_and_computes_them_exactly
     best = coarse[allowed].max()
     want = np.flatnonzero(allowed & (coarse >= best - (1.0 + SLACK)))
     assert ids.tolist() == want.tolist() and 7 not in ids
-    state = _widen(_bf16(hidden))
+    state = _widen(to_bfloat16(hidden))
     np.testing.assert_allclose(exact, _widen(weights[ids]) @ state, rtol=1e-5, atol=1e-5)
     # without a mask every token counts, the favourite first
     _, ids = screen.refine(coarse, None, hidden, window=1.0)
@@ -89,7 +85,7 @@ def test_refine_keeps_the_allowed_tokens_near_the_best_and_computes_them_exactly
 def test_rows_refined_together_on_two_threads_are_each_rows_own_refinement():
     rng = np.random.default_rng(3)
     n_vocab, n_embd = 2048, 64
-    weights = _bf16(rng.normal(0, 0.1, (n_vocab, n_embd)))
+    weights = to_bfloat16(rng.normal(0, 0.1, (n_vocab, n_embd)))
     screen = _screen(weights)
     rows = []
     for r in range(7):   # rows of different widths, with and without a mask

@@ -1,13 +1,15 @@
-"""The CPU kernels scripts/llama-cpu-kernels.patch rewrites, run through the installed
-llama.cpp build's own ggml (ctypes) and checked against numpy: the BF16 product's tiles
-(with the FP32 -> BF16 conversion of its activations), GEGLU and the RMS norm. A column or
-lane mixed up in a 16-wide loop would be off by whole values; the conversion and GEGLU's
-range branches are checked bit for bit.
+"""The CPU kernels scripts/llama-cpu-kernels.patch rewrites, and the repacked BF16 product of
+scripts/llama-bf16-repack.patch, run through the installed llama.cpp build's own ggml
+(ctypes) and checked against numpy: the BF16 product's tiles (with the FP32 -> BF16
+conversion of its activations), GEGLU and the RMS norm. A column or lane mixed up in a
+16-wide loop would be off by whole values; the conversion, GEGLU's range branches and the
+repacked product (against tinyBLAS's) are checked bit for bit.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 
 from simulacra.backends._gguf import to_bfloat16
+from simulacra.backends.llamacpp import has_bf16_kernels
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -45,17 +48,50 @@ class Ggml:
             fn = getattr(base, name)
             fn.argtypes, fn.restype = args, p
         base.ggml_init.argtypes, base.ggml_init.restype = [_Init], p
+        for name, args, res in [("ggml_backend_reg_get_proc_address", [p, ctypes.c_char_p], p),
+                                ("ggml_backend_reg_dev_get", [p, ctypes.c_size_t], p),
+                                ("ggml_backend_buft_name", [p], ctypes.c_char_p),
+                                ("ggml_backend_alloc_ctx_tensors_from_buft", [p, p], p),
+                                ("ggml_backend_tensor_set", [p, p, ctypes.c_size_t, ctypes.c_size_t], None),
+                                ("ggml_backend_buffer_free", [p], None)]:
+            fn = getattr(base, name)
+            fn.argtypes, fn.restype = args, res
+        cpu.ggml_backend_cpu_reg.restype = p
         base.ggml_build_forward_expand.argtypes = [p, p]
         base.ggml_free.argtypes = [p]
         cpu.ggml_graph_compute_with_ctx.argtypes = [p, p, ctypes.c_int]
         self.base, self.cpu = base, cpu
         self.ctx = base.ggml_init(_Init(64 << 20, None, False))
+        self._contexts: list[int] = []
+        self._buffers: list[int] = []
 
     def tensor(self, values: np.ndarray, kind: int = F32) -> int:
         """A ggml tensor holding `values` (2-D; rows are ggml's ne1). BF16 takes uint16 bits."""
         rows, cols = values.shape
         t = self.base.ggml_new_tensor_2d(self.ctx, kind, cols, rows)
         self.view(t, values.shape, values.dtype)[:] = values
+        return t
+
+    def repacked(self, values: np.ndarray, kind: int) -> int:
+        """Like `tensor`, in the CPU backend's repacking buffer (as llama.cpp loads weights
+        whose type it repacks); its set_tensor stores `values` repacked."""
+        reg = self.cpu.ggml_backend_cpu_reg()
+        extra_bufts = ctypes.CFUNCTYPE(ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p)(
+            self.base.ggml_backend_reg_get_proc_address(reg, b"ggml_backend_dev_get_extra_bufts"))
+        bufts = extra_bufts(self.base.ggml_backend_reg_dev_get(reg, 0))
+        names = {}
+        for i in itertools.count():
+            if not bufts[i]:
+                break
+            names[self.base.ggml_backend_buft_name(bufts[i])] = bufts[i]
+        ctx = self.base.ggml_init(_Init(1 << 20, None, True))
+        self._contexts.append(ctx)
+        rows, cols = values.shape
+        t = self.base.ggml_new_tensor_2d(ctx, kind, cols, rows)
+        buffer = self.base.ggml_backend_alloc_ctx_tensors_from_buft(ctx, names[b"CPU_REPACK"])
+        self._buffers.append(buffer)
+        data = np.ascontiguousarray(values)
+        self.base.ggml_backend_tensor_set(t, data.ctypes.data, 0, data.nbytes)
         return t
 
     def view(self, t: int, shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -69,7 +105,10 @@ class Ggml:
         assert self.cpu.ggml_graph_compute_with_ctx(self.ctx, graph, threads) == 0
 
     def close(self) -> None:
-        self.base.ggml_free(self.ctx)
+        for buffer in self._buffers:
+            self.base.ggml_backend_buffer_free(buffer)
+        for ctx in [*self._contexts, self.ctx]:
+            self.base.ggml_free(ctx)
 
 
 @pytest.fixture
@@ -117,6 +156,26 @@ def test_bf16_product_matches_numpy_in_every_row_and_column(ggml, tokens):
     want = from_bf16_bits(to_bf16_bits(x)).astype(np.float64) @ \
         from_bf16_bits(weights).astype(np.float64).T
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.skipif(not has_bf16_kernels(), reason="the repacked BF16 product needs AVX512-BF16")
+@pytest.mark.parametrize("rows", [32, 256])
+@pytest.mark.parametrize("tokens", [1, 5, 6, 7, 13, 40])
+def test_repacked_bf16_product_gives_tinyblas_bits(ggml, rows, tokens):
+    """Weights of 16-row blocks in the repacking buffer: each output the same float as the
+    tinyBLAS product of the same weights, in every row and every tile size (1 to 6 tokens)."""
+    rng = np.random.default_rng(rows + tokens)
+    k = 640
+    weights = to_bf16_bits(rng.normal(size=(rows, k)).astype(np.float32))
+    x = ggml.tensor(rng.normal(size=(tokens, k)).astype(np.float32))
+    plain = ggml.base.ggml_mul_mat(ggml.ctx, ggml.tensor(weights, BF16), x)
+    packed = ggml.base.ggml_mul_mat(ggml.ctx, ggml.repacked(weights, BF16), x)
+    ggml.run(plain)
+    ggml.run(packed)
+    want = ggml.view(plain, (tokens, rows), np.float32)
+    got = ggml.view(packed, (tokens, rows), np.float32)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert np.abs(got).min() > 0   # every output written
 
 
 def gelu_table_value(x: np.ndarray) -> np.ndarray:

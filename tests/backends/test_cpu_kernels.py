@@ -161,9 +161,10 @@ def test_bf16_product_matches_numpy_in_every_row_and_column(ggml, tokens):
 @pytest.mark.skipif(not has_bf16_kernels(), reason="the repacked BF16 product needs AVX512-BF16")
 @pytest.mark.parametrize("rows", [32, 256])
 @pytest.mark.parametrize("tokens", [1, 5, 6, 7, 13, 40])
-def test_repacked_bf16_product_gives_tinyblas_bits(ggml, rows, tokens):
+def test_repacked_bf16_product_gives_upstream_bits(ggml, rows, tokens):
     """Weights of 16-row blocks in the repacking buffer: each output the same float as the
-    tinyBLAS product of the same weights, in every row and every tile size (1 to 6 tokens)."""
+    plain product of the same weights (tinyBLAS; for one token ggml_vec_dot_bf16), in every
+    row and every tile size (1 to 6 tokens)."""
     rng = np.random.default_rng(rows + tokens)
     k = 640
     weights = to_bf16_bits(rng.normal(size=(rows, k)).astype(np.float32))

@@ -3,7 +3,7 @@ scripts/llama-bf16-repack.patch, run through the installed llama.cpp build's own
 (ctypes) and checked against numpy: the BF16 product's tiles (with the FP32 -> BF16
 conversion of its activations), GEGLU and the RMS norm. A column or lane mixed up in a
 16-wide loop would be off by whole values; the conversion, GEGLU's range branches and the
-repacked product (against tinyBLAS's) are checked bit for bit.
+repacked product (against upstream's) are checked bit for bit.
 """
 
 from __future__ import annotations
@@ -170,7 +170,12 @@ def test_repacked_bf16_product_gives_upstream_bits(ggml, rows, tokens):
     weights = to_bf16_bits(rng.normal(size=(rows, k)).astype(np.float32))
     x = ggml.tensor(rng.normal(size=(tokens, k)).astype(np.float32))
     plain = ggml.base.ggml_mul_mat(ggml.ctx, ggml.tensor(weights, BF16), x)
-    packed = ggml.base.ggml_mul_mat(ggml.ctx, ggml.repacked(weights, BF16), x)
+    repacked = ggml.repacked(weights, BF16)
+    packed = ggml.base.ggml_mul_mat(ggml.ctx, repacked, x)
+    # stored repacked: block b, phase j, chunk c holds rows 16b..16b+15's values 32c+2j, +1
+    stored = ggml.view(repacked, (rows * k,), np.uint16)
+    layout = weights.reshape(rows // 16, 16, k // 32, 16, 2).transpose(0, 3, 2, 1, 4)
+    assert np.array_equal(stored, layout.reshape(-1))
     ggml.run(plain)
     ggml.run(packed)
     want = ggml.view(plain, (tokens, rows), np.float32)

@@ -65,7 +65,7 @@ def run_until_done(out: Path, n: int, model_args: list[str], kills: int, env: di
                    command: list[str] | None = None) -> int:
     """Start the run, SIGKILL it `kills` times at random moments, then let it finish. `kept`
     gets the number of records on disk after each kill. With `after_a_new_part` the random
-    moment is counted from when the run wrote its first new Parquet part."""
+    moment is counted from when the run wrote its first new Parquet part (or JSONL line)."""
     survived = 0
     while True:
         args = command or ["generate", SPEC, "-n", str(n)]
@@ -187,13 +187,16 @@ def test_extract_resumes_after_sigkill_and_keeps_a_ledger(tmp_path):
 
 @pytest.mark.embedded
 def test_sigkill_on_the_embedded_model(tmp_path):
+    # The kill lands within half a second of the first record written (a fixed delay from
+    # the start let a fast build finish first); 64 records are two batches, so the run is
+    # still going then.
     out = tmp_path / "out.jsonl"
-    kills = run_until_done(out, 24, ["--examples", str(EXAMPLES / "medical_billing.jsonl")], 1,
-                           dict(os.environ), random.Random(1), (5.0, 5.0))
+    kills = run_until_done(out, 64, ["--examples", str(EXAMPLES / "medical_billing.jsonl")], 1,
+                           dict(os.environ), random.Random(1), (0.0, 0.5), after_a_new_part=True)
     from examples.medical_billing import MedicalBilling
 
     records = lines_parse(out)
-    assert kills == 1 and len(records) == 24
-    assert len({json.dumps(r, sort_keys=True) for r in records}) == 24
+    assert kills == 1 and len(records) == 64
+    assert len({json.dumps(r, sort_keys=True) for r in records}) == 64
     for record in records:
         MedicalBilling.model_validate(record)

@@ -37,7 +37,7 @@ VERSION=0.3.36
 HERE="$(cd "$(dirname "$0")" && pwd)"
 PATCHES=("$HERE/llama-gemma3-hidden-state.patch" "$HERE/llama-kv-lazy-zero.patch"
          "$HERE/llama-fa-gqa.patch" "$HERE/llama-cpu-kernels.patch" "$HERE/llama-bf16-repack.patch")
-PATCH_ID=hs4-kz1-fa4-ck2-br2   # bump when a patch changes: it is part of the wheel cache key
+PATCH_ID=hs4-kz1-fa4-ck2-br3   # bump when a patch changes: it is part of the wheel cache key
 CACHE=${SIMULACRA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simulacra/wheels}
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)

@@ -22,6 +22,7 @@ from typing import Any
 
 from simulacra.errors import UnsupportedSchemaError
 from simulacra.schema.dialect import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE, pointer, ref_holders
+from simulacra.schema.tagged import forbid_others_required
 
 # The layout of a reply's JSON, as json.dumps's `separators` (item, key). The prompt's examples
 # are written in the same layout, so the model continues what it has seen. SPACED is
@@ -100,6 +101,8 @@ def _compile(schema_json: str, separators: tuple[str, str]) -> CompiledGrammar:
     schema = json.loads(schema_json)
     if schema is True:
         schema = {}
+    if isinstance(schema, dict):
+        forbid_others_required(schema)   # llguidance decodes oneOf as anyOf
     layout = {"item_separator": separators[0], "key_separator": separators[1]}
     grammar, error = _try(schema, layout, lenient=False)
     if not error:

@@ -12,6 +12,18 @@ property with `const`/`enum` values that no other branch allows, the decoding co
 that property in each branch: a decoded value then states its tag and matches one branch
 only. Requiring a property narrows what is decoded and nothing else, so every record still
 satisfies the user's schema.
+
+Real schemas also say "exactly one of these keys" with branches that differ only in what
+they require:
+
+    properties: {secret: ..., configMap: ..., path: ...},
+    oneOf: [{required: ["secret"]}, {required: ["configMap"]}]
+
+A value with both keys matches both branches and is rejected, and a model that writes every
+key it is shown keeps failing. The grammar's copy of such a `oneOf` (`forbid_others_required`)
+lets each branch forbid the keys only the other branches require, so a value that matches one
+branch lacks a key each other branch requires. It is applied to the grammar only: a server
+given the decoding schema may not take `false` as a property's schema.
 """
 
 from __future__ import annotations
@@ -36,6 +48,32 @@ def require_tags(root: Any) -> None:
             required = branch.setdefault("required", [])
             if isinstance(required, list) and tag not in required:
                 required.append(tag)
+
+
+def forbid_others_required(root: Any) -> None:
+    """In a grammar's copy of `root` (changed in place), let each branch of a `oneOf` that is
+    told apart by its `required` forbid the properties that only other branches require.
+
+    Only where every branch is an object schema of its own (no `$ref`) and no branch's
+    required names are all required by another (else a value can match both whatever is
+    forbidden). A branch that then forbids a name its object requires matches nothing, and
+    the grammar leaves it out: that is what `oneOf` means there too."""
+    for node in _nodes(root):
+        members = node.get("oneOf")
+        if not isinstance(members, list) or len(members) < 2:
+            continue
+        if not all(isinstance(m, dict) and "$ref" not in m
+                   and isinstance(m.get("properties", {}), dict) for m in members):
+            continue
+        required = [{r for r in m.get("required") or [] if isinstance(r, str)} for m in members]
+        if any(mine <= theirs for i, mine in enumerate(required)
+               for j, theirs in enumerate(required) if i != j):
+            continue
+        for i, member in enumerate(members):
+            others = set().union(*(theirs for j, theirs in enumerate(required) if j != i))
+            properties = member.setdefault("properties", {})
+            for name in sorted(others - required[i]):
+                properties[name] = False
 
 
 def union_tag(root: Any, node: Any) -> str | None:

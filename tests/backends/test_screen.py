@@ -22,6 +22,11 @@ def _screen(weights: np.ndarray) -> Screen:
         pytest.skip("no AVX512-VNNI here: the screen is off")
 
 
+def refine_one(screen: Screen, coarse, mask, hidden, window):
+    """One row through `refine_rows`, the way the decoder refines a step's rows."""
+    return screen.refine_rows([(coarse, mask, hidden, window)], n_threads=1)[0]
+
+
 def _widen(bits: np.ndarray) -> np.ndarray:
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
@@ -68,7 +73,7 @@ def test_refine_keeps_the_allowed_tokens_near_the_best_and_computes_them_exactly
     mask = np.packbits(np.pad(allowed, (0, 16)), bitorder="little").view(np.uint32)
     screen = _screen(weights)
 
-    exact, ids = screen.refine(coarse, mask, hidden, window=1.0)
+    exact, ids = refine_one(screen, coarse, mask, hidden, 1.0)
 
     best = coarse[allowed].max()
     want = np.flatnonzero(allowed & (coarse >= best - (1.0 + SLACK)))
@@ -76,10 +81,10 @@ def test_refine_keeps_the_allowed_tokens_near_the_best_and_computes_them_exactly
     state = _widen(to_bfloat16(hidden))
     np.testing.assert_allclose(exact, _widen(weights[ids]) @ state, rtol=1e-5, atol=1e-5)
     # without a mask every token counts, the favourite first
-    _, ids = screen.refine(coarse, None, hidden, window=1.0)
+    _, ids = refine_one(screen, coarse, None, hidden, 1.0)
     assert ids.tolist() == [7]
     none = np.zeros_like(mask)
-    assert screen.refine(coarse, none, hidden, 1.0)[1].size == 0
+    assert refine_one(screen, coarse, none, hidden, 1.0)[1].size == 0
 
 
 def test_rows_refined_together_on_two_threads_are_each_rows_own_refinement():
@@ -100,7 +105,7 @@ def test_rows_refined_together_on_two_threads_are_each_rows_own_refinement():
     assert len(screen._ids) > 8
 
     for (coarse, mask, hidden, window), (exact, ids) in zip(rows, together, strict=True):
-        one_exact, one_ids = screen.refine(coarse, mask, hidden, window)
+        one_exact, one_ids = refine_one(screen, coarse, mask, hidden, window)
         assert ids.tolist() == one_ids.tolist() and exact.tolist() == one_exact.tolist()
     assert len({ids.size for _, ids in together}) > 3   # the windows do differ
 
@@ -131,7 +136,7 @@ def test_screened_rows_hold_every_token_min_p_keeps_with_llama_cpps_exact_logits
             # the coarse logits are another matrix's, close to the exact ones near the top
             assert np.abs(coarse_row - exact_row).max() > 0.1
             assert np.abs(coarse_row[kept] - exact_row[kept]).max() < SLACK / 2
-            exact, ids = dec._screen.refine(coarse_row, None, hidden, -np.log(MIN_P))
+            exact, ids = refine_one(dec._screen, coarse_row, None, hidden, -np.log(MIN_P))
             assert set(kept.tolist()) <= set(ids.tolist())
             np.testing.assert_allclose(exact, exact_row[ids], atol=1e-3)
     finally:

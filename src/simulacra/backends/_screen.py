@@ -120,11 +120,6 @@ class Screen:
             raise RuntimeError("the screen cannot handle these hidden states")
         return out
 
-    def refine(self, coarse: np.ndarray, mask: np.ndarray | None, hidden: np.ndarray,
-               window: float) -> tuple[np.ndarray, np.ndarray]:
-        """`refine_rows` for one row."""
-        return self.refine_rows([(coarse, mask, hidden, window)], n_threads=1)[0]
-
     def refine_rows(self, rows: Sequence[tuple[np.ndarray, np.ndarray | None, np.ndarray, float]],
                     n_threads: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each (coarse logits, mask, hidden state, window) row: the exact logits and ids

@@ -117,7 +117,7 @@ class RecordTask:
 
     def __init__(self, backend: Backend, plan: Plan, n: int, *, temperature: float,
                  prior: Iterable[dict[str, Any]] = (), diversity: float = DEFAULT_DIVERSITY,
-                 max_attempts: int | None = None) -> None:
+                 max_attempts: int | None = None, spares: bool = True) -> None:
         self.plan = plan
         self.max_attempts = max_attempts
         self.temperature = temperature
@@ -156,8 +156,8 @@ class RecordTask:
                 self.used.add(record)
         self._notes: dict[tuple[int, int], dict[str, Any]] = {}
         # A spare try (engine/loop.py) can stand in for any record, unless the plan fixes
-        # values by record index (samplers, a context line)
-        self.spares = not plan.samplers and plan.context is None
+        # values by record index (samplers, a context line) or the caller wants none
+        self.spares = spares and not plan.samplers and plan.context is None
         # free-text fields' example values (a record that reuses one is flagged in the ledger)
         # (strings only: a field may be text or a list, as mocharc's "spec" is)
         self._example_values = {path[0]: {value for e in plan.examples
@@ -292,8 +292,7 @@ def run_records(backend: Backend, plan: Plan, n: int, *, seed: int = 0,
     """
     stats = stats if stats is not None else RunStats()
     task = RecordTask(backend, plan, n, temperature=temperature, prior=prior,
-                      diversity=diversity, max_attempts=max_attempts)
-    task.spares = task.spares and spares
+                      diversity=diversity, max_attempts=max_attempts, spares=spares)
     stats.gate = task.gate
     if task.steer is not None and task.steer.fields:
         stats.diversity = diversity

@@ -41,6 +41,27 @@ def test_pressure_is_how_strongly_the_continuation_leads_to_a_value_already_made
     assert counts.pressure(b"", b"Mary") == 0
 
 
+def test_a_list_opened_after_a_repeat_costs_what_ending_there_costs():
+    """The closing quote after a favourite is penalized, and a comma is not a way around it:
+    "Ben Affleck, Jennifer Lopez" is not another actor."""
+    counts = FieldCounts()
+    for name in ["Ben Affleck", "Ben Affleck", "Tom Hardy"]:
+        counts.add(name.encode())
+    ending = counts.pressure(b"Ben Affleck", b'"')
+    assert ending > 0
+    for joined in (b",", b", Jennifer", b";", b" and", b" & Co"):
+        assert counts.pressure(b"Ben Affleck", joined) == ending
+    assert counts.pressure(b"Ben Affleck", b" Jr") == 0    # another name: free
+    assert counts.pressure(b"Ben", b",") == 0              # not a whole value made
+
+
+def test_a_field_whose_values_hold_lists_may_go_on_with_one():
+    counts = FieldCounts()
+    for cast in ["Ben Affleck", "Ben Affleck", "Matt Damon, Ben Affleck"]:
+        counts.add(cast.encode())
+    assert counts.pressure(b"Ben Affleck", b", Matt") == 0
+
+
 def test_no_continuation_is_penalized_more_than_the_bound_the_decoder_gathers_by():
     import random
 

@@ -19,7 +19,11 @@ times too many). When P+t spells out a whole value already made, `strength *
 COMPLETION_WEIGHT` more (times the share of the values through P+t that ended there): a run
 that writes first names only reaches "Robert" in one token, and by the time the closing
 quote is due, the model's preference for ending there is stronger than any share; the
-penalty has to come while other names are still open. A path to one favourite
+penalty has to come while other names are still open. Where a whole value already made
+could end, the penalty on ending is also what opening a list there costs ("Ben Affleck" +
+", Jennifer Lopez"), unless the field's values hold lists: a list that starts with a repeat is
+not another value of the field's kind, and without that the closing quote's penalty turned
+names into lists (4 Actor values in 180). A path to one favourite
 ("John Doe" 28 times) costs about `strength` times its share; a popular start that many
 different values share ("John " before many surnames, "99" before many procedure codes)
 costs little, so the values keep their shape (the examples' style) and vary in content. It is
@@ -60,6 +64,8 @@ MAX_PREFIX = 48          # bytes of a value whose prefixes are counted; past tha
 MAX_VALUES = 50_000      # values remembered per field (memory stays bounded on huge runs)
 MIN_WIDE_RANGE = 50      # a number field with fewer possible integers is low-cardinality
 END = b'"'               # the end of a value in `FieldCounts` keys (a string's closing quote)
+# how a list goes on inside one string value: "Ben Affleck, Jennifer Lopez", "A and B"
+LIST_SEPARATORS = (b",", b";", b" and ", b" & ", b" / ", b" | ")
 
 Path = tuple[str, ...]   # keys from the root; "[]" stands for any array item
 
@@ -77,11 +83,14 @@ class FieldCounts:
         self.values = 0
         self.nulls = 0                        # nulls in the field (weighted like values)
         self.shown = self.shown_nulls = 0     # examples that have the field, and their nulls
+        self.listed = 0                       # values that hold a LIST_SEPARATOR
 
     def add(self, raw: bytes, weight: int = 1) -> None:
         if self.values >= MAX_VALUES:
             return
         self.values += weight
+        if any(separator in raw for separator in LIST_SEPARATORS):
+            self.listed += weight
         key = (raw + END)[:MAX_PREFIX]
         self.whole[key] += weight
         repeats = self.whole[key]
@@ -129,9 +138,14 @@ class FieldCounts:
         Plus, when the continuation spells out a whole value already made ("Robert", before
         its closing quote), COMPLETION_WEIGHT x the share of the values through it that
         ended there: the value is about to be repeated unless the model goes on, so the
-        penalty comes while other values are still open."""
+        penalty comes while other values are still open.
+
+        A continuation that opens a list right after a whole value already made costs what
+        ending there costs, unless the field's values hold lists."""
         if len(prefix) >= MAX_PREFIX:   # past what is counted: the value is new enough
             return 0.0
+        if not self.listed and _opens_list(continued) and self.whole.get(prefix + END):
+            return self.pressure(prefix, END)   # a list after a repeat: still a repeat
         key = (prefix + continued)[:MAX_PREFIX]
         repeats = self.repeats.get(key, 0)
         if not repeats:
@@ -142,6 +156,12 @@ class FieldCounts:
             if ended:
                 pressure += COMPLETION_WEIGHT * ended / self.count(key)
         return pressure
+
+
+def _opens_list(continued: bytes) -> bool:
+    """Whether `continued` starts a list inside the value: a comma or semicolon, or a word
+    that joins items (" and", one token)."""
+    return continued[:1] in (b",", b";") or continued.startswith((b" and", b" &", b" /", b" |"))
 
 
 @dataclass(frozen=True)

@@ -166,26 +166,24 @@ def test_each_branch_forbids_only_what_the_others_alone_require():
         {"a": False, "b": False, "c": False, "shared": False}]
 
 
+def valid_first_time(embedded, schema, n: int, seed: int) -> list:
+    """`n` records on the embedded model, every one valid and none rejected as invalid."""
+    gen = Generator(schema, model=embedded, seed=seed, max_attempts=4)
+    records = gen.generate(n)
+    check = jsonschema.Draft202012Validator(schema)
+    assert len(records) == n and all(check.is_valid(r) for r in records), records
+    assert not gen.stats.rejected.get("invalid"), gen.stats.rejected
+    return records
+
+
 @pytest.mark.embedded
 def test_the_embedded_model_pays_one_way_only(embedded):
-    schema = payment()
-    gen = Generator(schema, model=embedded, seed=3, max_attempts=4)
-    records = gen.generate(4)
-    check = jsonschema.Draft202012Validator(schema)
-    assert len(records) == 4 and all(check.is_valid(r) for r in records), records
-    assert not gen.stats.rejected.get("invalid"), gen.stats.rejected
+    valid_first_time(embedded, payment(), 4, seed=3)
 
 
 @pytest.mark.embedded
 def test_the_embedded_model_writes_tagged_widgets_of_several_kinds_first_time(embedded):
-    schema = widgets()
-    gen = Generator(schema, model=embedded, seed=5, max_attempts=4)
-    records = gen.generate(6)
-    check = jsonschema.Draft202012Validator(schema)
-    assert len(records) == 6
-    for record in records:
-        assert check.is_valid(record), record
-    assert not gen.stats.rejected.get("invalid"), gen.stats.rejected
+    records = valid_first_time(embedded, widgets(), 6, seed=5)
     # the tag is steered like a field (engine/diversity.py), so every branch turns up
     # (left to itself the model wrote 17 buttons of 17 widgets, seed 7)
     branch = {"button": "button", "link": "button", "slider": "slider", "toggle": "toggle"}

@@ -66,6 +66,8 @@ MIN_WIDE_RANGE = 50      # a number field with fewer possible integers is low-ca
 END = b'"'               # the end of a value in `FieldCounts` keys (a string's closing quote)
 # how a list goes on inside one string value: "Ben Affleck, Jennifer Lopez", "A and B"
 LIST_SEPARATORS = (b",", b";", b" and ", b" & ", b" / ", b" | ")
+# ...and how a continuation opens one (" and" is one token, the space after it the next)
+_LIST_OPENINGS = tuple(separator.rstrip(b" ") for separator in LIST_SEPARATORS)
 
 Path = tuple[str, ...]   # keys from the root; "[]" stands for any array item
 
@@ -144,7 +146,8 @@ class FieldCounts:
         ending there costs, unless the field's values hold lists."""
         if len(prefix) >= MAX_PREFIX:   # past what is counted: the value is new enough
             return 0.0
-        if not self.listed and _opens_list(continued) and self.whole.get(prefix + END):
+        if not self.listed and continued.startswith(_LIST_OPENINGS) and self.whole.get(
+                prefix + END):
             return self.pressure(prefix, END)   # a list after a repeat: still a repeat
         key = (prefix + continued)[:MAX_PREFIX]
         repeats = self.repeats.get(key, 0)
@@ -156,12 +159,6 @@ class FieldCounts:
             if ended:
                 pressure += COMPLETION_WEIGHT * ended / self.count(key)
         return pressure
-
-
-def _opens_list(continued: bytes) -> bool:
-    """Whether `continued` starts a list inside the value: a comma or semicolon, or a word
-    that joins items (" and", one token)."""
-    return continued[:1] in (b",", b";") or continued.startswith((b" and", b" &", b" /", b" |"))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ field's example-value reuse, near-duplicate share.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -27,15 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.diversity import JOBS as DIVERSITY_JOBS  # noqa: E402
-from examples import actor, medical_billing  # noqa: E402
+from bench.roundtrip import JOBS as ROUNDTRIP_JOBS  # noqa: E402
 
 from simulacra.checks.dedup import DEFAULT_THRESHOLD  # noqa: E402
 from simulacra.errors import GenerationError  # noqa: E402
 from simulacra.report.quality import QualityReport  # noqa: E402
 from simulacra.roundtrip import score_records  # noqa: E402
-from simulacra.schema import RecordInvalid, load_schema  # noqa: E402
+from simulacra.schema import RecordInvalid, Schema, load_schema  # noqa: E402
 
-ROUNDTRIP_SCHEMAS = {"Actor": actor.Actor, "MedicalBilling": medical_billing.MedicalBilling}
 LOWER_IS_BETTER = ("top share", "example reuse", "near duplicates")
 
 
@@ -89,7 +89,7 @@ def metrics(group: tuple, row: dict) -> dict[str, float]:
 
 
 def roundtrip_metrics(row: dict) -> dict[str, float]:
-    schema = load_schema(ROUNDTRIP_SCHEMAS[row["job"]])
+    schema = job_schema("roundtrip", row["job"])
     extracted = []
     for data in row["extracted"]:
         try:
@@ -108,8 +108,9 @@ def roundtrip_metrics(row: dict) -> dict[str, float]:
 
 
 def diversity_metrics(row: dict) -> dict[str, float]:
-    schema, examples, _, _ = DIVERSITY_JOBS[row["job"]]
-    report = QualityReport(load_schema(schema), examples=examples, near_threshold=DEFAULT_THRESHOLD)
+    _, examples, _, _ = DIVERSITY_JOBS[row["job"]]
+    report = QualityReport(job_schema("diversity", row["job"]), examples=examples,
+                           near_threshold=DEFAULT_THRESHOLD)
     for record in row["records"]:
         report.add(record)
     kept = max(1, report.valid)
@@ -122,6 +123,12 @@ def diversity_metrics(row: dict) -> dict[str, float]:
         out[f"{name} example reuse"] = count / kept
     out["near duplicates"] = report.near_duplicates / kept
     return out
+
+
+@functools.cache
+def job_schema(kind: str, job: str) -> Schema:
+    """A job's schema, loaded once for all its seeds."""
+    return load_schema((ROUNDTRIP_JOBS if kind == "roundtrip" else DIVERSITY_JOBS)[job][0])
 
 
 def _mean(values: list[float]) -> float:

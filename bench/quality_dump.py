@@ -7,7 +7,7 @@ in quality).
     PY bench/quality_dump.py diversity product_review 5 -n 200 --out after.jsonl
     PY bench/quality_dump.py diversity product_review 5 -n 100 --no-examples --out after.jsonl
 
-`--tree DIR` is the checkout whose `examples/` and `bench/diversity.py` jobs are used (run an
+`--tree DIR` is the checkout whose `bench/roundtrip.py` and `bench/diversity.py` jobs are used (run an
 older build with its own interpreter and `PYTHONPATH=DIR/src`). Only the API every version
 since issue #19 has is used: `Generator(...).outcomes`, `TextWriter.write_many`,
 `Extractor.extract_batch`, each with its defaults (the round trip as `bench/roundtrip.py`
@@ -22,13 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-ROUNDTRIP_JOBS = ("Actor", "MedicalBilling")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("roundtrip", "diversity"))
-    parser.add_argument("job", help="Actor, MedicalBilling, or a job of bench/diversity.py")
+    parser.add_argument("job", help="a job of bench/roundtrip.py or bench/diversity.py")
     parser.add_argument("seed", type=int)
     parser.add_argument("-n", type=int, default=30)
     parser.add_argument("--no-examples", action="store_true", help="diversity: no examples shown")
@@ -52,23 +50,18 @@ def main() -> None:
 
 
 def roundtrip_row(backend, job: str, seed: int, n: int) -> dict:
-    from examples import actor, medical_billing
+    from bench.roundtrip import JOBS
 
     from simulacra import Generator
     from simulacra.extract import Extractor
     from simulacra.schema import load_schema
     from simulacra.text import TextWriter
 
-    if job not in ROUNDTRIP_JOBS:
-        raise SystemExit(f"round-trip job must be one of {', '.join(ROUNDTRIP_JOBS)}")
-    schema, examples, subject, preferences = {
-        "Actor": (actor.Actor, actor.EXAMPLES, "actor_filmography", {"style": "informal"}),
-        "MedicalBilling": (medical_billing.MedicalBilling, medical_billing.EXAMPLES,
-                           medical_billing.SUBJECT, None)}[job]
+    schema, examples, subject, preferences = JOBS[job]
     loaded = load_schema(schema)
     generator = Generator(loaded, model=backend, examples=examples, subject=subject, seed=seed)
     golds = [loaded.dump(r) for r in generator.generate(n)]
-    written = TextWriter(backend, preferences, seed=seed).write_many(golds)
+    written = TextWriter(backend, preferences or None, seed=seed).write_many(golds)
     extracted = Extractor(loaded, model=backend, seed=seed).extract_batch([w.text for w in written])
     return {"golds": golds, "texts": [w.text for w in written],
             "grounded": [w.grounded for w in written],

@@ -184,6 +184,28 @@ def test_a_field_the_text_does_not_state_comes_back_null_with_examples(embedded)
     assert zero.condition != "hot"  # measured: zero-shot takes "I want to know if it will be"
 
 
+@pytest.mark.embedded
+def test_a_list_longer_than_five_comes_back_whole_when_the_examples_list_as_many(embedded):
+    pairs = [("Cate Blanchett starred in Elizabeth, The Aviator, Carol, Blue Jasmine, Babel, "
+              "Notes on a Scandal and Tar.",
+              {"Actor": "Cate Blanchett", "Film": ["Elizabeth", "The Aviator", "Carol",
+                                                   "Blue Jasmine", "Babel", "Notes on a Scandal",
+                                                   "Tar"]}),
+             ("Denzel Washington is known for Glory, Malcolm X, Training Day, Fences, Flight, "
+              "Philadelphia and Inside Man.",
+              {"Actor": "Denzel Washington", "Film": ["Glory", "Malcolm X", "Training Day",
+                                                      "Fences", "Flight", "Philadelphia",
+                                                      "Inside Man"]})]
+    text = ("Keanu Reeves played in Speed, The Matrix, John Wick, Point Break, Constantine, "
+            "The Devil's Advocate, Little Buddha and Johnny Mnemonic.")
+    films = Extractor(Actor, model=embedded, examples=pairs).extract(text).Film
+    assert len(films) > 5 and set(films) <= {
+        "Speed", "The Matrix", "John Wick", "Point Break", "Constantine",
+        "The Devil's Advocate", "Little Buddha", "Johnny Mnemonic"}
+    # without examples the decoder's default bound holds
+    assert len(Extractor(Actor, model=embedded).extract(text).Film) <= 5
+
+
 def test_field_confidence_multiplies_the_chosen_tokens_inside_each_value():
     from simulacra.extract import field_confidence
 

@@ -41,7 +41,7 @@ from simulacra.extract_cues import Carriers, FieldLexicon
 from simulacra.extract_spans import EDGE, extractive_schema, text_numbers, text_spans
 from simulacra.parse import ReplyParseError, parse_reply
 from simulacra.schema import RecordInvalid, Schema, load_schema
-from simulacra.schema.model import SPAN_STRING, subschemas
+from simulacra.schema.model import SPAN_STRING, longest_lists, subschemas
 from simulacra.text import field_values
 
 __all__ = ["Carriers", "Extractor", "FieldLexicon", "extractive_schema", "text_numbers",
@@ -96,6 +96,8 @@ class Extractor(UsesModel):
         self.examples = [self._example(i, text, rec) for i, (text, rec) in enumerate(examples)]
         self.carriers = Carriers(self.examples)
         self.lexicon = FieldLexicon(self.schema, self.examples)
+        # a list as long as the labelled examples' longest (else the decoder's default bound)
+        self.list_lengths = longest_lists(record for _, record in self.examples)
         self._model = LazyBackend(model)
         self.extractive = extractive
         self.temperature = temperature
@@ -161,7 +163,7 @@ class Extractor(UsesModel):
         return [self.examples[i] for i in shared + ranked[len(ranked) - NEAREST:]]
 
     def decoding_schema(self, text: str, many: bool) -> dict[str, Any]:
-        js = self.schema.decoding_schema(max_string=SPAN_STRING)
+        js = self.schema.decoding_schema(max_string=SPAN_STRING, list_lengths=self.list_lengths)
         require_all(js)
         if self.extractive and self.backend.capabilities.grammar:
             spans = self.carriers.offered(text_spans(text), text)

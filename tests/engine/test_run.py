@@ -66,6 +66,20 @@ def test_records_that_never_validate_fail_loudly_and_the_rest_are_kept():
     assert gen.stats.failed[0][0] == 1
 
 
+def test_lists_may_be_as_long_as_the_examples_show():
+    class Cast(BaseModel):
+        films: list[str]
+
+    eight = {"films": [f"Film {i}" for i in range(8)]}
+    fake = ScriptedBackend().enqueue(json.dumps({"films": ["A", "B", "C", "D", "E", "F", "G"]}))
+    [record] = Generator(Cast, model=fake, examples=[eight, {"films": ["Z"]}], seed=1).generate(1)
+    assert len(record.films) == 7
+    assert fake.history[0].json_schema["properties"]["films"]["maxItems"] == 8
+    bare = ScriptedBackend().enqueue(json.dumps({"films": ["A"]}))
+    Generator(Cast, model=bare, seed=1).generate(1)
+    assert bare.history[0].json_schema["properties"]["films"]["maxItems"] == 5
+
+
 def test_prompt_carries_subject_extra_descriptions_and_examples():
     fake = ScriptedBackend().enqueue(rec("Zed"))
     Generator(Bill, model=fake, subject="hospital_bill", extra="unusual names",

@@ -6,7 +6,14 @@ import pytest
 
 from simulacra import check_support, load_schema
 from simulacra.schema import RecordInvalid
-from simulacra.schema.model import INT_SPAN, MAX_ITEMS, MAX_STRING, STRING_CAP
+from simulacra.schema.model import (
+    INT_SPAN,
+    LIST_CAP,
+    MAX_ITEMS,
+    MAX_STRING,
+    STRING_CAP,
+    longest_lists,
+)
 
 
 def test_validation_errors_name_the_path():
@@ -38,6 +45,30 @@ def test_decoding_schema_bounds_strings_integers_arrays_and_closes_objects():
     assert dec["sub"]["additionalProperties"] is False
     assert dec["sub"]["properties"]["type"]["maxLength"] == MAX_STRING  # a field named "type"
     assert "maxLength" not in schema.json_schema["properties"]["free"]  # the contract is untouched
+
+
+def test_lists_are_as_long_as_the_examples_longest_where_the_schema_sets_no_bound():
+    js = {"type": "object", "properties": {
+        "films": {"type": "array", "items": {"type": "string"}},
+        "tags": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+        "pair": {"type": "array", "items": {"type": "integer"}, "maxItems": 2},
+        "short": {"type": "array", "items": {"type": "integer"}},
+        "cast": {"type": "object", "properties": {"names": {"type": "array"}}},
+    }}
+    examples = [{"films": list("abcdefgh"), "tags": list("abcdef"), "pair": [1, 2],
+                 "short": [1, 2], "cast": {"names": list("abcdefg")}},
+                {"films": ["one"], "tags": None, "pair": [], "short": [],
+                 "cast": {"names": ["x"] * 99}}]
+    lengths = longest_lists(examples)
+    # lists no longer than the default, and bounds the schema sets, are left alone
+    assert lengths == {"films": 8, "tags": 6, "names": LIST_CAP}
+    dec = load_schema(js).decoding_schema(list_lengths=lengths)["properties"]
+    assert dec["films"]["maxItems"] == 8
+    assert dec["tags"]["anyOf"][0]["maxItems"] == 6   # Optional[list[str]]
+    assert dec["pair"]["maxItems"] == 2 and dec["short"]["maxItems"] == MAX_ITEMS
+    assert dec["cast"]["properties"]["names"]["maxItems"] == LIST_CAP
+    assert load_schema({"type": "array"}).decoding_schema(
+        list_lengths=longest_lists([list(range(7))]))["maxItems"] == 7   # a list at the root
 
 
 def test_support_report_classifies_keywords():

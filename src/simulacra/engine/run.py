@@ -36,6 +36,7 @@ from simulacra.parse import ReplyParseError, parse_reply, parse_value
 from simulacra.plan import Plan, with_context
 from simulacra.schema import RecordInvalid, Schema
 from simulacra.schema.grammar import SPACED, separators_for
+from simulacra.schema.model import longest_lists
 from simulacra.schema.size import distinct_instances, longest_tokens, shortest_tokens
 
 __all__ = ["Ledger", "Outcome", "RecordTask", "RunStats", "decoding_schema_for", "run_records",
@@ -48,16 +49,19 @@ USUAL_TEXT = 64
 CONTEXT_SALT = 0xC0_7E_57   # context lines get their own draws, so samplers' values do not shift
 
 
-def decoding_schema_for(schema: Schema, n: int) -> dict[str, Any] | bool:
+def decoding_schema_for(schema: Schema, n: int, examples: Iterable[Any] = ()
+                        ) -> dict[str, Any] | bool:
     """The decoding schema for a run of `n` records. Objects are closed while decoding (the
     small model otherwise adds fields of its own), unless that leaves too few distinct records
     to choose `n` from (the model keeps its favourite) and the schema itself leaves them open.
+    Unbounded lists are as long as the `examples`' longest (at least MAX_ITEMS).
     A schema that allows fewer than `n` distinct records at all is refused before anything
     runs."""
-    decoding = schema.decoding_schema()
+    lengths = longest_lists(examples)
+    decoding = schema.decoding_schema(list_lengths=lengths)
     if distinct_instances(decoding) >= max(2 * n, n + 10):   # room to pick from, not just n
         return decoding
-    decoding = schema.decoding_schema(close_objects=False)
+    decoding = schema.decoding_schema(close_objects=False, list_lengths=lengths)
     possible = distinct_instances(decoding)
     if possible < n:
         raise UsageError(f"{schema.name} allows only {possible} distinct record"
@@ -121,7 +125,7 @@ class RecordTask:
         self.plan = plan
         self.max_attempts = max_attempts
         self.temperature = temperature
-        self.decoding = decoding_schema_for(plan.schema, n)
+        self.decoding = decoding_schema_for(plan.schema, n, plan.examples)
         self.budget, self.close_after = token_budgets(plan, backend.capabilities.grammar,
                                                       self.decoding)
         self.plausible = PlausibilityGate(self.decoding, plan.examples) \

@@ -32,6 +32,7 @@ PATTERN_STRING = 128     # default maxLength of a string with a pattern (room fo
 FORMAT_STRING = 64       # default maxLength of a formatted string: llguidance's email, hostname,
                          # uri and date-time (fractional seconds) grammars have no end of their own
 MAX_ITEMS = 5            # default maxItems
+LIST_CAP = 50            # the most items examples may open an unbounded list to (see longest_lists)
 INT_SPAN = 10**9         # default bounds for integers without minimum/maximum
 
 
@@ -224,13 +225,14 @@ class Schema:
         return record
 
     # -- decoding ------------------------------------------------------------------------
-    def decoding_schema(self, *, close_objects: bool = True,
-                        max_string: int = MAX_STRING) -> dict[str, Any] | bool:
+    def decoding_schema(self, *, close_objects: bool = True, max_string: int = MAX_STRING,
+                        list_lengths: dict[str, int] | None = None) -> dict[str, Any] | bool:
         """The JSON Schema handed to the constrained decoder: the user's in 2020-12 form,
         unknown keywords dropped, with bounds added (objects closed unless told not to; a
-        free string without maxLength gets `max_string`)."""
+        free string without maxLength gets `max_string`; an unbounded list MAX_ITEMS, or
+        as many as `list_lengths` gives its key: see longest_lists)."""
         return bound_for_decoding(self.normalized, close_objects=close_objects,
-                                  max_string=max_string)
+                                  max_string=max_string, list_lengths=list_lengths)
 
 
 def ref_target(root: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -294,7 +296,8 @@ def describe_limits(sub: dict[str, Any]) -> str:
 
 
 def bound_for_decoding(js: dict[str, Any] | bool, *, close_objects: bool = True,
-                       max_string: int = MAX_STRING) -> dict[str, Any] | bool:
+                       max_string: int = MAX_STRING, list_lengths: dict[str, int] | None = None
+                       ) -> dict[str, Any] | bool:
     """Copy `js` with every string, integer and array bounded and objects closed.
 
     An object is closed (`additionalProperties: false`) only where that cannot change what
@@ -308,10 +311,61 @@ def bound_for_decoding(js: dict[str, Any] | bool, *, close_objects: bool = True,
     conditionals_as_unions(out)
     require_tags(out)
     _adopt_part_names(out)
+    if list_lengths:
+        _lengthen_lists(out, list_lengths)
     open_nodes: set[int] = set()
     _mark_open(out, out, open_nodes, merged=False)
     _bound(out, open_nodes, close_objects, max_string)
     return out
+
+
+def longest_lists(examples: Any) -> dict[str, int]:
+    """The longest list the examples hold under each key ("" for an example that is itself a
+    list), where longer than MAX_ITEMS, at most LIST_CAP. The decoder's default bound of
+    MAX_ITEMS would cut every such list short: a user whose examples list eight films gets
+    lists of up to eight (bounds the schema sets stay as they are)."""
+    longest: dict[str, int] = {}
+
+    def visit(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                visit(v, k)
+        elif isinstance(value, list):
+            if len(value) > MAX_ITEMS:
+                longest[key] = min(LIST_CAP, max(longest.get(key, 0), len(value)))
+            for v in value:
+                visit(v, key)
+
+    for example in examples:
+        visit(example, "")
+    return longest
+
+
+def _lengthen_lists(root: dict[str, Any], lengths: dict[str, int]) -> None:
+    """Give each array without maxItems under a key of `lengths` (a property of that name,
+    or the root for "") that many items at most (the rest of _bound leaves it as set)."""
+    def open_up(node: Any, n: int) -> None:
+        if not isinstance(node, dict):
+            return
+        kinds = node.get("type")
+        if (kinds == "array" or isinstance(kinds, list) and "array" in kinds
+                or "items" in node) and "maxItems" not in node:
+            node["maxItems"] = max(n, node.get("minItems", 0))
+        for key in ("anyOf", "oneOf"):   # Optional[list[str]] is a union with null
+            for member in node.get(key) or []:
+                open_up(member, n)
+
+    if "" in lengths:
+        open_up(root, lengths[""])
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        for name, sub in (node.get("properties") or {}).items():
+            if name in lengths:
+                open_up(sub, lengths[name])
+        stack.extend(subschemas(node))
 
 
 _ANNOTATION_KEYS = ANNOTATIONS | {"$id", "$schema", "$anchor", "$defs", "definitions"}

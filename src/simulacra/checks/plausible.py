@@ -12,8 +12,8 @@ retries the record) and names the reason, counted in the summary and the ledger:
   (`product_name`), only words of the schema's own field names ("Product Reviews"), or a
   whole value in brackets: a template's slot ("{firstname}"), a description of the field
   ("(the customer's full name)"), a markdown link;
-- `implausible repeat`: one value in two different text fields of the record, or a word
-  twice in a row within a value ("Doe Doe");
+- `implausible repeat`: one value in two different text fields of the record (word for
+  word: punctuation and case aside), or a word twice in a row within a value ("Doe Doe");
 - `implausible no letters`: a number where text is due ("38507203405" as a product), in a
   field whose name is not a code's (id, number, code, phone, zip...);
 - `implausible echo`: the prompt read back (the schema's own name inside a value);
@@ -62,6 +62,7 @@ _CODE_NAME = re.compile(r"(^|_)(id|ids|code|codes|number|no|num|zip|postcode|pos
                         r"hash|checksum|uuid|hex|ip)$|"
                         r"(?-i:Id|Code|Number|Date|Time|Port|Version)$", re.IGNORECASE)   # camelCase: orderId
 _WORDISH = re.compile(r"\w", re.UNICODE)
+_WORD_RUN = re.compile(r"\w+", re.UNICODE)
 # a whole value in brackets: a template's slot ("{firstname}", "{{ city }}", "<name>"), a
 # description of the field ("(the customer's full name)"), a link ("[name](https://...)"),
 # or only such slots side by side ("{{value}} {{user.username}}")
@@ -134,9 +135,12 @@ class PlausibilityGate:
             elif text.endswith(",") and not short_named:
                 yield "edge", path   # a separator may be a comma
             folded = text.casefold()
-            if len(folded) > 1 and folded in seen or _STUTTER.search(folded):
+            # compared word by word: the same sentence in two fields, one with a final
+            # period and one without, is the same value
+            same = " ".join(_WORD_RUN.findall(folded)) or folded
+            if len(folded) > 1 and same in seen or _STUTTER.search(folded):
                 yield "repeat", path
-            seen.setdefault(folded, path)
+            seen.setdefault(same, path)
 
     def _placeholder(self, text: str) -> bool:
         if text.lower().strip(" .!?") in PLACEHOLDERS or _IDENTIFIER.match(text):

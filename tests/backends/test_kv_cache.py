@@ -65,3 +65,26 @@ def test_live_cells_survive_the_cache_growing_past_them(flash_attention):
     assert int(got.argmax()) == int(expected.argmax())
     # the same numbers (equal here; the tolerance allows for a wider attention read's rounding)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-3 * float(np.abs(expected).max()))
+
+
+def test_requests_with_one_prompt_share_their_head_and_its_cells_are_counted_once():
+    from simulacra.backends._decode import _group_heads, _HeldHeads
+
+    header, a, b = [1, 2, 3], [4, 5, 6, 7], [8, 9]
+    prompts = [header + a, header + a, header + b, header + b, header + [5]]
+    heads = [p + [0] for p in prompts]   # the grammar's opening, the same for all
+    # each sequence evaluates its head's last token itself; a prompt of one request shares
+    # only what every head has
+    assert _group_heads(prompts, heads, 3) == [7, 7, 5, 5, 3]
+
+    held = _HeldHeads(3)
+    assert held.cells_to_load(heads[0][:7]) == 4
+    assert held.start(0, heads[0][:7]) == -4 and held.cells == 4
+    assert held.cells_to_load(heads[1][:7]) == 0 and held.start(1, heads[1][:7]) == 0
+    # the prefix sequence moves on to b while a's two sequences still hold a's cells
+    assert held.start(2, heads[2][:5]) == -2 and held.cells == 6
+    assert held.finish(0) == 0 and held.finish(1) == 4 and held.cells == 2
+    assert held.start(4, heads[4][:3]) == 0          # a request alone: nothing to hold
+    assert held.finish(2) == 0 and held.cells == 2   # b stays in the prefix sequence
+    # a head no sequence shares any more goes when the next is loaded
+    assert held.start(3, heads[0][:7]) == 2 - 4 and held.cells == 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jsonschema
 import pytest
 
@@ -104,3 +106,21 @@ def test_one_pass_over_the_vocabulary_gives_what_llama_and_llguidance_read_thems
         assert ours.is_special_token(t) == theirs.is_special_token(t), t
         assert ours.decode_bytes([t]) == theirs.decode_bytes([t]), t
     assert ours.tokenize_str('{"name": "Ana"}') == theirs.tokenize_str('{"name": "Ana"}')
+
+
+def test_requests_of_several_prompts_in_one_call_each_read_their_own(embedded):
+    # Groups of requests with a prompt of their own (engine/run.py gives each group of a
+    # batch its order of the examples) share their prompt's cells, one group's at a time in
+    # the prefix sequence: a group must read its own prompt, not the group's before it.
+    schema = {"type": "object", "properties": {"fruit": {"type": "string", "maxLength": 12}},
+              "required": ["fruit"], "additionalProperties": False}
+
+    def prompt(fruit: str) -> str:
+        return "Records, every one the same:\n" + f'{{"fruit": "{fruit}"}}\n' * 6
+
+    fruits = ["apple", "banana", "cherry"]
+    requests = [Request(prompt=prompt(f), json_schema=schema, max_tokens=16, seed=i,
+                        temperature=0.0) for f in fruits for i in range(12)]
+    completions = embedded.complete(requests)   # 36 requests, more than the lanes at once
+    got = [json.loads(c.text)["fruit"] for c in completions]
+    assert got == [f for f in fruits for _ in range(12)]

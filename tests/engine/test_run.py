@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, Field, model_validator
 
 from simulacra import Generator
-from simulacra.backends.base import Completion
+from simulacra.backends.base import Capabilities, Completion
 from simulacra.backends.fake import ScriptedBackend, ScriptExhausted
 from simulacra.errors import GenerationError, UsageError
 
@@ -78,6 +78,25 @@ def test_lists_may_be_as_long_as_the_examples_show():
     bare = ScriptedBackend().enqueue(json.dumps({"films": ["A"]}))
     Generator(Cast, model=bare, seed=1).generate(1)
     assert bare.history[0].json_schema["properties"]["films"]["maxItems"] == 5
+
+
+def test_each_group_of_a_batch_s_tries_gets_its_own_order_of_the_examples():
+    from simulacra.engine.run import ORDER_GROUP
+
+    names = ["Ann", "Bea", "Cy", "Dov", "Eli"]
+    examples = [{"name": n, "total": 3, "claim": 1} for n in names]
+    fake = ScriptedBackend(capabilities=Capabilities(grammar=False, batch=4 * ORDER_GROUP)).enqueue(
+        *(rec(f"N{i}") for i in range(4 * ORDER_GROUP)))
+    Generator(Bill, model=fake, examples=examples, seed=3).generate(4 * ORDER_GROUP)
+    prompts = [r.prompt for r in fake.history]
+    groups = [prompts[i:i + ORDER_GROUP] for i in range(0, len(prompts), ORDER_GROUP)]
+    assert all(len(set(group)) == 1 for group in groups)   # a group shares its prompt
+    assert len({group[0] for group in groups}) > 1          # the batch does not
+
+    def order(prompt):   # the examples' names, in the order the prompt shows them
+        return tuple(sorted((n for n in names if f'"{n}"' in prompt), key=prompt.index))
+
+    assert len({order(group[0]) for group in groups}) > 1
 
 
 def test_prompt_carries_subject_extra_descriptions_and_examples():

@@ -56,6 +56,7 @@ import ctypes
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,7 @@ class _Seq:
     rng: np.random.Generator
     index: int = 0                                     # position in the caller's requests
     pos: int = 0
+    base: int = 0                                      # the positions it shares (copied cells)
     pending: list[int] = field(default_factory=list)   # tokens to feed at the next decode
     out: list[int] = field(default_factory=list)       # generated tokens (sampled + forced)
     done: bool = False
@@ -563,30 +565,40 @@ class BatchDecoder:
         shared = _common_prefix(heads)
         shared = shared[:min(len(h) for h in heads) - 1]  # each sequence evaluates >= 1 token
         self._load_prefix(shared)
+        base = _group_heads(prompts, heads, len(shared))
         waiting = list(range(len(requests)))[::-1]
         live: list[_Seq] = []
         free = list(range(self.n_seq))[::-1]
         # KV cells: a request starts when its prompt tail and a typical reply (RESERVE
-        # tokens or its usual size, at most its budget) fit beside the shared prefix. A reply that grows
-        # past its reservation uses the slack; if the cache would still overflow, the longest
-        # reply is cut as "length" (a looping record; the engine rejects and retries it).
-        need = [len(h) - len(shared) + min(r.max_tokens, max(RESERVE, r.close_after or 0)) + 8
-                for h, r in zip(heads, requests, strict=True)]
+        # tokens or its usual size, at most its budget) fit beside the shared prefix (and its
+        # group's head, counted once while the prefix sequence or any of the group's
+        # sequences holds it). A reply that grows past its reservation uses the slack; if the
+        # cache would still overflow, the longest reply is cut as "length" (a looping record;
+        # the engine rejects and retries it).
+        need = [len(h) - b + min(r.max_tokens, max(RESERVE, r.close_after or 0)) + 8
+                for h, b, r in zip(heads, base, requests, strict=True)]
         budget = [len(h) - len(shared) + r.max_tokens + 8 for h, r in zip(heads, requests, strict=True)]
         room = self.n_ctx - len(shared)
         if max(budget) > room:
             raise RuntimeError(f"a request needs {max(budget)} KV cells but the context has {room}; "
                                "shorten the prompt or the token budget")
+        heads_held = _HeldHeads(len(shared))
         try:
             while True:
-                while free and waiting and need[waiting[-1]] <= room:
-                    i = waiting.pop()
-                    room -= need[i]
+                while free and waiting:
+                    i = waiting[-1]
+                    cells = heads_held.cells_to_load(heads[i][:base[i]])
+                    if need[i] + cells > room:
+                        break
+                    waiting.pop()
+                    if base[i] > len(shared) and heads_held.loaded != heads[i][:base[i]]:
+                        self._load_prefix(heads[i][:base[i]])
+                    room += heads_held.start(i, heads[i][:base[i]]) - need[i]
                     live.append(self._start(free.pop(), i, requests[i], grammars[i],
-                                            prompts[i], len(shared)))
+                                            prompts[i], base[i]))
                 if not live:
                     break
-                self._make_room(live, len(shared))
+                self._make_room(live, len(shared) + heads_held.cells)
                 running = [s for s in live if not s.done]
                 if running:
                     if self.thread_policy is not None:
@@ -602,7 +614,7 @@ class BatchDecoder:
                     # reused would crowd out the ones still running
                     self._ll.llama_memory_seq_rm(self.ctx.memory, s.slot, -1, -1)
                     free.append(s.slot)
-                    room += need[s.index]
+                    room += need[s.index] + heads_held.finish(s.index)
                     yield s.index, completion
         finally:   # closed early (the engine's spares no longer needed): free their cells
             for s in live:
@@ -615,28 +627,30 @@ class BatchDecoder:
             self.n_threads = n
 
     def _make_room(self, live: list[_Seq], shared: int) -> None:
-        """Cut the longest replies while the next decode would overflow the KV cache."""
-        used = shared + sum(s.pos - shared + len(s.pending) for s in live if not s.done)
+        """Cut the longest replies while the next decode would overflow the KV cache.
+        `shared`: the cells every sequence shares (the prefix and the group heads held)."""
+        used = shared + sum(s.pos - s.base + len(s.pending) for s in live if not s.done)
         while used > self.n_ctx - 16:
             longest = max((s for s in live if not s.done), key=lambda s: len(s.out))
             longest.done, longest.finish = True, "length"
-            used -= longest.pos - shared + len(longest.pending)
+            used -= longest.pos - longest.base + len(longest.pending)
             self._ll.llama_memory_seq_rm(self.ctx.memory, longest.slot, -1, -1)
 
     def _start(self, slot: int, index: int, request: Request, grammar: str | None,
                prompt: list[int], shared: int) -> _Seq:
-        """Put a request in a free slot: the shared prefix from the KV cache, then its tail."""
+        """Put a request in a free slot: the first `shared` tokens of its head from the
+        prefix sequence's cells, then its tail."""
         import llguidance
 
         mem = self.ctx.memory
         self._ll.llama_memory_seq_rm(mem, slot, -1, -1)
         if shared:
-            self._ll.llama_memory_seq_cp(mem, self.prefix_slot, slot, -1, -1)
+            self._ll.llama_memory_seq_cp(mem, self.prefix_slot, slot, 0, shared)
         matcher = llguidance.LLMatcher(self.tokenizer, grammar) if grammar else None
         if self._pieces is None:
             self._vocab_tables()
         seq = _Seq(slot=slot, request=request, matcher=matcher, index=index,
-                   rng=np.random.default_rng(request.seed), pos=shared,
+                   rng=np.random.default_rng(request.seed), pos=shared, base=shared,
                    tokens_in=len(prompt), started=time.perf_counter())
         seq.null_bias = float(request.extra.get("null_bias", 0.0))
         steer = request.extra.get("steer")
@@ -1248,6 +1262,78 @@ def _letter(byte: int) -> bool:
 def _has(mask: np.ndarray, tokens):
     """Whether the bitmask allows each token (a bool, or an array of them)."""
     return (mask[tokens >> 5] >> (tokens & 31)) & 1 == 1
+
+
+def _group_heads(prompts: list[list[int]], heads: list[list[int]], shared: int) -> list[int]:
+    """How many tokens of each head its sequence copies from the prefix sequence.
+
+    Requests with the same prompt form a group (the engine gives each group of a batch's
+    tries one order of the examples: engine/run.py). A group shares all its heads have in
+    common (the prompt, and the grammar's opening where theirs agree) but each sequence's
+    last token: the prefix sequence holds one group's head at a time, evaluated once when
+    the group's first request starts. A request whose prompt is its own starts from
+    `shared`, the prefix of every head."""
+    members: dict[tuple[int, ...], list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        members.setdefault(tuple(prompt), []).append(i)
+    base = [shared] * len(heads)
+    for group in members.values():
+        if len(group) < 2:
+            continue
+        block = [heads[i] for i in group]
+        common = min(len(_common_prefix(block)), min(len(h) for h in block) - 1)
+        if common > shared:
+            for i in group:
+                base[i] = common
+    return base
+
+
+class _HeldHeads:
+    """Which group heads (see BatchDecoder.stream) hold KV cells, and how many: the one in the
+    prefix sequence, and any an earlier group's sequences still share after the prefix
+    sequence moved on. Cells beyond the `shared` prefix every sequence copies."""
+
+    def __init__(self, shared: int) -> None:
+        self.shared = shared
+        self.loaded: list[int] = []          # the head in the prefix sequence beyond `shared`
+        self._load = 0                        # which loading of a head that was
+        self._size: dict[int, int] = {0: 0}   # cells of each loading still held
+        self._users: Counter[int] = Counter()
+        self._of: dict[int, int] = {}         # request -> the loading it shares
+
+    @property
+    def cells(self) -> int:
+        return sum(self._size.values())
+
+    def cells_to_load(self, head: list[int]) -> int:
+        """Cells that starting a request with `head` adds (0 if it is the head held)."""
+        return 0 if len(head) <= self.shared or head == self.loaded else len(head) - self.shared
+
+    def start(self, index: int, head: list[int]) -> int:
+        """Record request `index` starting on `head`; returns the cells freed (a previous
+        head no sequence shares any more) minus the cells added."""
+        if len(head) <= self.shared:
+            return 0
+        change = 0
+        if head != self.loaded:
+            if not self._users[self._load]:
+                change += self._size.pop(self._load, 0)
+            self._load += 1
+            self.loaded, self._size[self._load] = head, len(head) - self.shared
+            change -= self._size[self._load]
+        self._users[self._load] += 1
+        self._of[index] = self._load
+        return change
+
+    def finish(self, index: int) -> int:
+        """Record request `index` finished; returns the cells this frees."""
+        load = self._of.pop(index, None)
+        if load is None:
+            return 0
+        self._users[load] -= 1
+        if not self._users[load] and load != self._load:
+            return self._size.pop(load, 0)
+        return 0
 
 
 def _common_prefix(lists: Sequence[list[int]]) -> list[int]:

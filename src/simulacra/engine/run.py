@@ -116,10 +116,12 @@ ROW_MAX_IMPLAUSIBLE = 0.05  # ...and the share of them the plausibility gate may
 
 # Tries that share one order of the examples. A batch of the embedded model's is 128 tries,
 # and one order for all of them made a whole run of 100 records follow it: the share of
-# reviews without a reviewer was 0-4% on four seeds of twelve and 27-37% on six, as the
-# example without one came early or late (one example in three has none). Groups of 16 get
-# orders of their own; the decoder evaluates each group's prompt once (backends/_decode.py).
-ORDER_GROUP = 16
+# reviews without a reviewer (one example in three has none) was 0-4% on four seeds of
+# twelve and 27-37% on six, as that example came early or late. Groups get orders of their
+# own, and the decoder evaluates each group's prompt once (backends/_decode.py): groups of
+# 32 gave 4-27% (16: 9-26%), at 0.94x the records/s of one order on MedicalBilling (16:
+# 0.87x; 100 records, 3 rounds interleaved in one process).
+ORDER_GROUP = 32
 
 
 class RecordTask:

@@ -3,8 +3,9 @@
 The embedded model is a base model, so the prompt is a document to continue, not a chat:
 a header (subject, fields with types and descriptions, the user's extra instructions), then
 example records as JSON lines in exactly the layout the constrained decoder emits
-(`{"a": 1, "b": "x"}`), so the model's next line is already in its groove. Each request
-gets its own order and subset of the examples, so the model does not see one fixed context.
+(`{"a": 1, "b": "x"}`), so the model's next line is already in its groove. Each group of
+requests gets its own order and subset of the examples (engine/run.py, ORDER_GROUP), so the
+model does not see one fixed context.
 
 A run may also give each record a context line ("a retired teacher from Lyon"), drawn by a
 sampler (a seed-data column, a list, Faker): the model writes the record right after it, so

@@ -6,7 +6,9 @@ One llama.cpp context holds `n_seq` working sequences plus one *prefix* sequence
 1. Prefix reuse: the prompts' longest common prefix lives in the prefix sequence and stays
    there between calls; only the part that changed is evaluated. Each working sequence is
    cleared and given the prefix by `llama_memory_seq_cp` (in a unified KV cache the cells are
-   shared, not copied).
+   shared, not copied). Requests with the same prompt (a group of the engine's tries, one
+   order of the examples) share it whole: the prefix sequence holds one group's prompt at a
+   time (`_group_heads`, `_HeldHeads`).
 2. Each sequence's own prompt tail is evaluated, all sequences in one `llama_decode`.
 3. Then, step by step: llguidance computes each sequence's token mask (in parallel, in Rust);
    all sequences' new tokens go to llama.cpp in one batch, logits only for each sequence's

@@ -589,13 +589,14 @@ class BatchDecoder:
             while True:
                 while free and waiting:
                     i = waiting[-1]
-                    cells = heads_held.cells_to_load(heads[i][:base[i]])
+                    head = heads[i][:base[i]]
+                    cells = heads_held.cells_to_load(head)   # > 0: a group head not loaded
                     if need[i] + cells > room:
                         break
                     waiting.pop()
-                    if base[i] > len(shared) and heads_held.loaded != heads[i][:base[i]]:
-                        self._load_prefix(heads[i][:base[i]])
-                    room += heads_held.start(i, heads[i][:base[i]]) - need[i]
+                    if cells:
+                        self._load_prefix(head)
+                    room += heads_held.start(i, head) - need[i]
                     live.append(self._start(free.pop(), i, requests[i], grammars[i],
                                             prompts[i], base[i]))
                 if not live:

@@ -36,7 +36,7 @@ from simulacra.parse import ReplyParseError, parse_reply, parse_value
 from simulacra.plan import Plan, with_context
 from simulacra.schema import RecordInvalid, Schema
 from simulacra.schema.grammar import SPACED, separators_for
-from simulacra.schema.model import longest_lists
+from simulacra.schema.model import keyed_values, longest_lists
 from simulacra.schema.size import distinct_instances, longest_tokens, shortest_tokens
 
 __all__ = ["Ledger", "Outcome", "RecordTask", "RunStats", "decoding_schema_for", "run_records",
@@ -94,19 +94,9 @@ def usual_text_lengths(examples: Iterable[Any]) -> dict[str, int]:
     under each key, and USUAL_TEXT at least (also under "", for any key they lack). A user
     whose examples have three-sentence descriptions gets three-sentence descriptions."""
     usual = {"": USUAL_TEXT}
-
-    def visit(value: Any, key: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                visit(v, k)
-        elif isinstance(value, list):
-            for v in value:
-                visit(v, key)
-        elif isinstance(value, str) and key:
+    for key, value in keyed_values(examples):
+        if isinstance(value, str) and key:
             usual[key] = max(usual.get(key, USUAL_TEXT), len(value))
-
-    for example in examples:
-        visit(example, "")
     return usual
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -226,13 +227,15 @@ class Schema:
 
     # -- decoding ------------------------------------------------------------------------
     def decoding_schema(self, *, close_objects: bool = True, max_string: int = MAX_STRING,
-                        list_lengths: dict[str, int] | None = None) -> dict[str, Any] | bool:
+                        list_lengths: dict[str, int] | None = None,
+                        max_items: int = MAX_ITEMS) -> dict[str, Any] | bool:
         """The JSON Schema handed to the constrained decoder: the user's in 2020-12 form,
         unknown keywords dropped, with bounds added (objects closed unless told not to; a
-        free string without maxLength gets `max_string`; an unbounded list MAX_ITEMS, or
+        free string without maxLength gets `max_string`; an unbounded list `max_items`, or
         as many as `list_lengths` gives its key: see longest_lists)."""
         return bound_for_decoding(self.normalized, close_objects=close_objects,
-                                  max_string=max_string, list_lengths=list_lengths)
+                                  max_string=max_string, list_lengths=list_lengths,
+                                  max_items=max_items)
 
 
 def ref_target(root: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -296,8 +299,8 @@ def describe_limits(sub: dict[str, Any]) -> str:
 
 
 def bound_for_decoding(js: dict[str, Any] | bool, *, close_objects: bool = True,
-                       max_string: int = MAX_STRING, list_lengths: dict[str, int] | None = None
-                       ) -> dict[str, Any] | bool:
+                       max_string: int = MAX_STRING, list_lengths: dict[str, int] | None = None,
+                       max_items: int = MAX_ITEMS) -> dict[str, Any] | bool:
     """Copy `js` with every string, integer and array bounded and objects closed.
 
     An object is closed (`additionalProperties: false`) only where that cannot change what
@@ -315,29 +318,37 @@ def bound_for_decoding(js: dict[str, Any] | bool, *, close_objects: bool = True,
         _lengthen_lists(out, list_lengths)
     open_nodes: set[int] = set()
     _mark_open(out, out, open_nodes, merged=False)
-    _bound(out, open_nodes, close_objects, max_string)
+    _bound(out, open_nodes, close_objects, max_string, max_items)
     return out
 
 
-def longest_lists(examples: Any) -> dict[str, int]:
+def keyed_values(examples: Iterable[Any]) -> Iterator[tuple[str, Any]]:
+    """Every value in `examples` (records or lists of them), nested ones too, with the key
+    it stands under: a list's items under the list's key, an example itself under "". What
+    the examples show per key (longest_lists, the usual length of a key's text) is read
+    from this one walk."""
+    def visit(value: Any, key: str) -> Iterator[tuple[str, Any]]:
+        yield key, value
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield from visit(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                yield from visit(v, key)
+
+    for example in examples:
+        yield from visit(example, "")
+
+
+def longest_lists(examples: Iterable[Any]) -> dict[str, int]:
     """The longest list the examples hold under each key ("" for an example that is itself a
     list), where longer than MAX_ITEMS, at most LIST_CAP. The decoder's default bound of
     MAX_ITEMS would cut every such list short: a user whose examples list eight films gets
     lists of up to eight (bounds the schema sets stay as they are)."""
     longest: dict[str, int] = {}
-
-    def visit(value: Any, key: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                visit(v, k)
-        elif isinstance(value, list):
-            if len(value) > MAX_ITEMS:
-                longest[key] = min(LIST_CAP, max(longest.get(key, 0), len(value)))
-            for v in value:
-                visit(v, key)
-
-    for example in examples:
-        visit(example, "")
+    for key, value in keyed_values(examples):
+        if isinstance(value, list) and len(value) > MAX_ITEMS:
+            longest[key] = min(LIST_CAP, max(longest.get(key, 0), len(value)))
     return longest
 
 
@@ -546,7 +557,8 @@ def _property_names_as_pattern(node: dict[str, Any]) -> None:
     node["additionalProperties"] = False
 
 
-def _bound(node: Any, open_nodes: set[int], close_objects: bool, max_string: int) -> None:
+def _bound(node: Any, open_nodes: set[int], close_objects: bool, max_string: int,
+           max_items: int = MAX_ITEMS) -> None:
     if not isinstance(node, dict):
         return
     if node.get("format") in FORMAT_PATTERNS and "pattern" not in node:
@@ -598,9 +610,9 @@ def _bound(node: Any, open_nodes: set[int], close_objects: bool, max_string: int
             for key in ("contains", "minContains"):
                 node.pop(key, None)
     if "array" in kinds and "maxItems" not in node:
-        node["maxItems"] = max(MAX_ITEMS, node.get("minItems", 0))
+        node["maxItems"] = max(max_items, node.get("minItems", 0))
     for sub in subschemas(node):
-        _bound(sub, open_nodes, close_objects, max_string)
+        _bound(sub, open_nodes, close_objects, max_string, max_items)
 
 
 def property_names(schema: Any) -> set[str]:

@@ -4,7 +4,7 @@ SQLite, keyed by a hash of the endpoint URL, model, messages and every sampling 
 (seed included). The API key is neither part of the key nor stored. It also remembers which
 structured-output mode each endpoint and model took (backends/openai.py), so a later run
 does not probe the ladder again. On by default at
-$SIMULACRA_CACHE_DIR/responses.sqlite (~/.cache/simulacra); `--no-cache` skips it.
+$SIMULACRA_CACHE_DIR/responses.sqlite (else in cache_home()); `--no-cache` skips it.
 """
 
 from __future__ import annotations
@@ -21,8 +21,17 @@ from typing import Any
 from simulacra.backends.base import Completion
 
 
+def cache_home() -> Path:
+    """simulacra's cache directory, $XDG_CACHE_HOME/simulacra or ~/.cache/simulacra: the model
+    copies, compiled kernels and arrays made from a model (backends/_model_cache.py)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "simulacra"
+
+
 def cache_dir() -> Path:
-    return Path(os.environ.get("SIMULACRA_CACHE_DIR") or Path.home() / ".cache" / "simulacra")
+    """Where the response cache lives: $SIMULACRA_CACHE_DIR, else cache_home(). Kept apart
+    from the model's files, so responses can go elsewhere (each test has its own) without
+    the model's copies being made again."""
+    return Path(os.environ.get("SIMULACRA_CACHE_DIR") or cache_home())
 
 
 class ResponseCache:

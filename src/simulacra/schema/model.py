@@ -227,15 +227,13 @@ class Schema:
 
     # -- decoding ------------------------------------------------------------------------
     def decoding_schema(self, *, close_objects: bool = True, max_string: int = MAX_STRING,
-                        list_lengths: dict[str, int] | None = None,
-                        max_items: int = MAX_ITEMS) -> dict[str, Any] | bool:
+                        list_lengths: dict[str, int] | None = None) -> dict[str, Any] | bool:
         """The JSON Schema handed to the constrained decoder: the user's in 2020-12 form,
         unknown keywords dropped, with bounds added (objects closed unless told not to; a
-        free string without maxLength gets `max_string`; an unbounded list `max_items`, or
+        free string without maxLength gets `max_string`; an unbounded list MAX_ITEMS, or
         as many as `list_lengths` gives its key: see longest_lists)."""
         return bound_for_decoding(self.normalized, close_objects=close_objects,
-                                  max_string=max_string, list_lengths=list_lengths,
-                                  max_items=max_items)
+                                  max_string=max_string, list_lengths=list_lengths)
 
 
 def ref_target(root: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -299,8 +297,8 @@ def describe_limits(sub: dict[str, Any]) -> str:
 
 
 def bound_for_decoding(js: dict[str, Any] | bool, *, close_objects: bool = True,
-                       max_string: int = MAX_STRING, list_lengths: dict[str, int] | None = None,
-                       max_items: int = MAX_ITEMS) -> dict[str, Any] | bool:
+                       max_string: int = MAX_STRING, list_lengths: dict[str, int] | None = None
+                       ) -> dict[str, Any] | bool:
     """Copy `js` with every string, integer and array bounded and objects closed.
 
     An object is closed (`additionalProperties: false`) only where that cannot change what
@@ -318,7 +316,7 @@ def bound_for_decoding(js: dict[str, Any] | bool, *, close_objects: bool = True,
         _lengthen_lists(out, list_lengths)
     open_nodes: set[int] = set()
     _mark_open(out, out, open_nodes, merged=False)
-    _bound(out, open_nodes, close_objects, max_string, max_items)
+    _bound(out, open_nodes, close_objects, max_string)
     return out
 
 
@@ -557,8 +555,7 @@ def _property_names_as_pattern(node: dict[str, Any]) -> None:
     node["additionalProperties"] = False
 
 
-def _bound(node: Any, open_nodes: set[int], close_objects: bool, max_string: int,
-           max_items: int = MAX_ITEMS) -> None:
+def _bound(node: Any, open_nodes: set[int], close_objects: bool, max_string: int) -> None:
     if not isinstance(node, dict):
         return
     if node.get("format") in FORMAT_PATTERNS and "pattern" not in node:
@@ -610,9 +607,9 @@ def _bound(node: Any, open_nodes: set[int], close_objects: bool, max_string: int
             for key in ("contains", "minContains"):
                 node.pop(key, None)
     if "array" in kinds and "maxItems" not in node:
-        node["maxItems"] = max(max_items, node.get("minItems", 0))
+        node["maxItems"] = max(MAX_ITEMS, node.get("minItems", 0))
     for sub in subschemas(node):
-        _bound(sub, open_nodes, close_objects, max_string, max_items)
+        _bound(sub, open_nodes, close_objects, max_string)
 
 
 def property_names(schema: Any) -> set[str]:
